@@ -1,0 +1,116 @@
+"""How a model answers: length, reflection, format, truncation, repetition.
+
+`analyze(text)` looks at one response; `aggregate(records)` summarises a task's responses
+with the paper's reflection ratios, length statistics and their correlations.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from harness import stats
+from harness.scoring import extract
+
+# The 15 reflection words of the paper, matched case-insensitively.
+REFLECTION_WORDS = (
+    "re-check", "re-evaluate", "re-examine", "re-think", "recheck", "reevaluate", "reexamine",
+    "reevaluation", "rethink", "check again", "think again", "try again", "verify", "wait",
+    "yet",
+)
+REFLECTION_MODES = ("substring", "word")
+
+
+def reflection_hits(text: str, mode: str = "substring") -> dict[str, int]:
+    """Occurrences of each reflection word. "substring" is the paper's matching ("waiting"
+    counts as "wait"); "word" matches whole words only."""
+    if mode not in REFLECTION_MODES:
+        raise ValueError(f"reflection mode must be one of {REFLECTION_MODES}, not {mode!r}")
+    low = text.lower()
+    if mode == "substring":
+        return {w: low.count(w) for w in REFLECTION_WORDS}
+    return {w: len(re.findall(rf"(?<![\w-]){re.escape(w)}(?![\w-])", low))
+            for w in REFLECTION_WORDS}
+
+
+def repetition(text: str, n: int = 4) -> float:
+    """Share of repeated word n-grams (0: none repeated; near 1: a loop)."""
+    words = text.split()
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def analyze(text: str, n_tokens: int | None = None, finish_reason: str | None = None,
+            reflection_mode: str = "substring") -> dict:
+    """Per-response behaviour. `n_tokens` is the model's own token count of the response."""
+    hits = reflection_hits(text, reflection_mode)
+    answer, method = extract(text)
+    return {
+        "n_tokens": n_tokens,
+        "n_words": len(text.split()),
+        "n_chars": len(text),
+        "reflection_hits": {w: c for w, c in hits.items() if c},
+        "has_reflection": any(hits.values()),
+        "extractable": answer is not None,
+        "extraction": method,
+        "truncated": finish_reason == "length",
+        "repetition": round(repetition(text), 4),
+    }
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def reflection_ratios(reflective: Sequence[bool], correct: Sequence[bool]) -> dict:
+    """The paper's five ratios over N responses (None where a denominator is zero)."""
+    n = len(reflective)
+    n_ref = sum(reflective)
+    n_pos = sum(correct)
+    n_ref_pos = sum(r and c for r, c in zip(reflective, correct, strict=True))
+    return {
+        "reflection_ratio": _ratio(n_ref, n),
+        "reflection_ratio_in_correct_answers": _ratio(n_ref_pos, n_pos),
+        "reflection_ratio_in_incorrect_answers": _ratio(n_ref - n_ref_pos, n - n_pos),
+        "correct_ratio_in_reflection_texts": _ratio(n_ref_pos, n_ref),
+        "correct_ratio_in_no_reflection_texts": _ratio(n_pos - n_ref_pos, n - n_ref),
+    }
+
+
+def aggregate(responses: Sequence[dict]) -> dict:
+    """Behaviour of one task's responses: length, truncation, format, repetition, the
+    reflection ratios and per-word frequencies, and how length correlates (Spearman) with
+    reflection and with correctness. Each response dict has `correct` and `analyze`'s fields;
+    lengths are in the model's tokens."""
+    if not responses:
+        return {"n_responses": 0}
+    correct = [bool(r["correct"]) for r in responses]
+    reflective = [bool(r["has_reflection"]) for r in responses]
+    lengths = [r["n_tokens"] if r.get("n_tokens") is not None else r["n_words"]
+               for r in responses]
+    words: Counter = Counter()
+    for r in responses:
+        words.update(r["reflection_hits"].keys())
+    n = len(responses)
+    return {
+        "n_responses": n,
+        "response_acc": sum(correct) / n,
+        "length_mean": sum(lengths) / n,
+        "length_median": stats.median(lengths),
+        "length_max": max(lengths),
+        "length_clip_ratio": sum(bool(r["truncated"]) for r in responses) / n,
+        "extractable_ratio": sum(bool(r["extractable"]) for r in responses) / n,
+        "repetition_mean": sum(r["repetition"] for r in responses) / n,
+        **reflection_ratios(reflective, correct),
+        "reflection_word_freq": {w: words[w] / n for w in REFLECTION_WORDS if words[w]},
+        "corr_length_reflection": _nan_to_none(stats.spearman(lengths, reflective)),
+        "corr_length_correct": _nan_to_none(stats.spearman(lengths, correct)),
+    }
+
+
+def _nan_to_none(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else x

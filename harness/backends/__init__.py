@@ -1,0 +1,58 @@
+"""Backends turn (prompt, images) requests into responses. They know nothing of tasks.
+
+Every backend implements `generate(requests, config) -> list[list[Response]]`, one list of
+`config.n` responses per request, in request order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from PIL import Image
+
+from harness.errors import VrbenchError
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 means greedy decoding
+    top_p: float = 1.0
+    n: int = 1  # responses per prompt
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Request:
+    prompt: str  # the user turn's text; the backend applies the model's chat template
+    images: list[Image.Image] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Response:
+    text: str
+    n_tokens: int  # generated tokens, end-of-sequence token included
+    finish_reason: str  # "stop" (end of sequence) or "length" (hit max_new_tokens)
+    token_ids: tuple[int, ...] = ()  # the generated ids, end-of-sequence included
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[Request], config: GenerationConfig
+                 ) -> list[list[Response]]: ...
+
+
+BACKENDS = ("hf",)
+
+
+def load_backend(name: str, model: str, **kwargs) -> Backend:
+    """A backend by name over a model path (or Hub id)."""
+    if name == "hf":
+        from harness.backends.hf import HFBackend
+        return HFBackend(model, **kwargs)
+    raise VrbenchError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}.")

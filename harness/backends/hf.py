@@ -1,0 +1,99 @@
+"""Hugging Face transformers backend: batched, left-padded `generate` with the chat template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from harness.backends import GenerationConfig, Request, Response
+from harness.errors import VrbenchError
+
+# Special tokens a model must never emit: re-reading a completion that holds them breaks
+# the image-token bookkeeping of VLM processors.
+_VISION_TOKENS = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>",
+                  "<image>", "<|image|>", "<fake_token_around_image>")
+
+
+def check_checkpoint(path: str) -> None:
+    """Fail with one sentence when `path` cannot be a VLM checkpoint."""
+    p = Path(path)
+    if not p.exists():
+        if p.is_absolute() or path.startswith(".") or path.count("/") != 1:
+            raise VrbenchError(f"model path {path} does not exist.")
+        return  # a Hub id: transformers resolves it
+    if not p.is_dir():
+        raise VrbenchError(f"model path {path} is a file; a checkpoint is a directory.")
+    if not (p / "config.json").is_file():
+        raise VrbenchError(f"{path} is not a model checkpoint: it has no config.json.")
+
+
+def load_model(path: str, device: str | None = None, dtype: torch.dtype | None = None):
+    """(processor, model) through the Auto classes, with a clear error for non-VLMs."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+    check_checkpoint(path)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VrbenchError(f"{path} could not be loaded as a vision-language checkpoint "
+                           f"({first}).") from e
+    if getattr(processor, "chat_template", None) is None:
+        raise VrbenchError(f"{path} has no chat template, so prompts cannot be formatted.")
+    return processor, model.to(device).eval()
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str, device: str | None = None, dtype: torch.dtype | None = None):
+        self.path = model
+        self.processor, self.model = load_model(model, device, dtype)
+        self.device = self.model.device
+        tok = self.processor.tokenizer
+        tok.padding_side = "left"
+        gen = self.model.generation_config
+        eos = gen.eos_token_id if gen.eos_token_id is not None else tok.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.pad_id = gen.pad_token_id if gen.pad_token_id is not None else tok.pad_token_id
+        if self.pad_id is None:
+            self.pad_id = next(iter(self.eos_ids))
+        vocab = tok.get_vocab()
+        self.suppress = sorted({vocab[t] for t in _VISION_TOKENS if t in vocab})
+
+    def format(self, request: Request) -> str:
+        content = [{"type": "image"} for _ in request.images]
+        content.append({"type": "text", "text": request.prompt})
+        return self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                  add_generation_prompt=True, tokenize=False)
+
+    @torch.inference_mode()
+    def generate(self, requests: list[Request], config: GenerationConfig
+                 ) -> list[list[Response]]:
+        texts = [self.format(r) for r in requests]
+        images = [im for r in requests for im in r.images] or None
+        enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+        enc = enc.to(self.device)
+        sample = config.temperature > 0
+        kwargs = {"do_sample": sample, "num_return_sequences": config.n}
+        if sample:
+            kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        torch.manual_seed(config.seed)
+        out = self.model.generate(**enc, max_new_tokens=config.max_new_tokens,
+                                  pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
+                                  suppress_tokens=self.suppress or None, **kwargs)
+        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        tok = self.processor.tokenizer
+        responses = []
+        for ids in new:
+            stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
+            kept = ids if stop is None else ids[:stop + 1]
+            responses.append(Response(
+                text=tok.decode(kept, skip_special_tokens=True), n_tokens=len(kept),
+                finish_reason="length" if stop is None else "stop", token_ids=tuple(kept)))
+        return [responses[i * config.n:(i + 1) * config.n] for i in range(len(requests))]

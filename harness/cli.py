@@ -1,0 +1,130 @@
+"""The `vrbench` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.errors import VrbenchError
+
+
+def _cmd_tasks(args) -> None:
+    import tasks
+    rows = [("name", "domain", "version", "answer", "splits", "tests")]
+    for name in tasks.names(args.domain):
+        t = tasks.load(name)
+        splits = " ".join(f"{k}={v}" for k, v in t.splits.items())
+        rows.append((t.name, t.domain, t.version, t.answer_type, splits, t.tests))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+    print("\nsuites: id (all in-domain tasks), ood (all out-of-domain tasks), all")
+
+
+def _cmd_build_tiny(args) -> None:
+    from trainers import tiny
+    out = tiny.build(args.out, size=args.size, seed=args.seed)
+    print(f"wrote a tiny Qwen2-VL checkpoint ({args.size}, seed {args.seed}) to {out}")
+
+
+def _run_eval(model: str, task_spec: str, args, output: str | None = None) -> dict:
+    from harness.report import results_table
+    from harness.runner import evaluate
+    out = evaluate(model, task_spec, split=args.split, limit=args.limit, preset=args.preset,
+                   samples=args.samples, temperature=args.temperature, top_p=args.top_p,
+                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                   seed=args.seed, output=output, root=args.root,
+                   reflection_mode=args.reflection_mode, progress=not args.no_progress)
+    print(results_table(out))
+    print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
+    return out
+
+
+def _cmd_eval(args) -> None:
+    _run_eval(args.model, args.tasks, args, output=args.output)
+
+
+def _cmd_quickstart(args) -> None:
+    from trainers import tiny
+    out = Path(args.out)
+    model = out / f"model-{args.size}"
+    if not (model / "config.json").exists():
+        print(f"building the tiny reference model in {model} ...")
+        tiny.build(model, size=args.size, seed=0)
+    print(f"evaluating {model} on the in-domain and out-of-domain suites ...")
+    _run_eval(str(model), "id,ood", args, output=str(out / f"eval-{args.size}-untrained"))
+
+
+def _add_eval_options(p: argparse.ArgumentParser, limit: int | None = None) -> None:
+    from harness.runner import PRESETS
+    p.add_argument("--split", default="test", help="task split to evaluate (default: test)")
+    p.add_argument("--limit", type=int, default=limit,
+                   help="first N samples of each task" + (f" (default: {limit})" if limit
+                                                           else ""))
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="generation preset: " + "; ".join(
+                       f"{k}: n={v['n']} T={v['temperature']} top_p={v['top_p']}"
+                       for k, v in PRESETS.items()) + " (default: greedy)")
+    p.add_argument("--samples", type=int, help="responses per prompt (pass@k)")
+    p.add_argument("--temperature", type=float, help="sampling temperature (0: greedy)")
+    p.add_argument("--top-p", type=float, help="nucleus sampling threshold")
+    p.add_argument("--max-new-tokens", type=int, help="token limit per response (default 256)")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per batch (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--root", default="runs",
+                   help="where run directories go when --output is not given (default: runs)")
+    p.add_argument("--reflection-mode", choices=["substring", "word"], default="substring",
+                   help="reflection-word matching: the paper's substrings, or whole words")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vrbench",
+        description="Evaluate vision-language checkpoints on in-domain and out-of-domain "
+                    "visual reasoning, with response length and reflection analysis.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list the registered tasks")
+    p.add_argument("--domain", choices=["id", "ood"], help="only tasks of this domain")
+    p.set_defaults(func=_cmd_tasks)
+
+    p = sub.add_parser("build-tiny", help="build the tiny reference Qwen2-VL model offline")
+    p.add_argument("out", help="output checkpoint directory")
+    p.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_build_tiny)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint on tasks; resumable")
+    p.add_argument("--model", required=True, help="checkpoint directory (or Hub id)")
+    p.add_argument("--tasks", required=True,
+                   help="comma-separated task names or suites (id, ood, all)")
+    p.add_argument("--output", help="run directory (default: ROOT/<model>-<config hash>)")
+    _add_eval_options(p)
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("quickstart", help="the embedded default: build the tiny model and "
+                                          "evaluate it on the offline suites")
+    p.add_argument("--out", default="runs/quickstart", help="where everything goes")
+    p.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
+    _add_eval_options(p, limit=64)
+    p.set_defaults(func=_cmd_quickstart)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VrbenchError as e:
+        print(f"vrbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vrbench: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

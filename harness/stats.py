@@ -1,0 +1,61 @@
+"""Small, honest statistics: intervals for proportions, standard errors, rank correlation."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for k successes out of n (well behaved at 0 and n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def agresti_coull_var(p: float, n: int) -> float:
+    """Variance of an accuracy p over n samples with two successes and two failures added."""
+    pt = (p * n + 2) / (n + 4)
+    return pt * (1 - pt) / (n + 4)
+
+
+def mean_stderr(xs: Sequence[float]) -> float | None:
+    """Standard error of the mean (sample std / sqrt(n)), as lm-eval reports it."""
+    if len(xs) < 2:
+        return None
+    return statistics.stdev(xs) / math.sqrt(len(xs))
+
+
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation; None when either side is constant or too short."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    from scipy.stats import spearmanr
+    return float(spearmanr(x, y).statistic)
+
+
+def accuracy_summary(values: Sequence[float]) -> dict:
+    """Mean accuracy of per-sample scores in [0, 1] with its standard error and 95% interval:
+    Wilson for 0/1 scores, a normal interval (clipped to [0, 1]) for fractional ones."""
+    n = len(values)
+    if n == 0:
+        return {"acc": None, "acc_stderr": None, "acc_ci95": None}
+    mean = sum(values) / n
+    se = mean_stderr(values)
+    if all(v in (0, 1) for v in values):
+        lo, hi = wilson_interval(int(sum(values)), n)
+    else:
+        half = Z95 * (se or 0.0)
+        lo, hi = max(0.0, mean - half), min(1.0, mean + half)
+    return {"acc": mean, "acc_stderr": se, "acc_ci95": [lo, hi]}

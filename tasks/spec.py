@@ -1,0 +1,157 @@
+"""What a task is: a name, a version, a domain, splits of samples, a prompt and an answer type."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+from tqdm.auto import tqdm
+
+from harness.errors import VrbenchError
+from tasks.synthetic import GENERATORS
+
+ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
+DOMAINS = ("id", "ood")
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+FEATURES = datasets.Features({
+    "id": datasets.Value("string"),
+    "images": datasets.List(datasets.Image()),
+    "question": datasets.Value("string"),
+    "target": datasets.Value("string"),
+    "choices": datasets.List(datasets.Value("string")),
+    "solution": datasets.Value("string"),
+    "solution_reflective": datasets.Value("string"),
+    "meta": datasets.Value("string"),
+})
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One problem. `images` hold raw encoded images ({"bytes", "path"}); the harness decodes
+    them, so one corrupt image fails one sample, not the run."""
+
+    id: str
+    images: list[dict]
+    question: str
+    target: str
+    choices: list[str] = field(default_factory=list)
+    solution: str = ""
+    solution_reflective: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Task:
+    name: str
+    version: str
+    domain: str
+    answer_type: str
+    prompt_template: str
+    splits: dict[str, int]
+    tests: str = ""
+    card: str = ""
+    generator: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    data: dict[str, datasets.Dataset] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.domain not in DOMAINS:
+            raise VrbenchError(f"task {self.name!r} has domain {self.domain!r}; "
+                               f"expected one of {', '.join(DOMAINS)}.")
+        if self.answer_type not in ANSWER_TYPES:
+            raise VrbenchError(f"task {self.name!r} has answer type {self.answer_type!r}; "
+                               f"expected one of {', '.join(ANSWER_TYPES)}.")
+        if self.generator is None and not self.data:
+            raise VrbenchError(f"task {self.name!r} has neither a generator nor data.")
+        if self.generator is not None and self.generator not in GENERATORS:
+            raise VrbenchError(f"task {self.name!r} names unknown generator {self.generator!r}.")
+
+    # -- data -------------------------------------------------------------------------------
+    def dataset(self, split: str) -> datasets.Dataset:
+        """The split as a `datasets.Dataset` with an `Image` feature (built on first use)."""
+        if split not in self.data:
+            if self.generator is None or split not in self.splits:
+                have = sorted(set(self.data) | set(self.splits if self.generator else ()))
+                raise VrbenchError(f"task {self.name!r} has no split {split!r} "
+                                   f"(it has: {', '.join(have)}).")
+            self._generate(split)
+        return self.data[split]
+
+    def _generate(self, upto: str):
+        """Build the splits in the order test, validation, train (up to `upto`), each from its
+        own seeded stream: the test set never depends on the other sizes, and no
+        (image, question) pair repeats across splits."""
+        seen: set[str] = set()
+        gen = GENERATORS[self.generator]
+        order = [s for s in ("test", "validation", "train") if s in self.splits]
+        for split in order[:order.index(upto) + 1]:
+            rng = random.Random(f"{self.name}/{self.version}/{split}/{self.seed}")
+            rows: dict[str, list] = {k: [] for k in FEATURES}
+            n, attempts = self.splits[split], 0
+            bar = tqdm(total=n, desc=f"{self.name}:{split}", leave=False, disable=n < 2000)
+            while len(rows["id"]) < n:
+                attempts += 1
+                if attempts > 20 * n + 1000:
+                    raise VrbenchError(f"task {self.name!r} cannot produce {n} distinct "
+                                       f"{split} samples with its parameters.")
+                item = gen(rng, **self.params)
+                pngs = [_png(im) for im in item.images]
+                key = hashlib.sha1(b"".join(pngs) + item.question.encode()).hexdigest()
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows["id"].append(f"{self.name}-{split}-{len(rows['id']):05d}")
+                rows["images"].append([{"bytes": b, "path": None} for b in pngs])
+                rows["question"].append(item.question)
+                rows["target"].append(item.target)
+                rows["choices"].append(item.choices)
+                rows["solution"].append(item.solution)
+                rows["solution_reflective"].append(item.solution_reflective)
+                rows["meta"].append(json.dumps(item.meta, sort_keys=True))
+                bar.update()
+            bar.close()
+            self.data[split] = datasets.Dataset.from_dict(rows, features=FEATURES)
+
+    def samples(self, split: str, limit: int | None = None) -> list[Sample]:
+        ds = self.dataset(split)
+        if limit is not None:
+            ds = ds.select(range(min(limit, len(ds))))
+        raw = ds.with_format("arrow")[:].to_pylist()  # images stay encoded
+        return [Sample(id=r["id"], images=r["images"], question=r["question"],
+                       target=r["target"], choices=list(r["choices"] or []),
+                       solution=r["solution"] or "",
+                       solution_reflective=r["solution_reflective"] or "",
+                       meta=json.loads(r["meta"]) if r["meta"] else {}) for r in raw]
+
+    def data_hash(self, split: str, limit: int | None = None) -> str:
+        """sha256 over the samples (ids, text, image bytes) a run of this split sees."""
+        h = hashlib.sha256()
+        for s in self.samples(split, limit):
+            h.update(json.dumps([s.id, s.question, s.target, s.choices]).encode())
+            for im in s.images:
+                h.update(im.get("bytes") or (im.get("path") or "").encode())
+        return h.hexdigest()
+
+    # -- prompting ---------------------------------------------------------------------------
+    def prompt(self, sample: Sample) -> str:
+        """The text of the user turn: the template with the question and options filled in."""
+        options = " ".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(sample.choices))
+        return self.prompt_template.replace("{question}", sample.question).replace(
+            "{options}", options)
+
+    def info(self) -> dict:
+        return {"name": self.name, "version": self.version, "domain": self.domain,
+                "answer_type": self.answer_type, "tests": self.tests}
+
+
+def _png(img) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()

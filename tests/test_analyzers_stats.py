@@ -1,0 +1,76 @@
+import math
+
+import pytest
+from scipy import stats as sps
+
+from harness import analyzers, stats
+
+
+def test_reflection_substring_vs_word_matching():
+    text = "Waiting... let me verify. Yet another re-check, and I rethink it."
+    sub = analyzers.reflection_hits(text, "substring")
+    word = analyzers.reflection_hits(text, "word")
+    assert sub["wait"] == 1 and word["wait"] == 0  # "waiting" counts only as a substring
+    assert sub["verify"] == word["verify"] == 1
+    assert sub["re-check"] == 1 and sub["recheck"] == 0
+    assert sub["yet"] == 1 and sub["rethink"] == 1
+    assert len(analyzers.REFLECTION_WORDS) == 15
+    with pytest.raises(ValueError):
+        analyzers.reflection_hits(text, "regex")
+
+
+def test_analyze_one_response():
+    a = analyzers.analyze("There are 3. Let me verify: 3. \\boxed{3}", n_tokens=12,
+                          finish_reason="stop")
+    assert a["has_reflection"] and a["reflection_hits"] == {"verify": 1}
+    assert a["extractable"] and a["extraction"] == "boxed" and not a["truncated"]
+    assert a["n_tokens"] == 12 and a["n_words"] == 8
+    cut = analyzers.analyze("the the the the the the the the", 64, "length")
+    assert cut["truncated"] and cut["repetition"] > 0.5
+
+
+def test_the_five_reflection_ratios_by_hand():
+    # 6 responses: (reflective, correct)
+    pairs = [(1, 1), (1, 0), (1, 1), (0, 1), (0, 0), (0, 0)]
+    r = analyzers.reflection_ratios([bool(a) for a, _ in pairs], [bool(b) for _, b in pairs])
+    # N=6, N_ref=3, N+=3, N_ref+=2
+    assert r["reflection_ratio"] == 3 / 6
+    assert r["reflection_ratio_in_correct_answers"] == 2 / 3
+    assert r["reflection_ratio_in_incorrect_answers"] == (3 - 2) / (6 - 3)
+    assert r["correct_ratio_in_reflection_texts"] == 2 / 3
+    assert r["correct_ratio_in_no_reflection_texts"] == (3 - 2) / (6 - 3)
+    empty = analyzers.reflection_ratios([False, False], [False, False])
+    assert empty["reflection_ratio_in_correct_answers"] is None
+
+
+def test_aggregate_lengths_and_correlations():
+    resp = []
+    for i in range(10):
+        text = "word " * (5 + i) + ("verify" if i >= 5 else "")
+        resp.append(analyzers.analyze(text, n_tokens=5 + i, finish_reason="stop")
+                    | {"correct": i % 2 == 0})
+    agg = analyzers.aggregate(resp)
+    assert agg["length_mean"] == sum(range(5, 15)) / 10
+    assert agg["length_median"] == 9.5 and agg["length_max"] == 14
+    assert agg["reflection_ratio"] == 0.5 and agg["reflection_word_freq"] == {"verify": 0.5}
+    lengths = [5 + i for i in range(10)]
+    expected = sps.spearmanr(lengths, [i >= 5 for i in range(10)]).statistic
+    assert agg["corr_length_reflection"] == pytest.approx(expected)
+    assert agg["length_clip_ratio"] == 0.0
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (57, 200)])
+def test_wilson_matches_scipy(k, n):
+    ref = sps.binomtest(k, n).proportion_ci(method="wilson")
+    lo, hi = stats.wilson_interval(k, n)
+    assert lo == pytest.approx(ref.low, abs=1e-9) and hi == pytest.approx(ref.high, abs=1e-9)
+
+
+def test_accuracy_summary():
+    s = stats.accuracy_summary([1, 0, 1, 1])
+    assert s["acc"] == 0.75
+    assert s["acc_stderr"] == pytest.approx(math.sqrt(0.25) / 2)
+    assert s["acc_ci95"] == list(stats.wilson_interval(3, 4))
+    frac = stats.accuracy_summary([0.5, 0.25, 1.0])
+    assert frac["acc_ci95"][0] < frac["acc"] < frac["acc_ci95"][1]
+    assert stats.spearman([1, 1, 1], [1, 2, 3]) is None

@@ -1,0 +1,89 @@
+import io
+
+import datasets
+import pytest
+from PIL import Image
+
+import tasks
+from harness.analyzers import analyze
+from harness.errors import VrbenchError
+from harness.scoring import grade
+
+
+def test_registry_has_both_domains_with_three_or_more_tasks():
+    assert len(tasks.names("id")) >= 3
+    assert len(tasks.names("ood")) >= 3
+    assert set(tasks.names()) == set(tasks.names("id")) | set(tasks.names("ood"))
+
+
+def test_resolve_suites_and_commas():
+    ids = tasks.resolve("id")
+    assert ids and all(t.domain == "id" for t in ids)
+    mixed = tasks.resolve("ood,count_shapes")
+    assert [t.name for t in mixed][-1] == "count_shapes"
+    assert {t.domain for t in mixed} == {"id", "ood"}
+    assert len(tasks.resolve("all")) == len(tasks.names())
+
+
+def test_unknown_task_is_a_clear_error():
+    with pytest.raises(VrbenchError, match="unknown task 'nope'"):
+        tasks.load("nope")
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_task_data_is_deterministic_and_well_formed(name):
+    a, b = tasks.load(name), tasks.load(name)
+    assert a.data_hash("test", 20) == b.data_hash("test", 20)
+    ds = a.dataset("test")
+    assert isinstance(ds.features["images"], datasets.List)
+    assert isinstance(ds.features["images"].feature, datasets.Image)
+    for s in a.samples("test", 20):
+        img = Image.open(io.BytesIO(s.images[0]["bytes"]))
+        assert img.width % 28 == 0 and img.height % 28 == 0
+        choices = s.choices or None
+        # worked solutions end in \boxed{target} and grade as correct, with and without a check
+        assert s.solution.endswith(f"\\boxed{{{s.target}}}")
+        assert grade(s.solution, s.target, choices).correct
+        assert grade(s.solution_reflective, s.target, choices).correct
+        assert not analyze(s.solution)["has_reflection"]
+        assert analyze(s.solution_reflective)["has_reflection"]
+        if a.answer_type == "multiple_choice":
+            assert "(A)" in a.prompt(s) and len(s.choices) >= 2
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_no_sample_repeats_across_splits(name):
+    t = tasks.load(name)
+    keys = {}
+    for split in t.splits:
+        for s in t.samples(split):
+            key = (s.images[0]["bytes"], s.question)
+            assert key not in keys, f"{s.id} repeats {keys[key]}"
+            keys[key] = s.id
+    assert len(keys) == sum(t.splits.values())
+
+
+def test_test_split_does_not_depend_on_train_size():
+    small = tasks.load("count_shapes")
+    small.splits = {**small.splits, "train": 10}
+    assert small.data_hash("test") == tasks.load("count_shapes").data_hash("test")
+
+
+def test_seed_and_difficulty_knobs_change_the_data():
+    base = tasks.load("count_shapes")
+    other_seed = tasks.load("count_shapes")
+    other_seed.seed = 1
+    assert base.data_hash("test", 10) != other_seed.data_hash("test", 10)
+    harder = tasks.load("count_shapes")
+    harder.params = {**harder.params, "target_range": [5, 6], "max_objects": 12}
+    assert all(int(s.target) >= 5 for s in harder.samples("test", 20))
+
+
+def test_task_from_yaml_path(tmp_path):
+    spec = (tasks.DEFS / "digit_sum.yaml").read_text().replace("name: digit_sum",
+                                                               "name: my_sum")
+    path = tmp_path / "my_sum.yaml"
+    path.write_text(spec)
+    assert tasks.load(str(path)).name == "my_sum"
+    with pytest.raises(VrbenchError, match="does not exist"):
+        tasks.load(str(tmp_path / "missing.yaml"))
