@@ -21,6 +21,8 @@ REFLECTION_WORDS = (
     "yet",
 )
 REFLECTION_MODES = ("substring", "word")
+# Answers given in a requested format (a box or an answer tag), not read off a last line.
+FORMATTED = ("boxed", "answer_tag")
 
 
 def reflection_hits(text: str, mode: str = "substring") -> dict[str, int]:
@@ -57,6 +59,7 @@ def analyze(text: str, n_tokens: int | None = None, finish_reason: str | None = 
         "has_reflection": any(hits.values()),
         "extractable": answer is not None,
         "extraction": method,
+        "formatted": method in FORMATTED,
         "truncated": finish_reason == "length",
         "repetition": round(repetition(text), 4),
     }
@@ -104,6 +107,7 @@ def aggregate(responses: Sequence[dict]) -> dict:
         "length_max": max(lengths),
         "length_clip_ratio": sum(bool(r["truncated"]) for r in responses) / n,
         "extractable_ratio": sum(bool(r["extractable"]) for r in responses) / n,
+        "format_ratio": sum(bool(r["formatted"]) for r in responses) / n,
         "repetition_mean": sum(r["repetition"] for r in responses) / n,
         **reflection_ratios(reflective, correct),
         "reflection_word_freq": {w: words[w] / n for w in REFLECTION_WORDS if words[w]},

@@ -11,6 +11,9 @@ from harness.errors import VrbenchError
 
 def _cmd_tasks(args) -> None:
     import tasks
+    if args.name:
+        _print_card(tasks.load(args.name))
+        return
     rows = [("name", "domain", "version", "answer", "splits", "tests")]
     for name in tasks.names(args.domain):
         t = tasks.load(name)
@@ -20,6 +23,16 @@ def _cmd_tasks(args) -> None:
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
     print("\nsuites: id (all in-domain tasks), ood (all out-of-domain tasks), all")
+
+
+def _print_card(t) -> None:
+    print(f"{t.name} (version {t.version}, {t.domain}, answer: {t.answer_type})")
+    print(f"tests: {t.tests}\n\n{t.card}\n")
+    print("splits: " + ", ".join(f"{k} {v}" for k, v in t.splits.items()))
+    print("knobs:  " + ", ".join(f"{k}={v}" for k, v in t.params.items()))
+    s = t.samples("test", 1)[0]
+    print(f"\nexample {s.id}\n--- prompt\n{t.prompt(s)}\n--- target: {s.target}")
+    print(f"--- solution\n{s.solution}\n--- reflective solution\n{s.solution_reflective}")
 
 
 def _cmd_build_tiny(args) -> None:
@@ -86,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "visual reasoning, with response length and reflection analysis.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("tasks", help="list the registered tasks")
+    p = sub.add_parser("tasks", help="list the registered tasks, or show one task's card")
+    p.add_argument("name", nargs="?", help="a task to show: card, knobs and an example")
     p.add_argument("--domain", choices=["id", "ood"], help="only tasks of this domain")
     p.set_defaults(func=_cmd_tasks)
 

@@ -8,8 +8,8 @@ def _pct(x: float | None) -> str:
 
 
 def results_table(out: dict) -> str:
-    """One row per task and per domain average: accuracy with its 95% interval, response
-    length, truncation, reflection and extractable-answer rates."""
+    """One row per task and per domain average: accuracy with its 95% interval, mean response
+    length in tokens, truncation, reflection and boxed-answer (format) rates."""
     head = ("task", "dom", "n", "acc %", "95% CI", "len", "clip %", "refl %", "fmt %", "err")
     rows = [head]
     cfg_tasks = out["config"]["tasks"]
@@ -19,7 +19,7 @@ def results_table(out: dict) -> str:
                      "-" if not ci else f"{_pct(ci[0])}-{_pct(ci[1])}",
                      "-" if r.get("length_mean") is None else f"{r['length_mean']:.0f}",
                      _pct(r.get("length_clip_ratio")), _pct(r.get("reflection_ratio")),
-                     _pct(r.get("extractable_ratio")), str(r["n_errors"])))
+                     _pct(r.get("format_ratio")), str(r["n_errors"])))
     for dom, g in out["groups"].items():
         ci = g["acc_ci95"]
         rows.append((f"[{dom} average]", dom, "", _pct(g["acc"]),

@@ -24,6 +24,7 @@ def test_analyze_one_response():
                           finish_reason="stop")
     assert a["has_reflection"] and a["reflection_hits"] == {"verify": 1}
     assert a["extractable"] and a["extraction"] == "boxed" and not a["truncated"]
+    assert a["formatted"] and not analyzers.analyze("so 3")["formatted"]
     assert a["n_tokens"] == 12 and a["n_words"] == 8
     cut = analyzers.analyze("the the the the the the the the", 64, "length")
     assert cut["truncated"] and cut["repetition"] > 0.5

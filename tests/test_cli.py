@@ -26,6 +26,9 @@ def test_tasks_lists_every_task(capsys):
         assert name in out
     assert main(["tasks", "--domain", "ood"]) == 0
     assert "count_shapes " not in capsys.readouterr().out
+    assert main(["tasks", "bar_chart"]) == 0
+    card = capsys.readouterr().out
+    assert "Options: (A)" in card and "\\boxed{" in card and "knobs:" in card
 
 
 def test_missing_model_path(capsys, tmp_path):

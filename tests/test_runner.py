@@ -39,6 +39,7 @@ def test_accuracy_and_behaviour_from_known_answers(tmp_path):
     assert r["reflection_ratio_in_correct_answers"] == 1.0
     assert r["correct_ratio_in_no_reflection_texts"] == 0.0
     assert r["extractable_ratio"] == 1.0 and r["length_clip_ratio"] == 0.0
+    assert r["format_ratio"] == 1.0
     assert out["groups"]["id"]["acc"] == 0.25
     recs = read_jsonl(tmp_path / "run" / "samples.jsonl")
     assert len(recs) == 20 and recs[1]["filtered_resps"] == ["999"]
