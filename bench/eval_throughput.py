@@ -18,6 +18,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
+from harness.prompting import chat_text
 from harness.runner import decode_images, evaluate
 from trainers import tiny
 
@@ -29,9 +30,7 @@ def naive(model_dir: str, task_name: str, n: int, max_new_tokens: int) -> float:
     samples = task.samples("test", n)
     t0 = time.perf_counter()
     for s in samples:
-        msgs = [{"role": "user", "content": [{"type": "image"},
-                                             {"type": "text", "text": task.prompt(s)}]}]
-        text = processor.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        text = chat_text(processor, task.prompt(s), 1)
         enc = processor(text=[text], images=decode_images(s), return_tensors="pt")
         with torch.inference_mode():
             model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)

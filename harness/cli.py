@@ -58,23 +58,35 @@ def _cmd_eval(args) -> None:
     _run_eval(args.model, args.tasks, args, output=args.output)
 
 
+def _cmd_train(args) -> None:
+    from trainers import cli_config
+    if args.command == "sft":
+        from trainers.sft import SFTConfig as cls
+        from trainers.sft import train
+    else:
+        from trainers.rl import RLConfig as cls
+        from trainers.rl import train
+    final = train(cli_config.build(cls, args))
+    print(f"final checkpoint: {final}\n"
+          f"logs: {Path(args.out) / 'train_log.jsonl'}, dynamics: "
+          f"{Path(args.out) / 'dynamics.jsonl'}, evaluation runs: {Path(args.out) / 'evals'}")
+
+
 def _cmd_quickstart(args) -> None:
-    from trainers import tiny
-    out = Path(args.out)
-    model = out / f"model-{args.size}"
-    if not (model / "config.json").exists():
-        print(f"building the tiny reference model in {model} ...")
-        tiny.build(model, size=args.size, seed=0)
-    print(f"evaluating {model} on the in-domain and out-of-domain suites ...")
-    _run_eval(str(model), "id,ood", args, output=str(out / f"eval-{args.size}-untrained"))
+    from trainers import cli_config
+    from trainers.quickstart import QuickstartConfig, run
+    run(cli_config.build(QuickstartConfig, args))
 
 
-def _add_eval_options(p: argparse.ArgumentParser, limit: int | None = None) -> None:
+def _cmd_dynamics(args) -> None:
+    from harness.plots import plot_dynamics
+    print(f"wrote {plot_dynamics(args.runs, args.out, args.preset)}")
+
+
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
     from harness.runner import PRESETS
     p.add_argument("--split", default="test", help="task split to evaluate (default: test)")
-    p.add_argument("--limit", type=int, default=limit,
-                   help="first N samples of each task" + (f" (default: {limit})" if limit
-                                                           else ""))
+    p.add_argument("--limit", type=int, help="first N samples of each task")
     p.add_argument("--preset", choices=list(PRESETS),
                    help="generation preset: " + "; ".join(
                        f"{k}: n={v['n']} T={v['temperature']} top_p={v['top_p']}"
@@ -118,12 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_options(p)
     p.set_defaults(func=_cmd_eval)
 
-    p = sub.add_parser("quickstart", help="the embedded default: build the tiny model and "
-                                          "evaluate it on the offline suites")
-    p.add_argument("--out", default="runs/quickstart", help="where everything goes")
-    p.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
-    _add_eval_options(p, limit=64)
+    from trainers import cli_config
+    from trainers.rl import RLConfig
+    from trainers.sft import SFTConfig
+    for name, cls, text in (("sft", SFTConfig, "supervised fine-tuning on worked solutions"),
+                            ("rl", RLConfig, "RL (Reinforce++ / GRPO family) with the "
+                                             "harness's grader as reward")):
+        p = sub.add_parser(name, help=text + "; torchrun-ready")
+        cli_config.add_options(p, cls, required=("model", "out"))
+        p.set_defaults(func=_cmd_train)
+
+    from trainers.quickstart import QuickstartConfig
+    p = sub.add_parser("quickstart", help="the main job: build the tiny model, SFT warm start, "
+                                          "then SFT vs RL arms, all scored on ID and OOD")
+    cli_config.add_options(p, QuickstartConfig)
     p.set_defaults(func=_cmd_quickstart)
+
+    p = sub.add_parser("dynamics", help="plot accuracy, length and reflection against step")
+    p.add_argument("runs", nargs="+", help="training output directories (with dynamics.jsonl)")
+    p.add_argument("--out", default="dynamics.png", help="the PNG to write")
+    p.add_argument("--preset", help="only this generation preset")
+    p.set_defaults(func=_cmd_dynamics)
     return parser
 
 

@@ -57,7 +57,7 @@ def count_shapes(rng: random.Random, *, cols=4, rows=4, colors=("red", "green", 
     color, shape = rng.choice(colors), rng.choice(shapes)
     k = rng.randint(*target_range)
     others = [(c, s) for c in colors for s in shapes if (c, s) != (color, shape)]
-    n_distract = rng.randint(1, max(1, max_objects - k))
+    n_distract = rng.randint(1, max(1, max_objects - k)) if others else 0
     objects = [(color, shape)] * k + [rng.choice(others) for _ in range(n_distract)]
     img = render.canvas(cols, rows, background)
     for (c, r), (col, shp) in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):

@@ -8,6 +8,7 @@ import torch
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.errors import VrbenchError
+from harness.prompting import chat_text
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
 # the image-token bookkeeping of VLM processors.
@@ -51,7 +52,18 @@ class HFBackend:
 
     def __init__(self, model: str, device: str | None = None, dtype: torch.dtype | None = None):
         self.path = model
-        self.processor, self.model = load_model(model, device, dtype)
+        self._attach(*load_model(model, device, dtype))
+
+    @classmethod
+    def from_loaded(cls, processor, model) -> HFBackend:
+        """Generate with a model already in memory (a trainer's policy)."""
+        self = cls.__new__(cls)
+        self.path = getattr(model.config, "_name_or_path", "")
+        self._attach(processor, model)
+        return self
+
+    def _attach(self, processor, model) -> None:
+        self.processor, self.model = processor, model
         self.device = self.model.device
         tok = self.processor.tokenizer
         tok.padding_side = "left"
@@ -64,16 +76,10 @@ class HFBackend:
         vocab = tok.get_vocab()
         self.suppress = sorted({vocab[t] for t in _VISION_TOKENS if t in vocab})
 
-    def format(self, request: Request) -> str:
-        content = [{"type": "image"} for _ in request.images]
-        content.append({"type": "text", "text": request.prompt})
-        return self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                  add_generation_prompt=True, tokenize=False)
-
     @torch.inference_mode()
     def generate(self, requests: list[Request], config: GenerationConfig
                  ) -> list[list[Response]]:
-        texts = [self.format(r) for r in requests]
+        texts = [chat_text(self.processor, r.prompt, len(r.images)) for r in requests]
         images = [im for r in requests for im in r.images] or None
         enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         enc = enc.to(self.device)

@@ -1,0 +1,54 @@
+"""Training-dynamics figures: accuracy, response length and reflection against training
+step, one line per trainer (and domain), seeds as a mean line with a +-1 std band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import VrbenchError
+from harness.store import read_jsonl
+
+METRICS = {"acc": "accuracy", "length_mean": "mean response length (tokens)",
+           "reflection_ratio": "reflection ratio"}
+
+
+def load_dynamics(runs: list[str | Path]) -> list[dict]:
+    rows = []
+    for run in runs:
+        path = Path(run) / "dynamics.jsonl"
+        if not path.is_file():
+            raise VrbenchError(f"{run} has no dynamics.jsonl; pass training output directories.")
+        rows += read_jsonl(path)
+    if not rows:
+        raise VrbenchError("the runs hold no evaluated checkpoints yet.")
+    return rows
+
+
+def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None) -> Path:
+    """One PNG with a panel per metric. Rows are first averaged over the tasks of a domain
+    (per trainer, seed, step), then seeds give the band."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame(load_dynamics(runs))
+    if preset is not None:
+        df = df[df["preset"] == preset]
+    per_domain = (df.groupby(["trainer", "seed", "step", "domain", "preset"], as_index=False)
+                  [list(METRICS)].mean())
+    per_domain["series"] = per_domain["trainer"] + " / " + per_domain["domain"].str.upper()
+    sns.set_theme(style="whitegrid")
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4))
+    for ax, (col, label) in zip(axes, METRICS.items(), strict=True):
+        sns.lineplot(data=per_domain, x="step", y=col, hue="series", style="preset",
+                     errorbar="sd", marker="o", ax=ax)
+        ax.set_ylabel(label)
+        ax.set_xlabel("training step")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

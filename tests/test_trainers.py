@@ -1,0 +1,159 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import tasks
+from harness.backends import GenerationConfig, Request
+from harness.backends.hf import HFBackend
+from harness.errors import VrbenchError
+from harness.runner import decode_images
+from harness.store import read_jsonl
+from trainers import rl, sft
+from trainers.batching import collate, encode_prompt, token_logprobs
+from trainers.common import EvalSettings, OptimSettings, part_of, set_trainable
+
+TINY_EVAL = EvalSettings(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
+                         max_new_tokens=8)
+
+
+def _weights(ckpt) -> dict:
+    return load_file(str(Path(ckpt) / "model.safetensors"))
+
+
+def _same_weights(a, b) -> bool:
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_collate_marks_exactly_the_completion_tokens(tiny_model):
+    proc = AutoProcessor.from_pretrained(tiny_model)
+    t = tasks.load("count_shapes")
+    samples = t.samples("test", 3)
+    comps = [[105, 106, 107], [108], [109, 110]]  # plain text tokens
+    encs = [encode_prompt(proc, t.prompt(s), decode_images(s)) for s in samples]
+    batch = collate(encs, comps, proc.tokenizer.pad_token_id)
+    for i, (e, c) in enumerate(zip(encs, comps, strict=True)):
+        m = batch["completion_mask"][i].bool()
+        assert batch["input_ids"][i][m].tolist() == c
+        assert batch["input_ids"][i][:len(e.input_ids)].tolist() == e.input_ids.tolist()
+        assert batch["attention_mask"][i].sum() == len(e.input_ids) + len(c)
+    # the shifted mask picks the log-probs of the completion tokens, and only those
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    logp, _ = token_logprobs(model, batch)
+    assert logp.shape == batch["completion_mask"][:, 1:].shape
+    assert int(batch["completion_mask"][:, 1:].sum()) == 6
+
+
+def test_trainable_parts(tiny_model):
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model)
+    counts = set_trainable(model, ("language",))
+    assert counts["vision"] == counts["connector"] == 0 and counts["language"] > 0
+    for name, p in model.named_parameters():
+        assert p.requires_grad == (part_of(name) == "language")
+    assert any(part_of(n) == "connector" for n, _ in model.named_parameters())
+    with pytest.raises(VrbenchError):
+        set_trainable(model, ("eyes",))
+
+
+def test_sft_learns_the_format_and_writes_a_loadable_checkpoint(sft_model):
+    out = Path(sft_model).parent
+    log = read_jsonl(out / "train_log.jsonl")
+    assert log[-1]["loss"] < 0.5 * log[0]["loss"]
+    # the checkpoint loads with the Auto classes and answers in the trained format
+    be = HFBackend(sft_model)
+    t = tasks.load("count_shapes")
+    s = t.samples("validation", 4)
+    outs = be.generate([Request(t.prompt(x), decode_images(x)) for x in s],
+                       GenerationConfig(max_new_tokens=32))
+    assert all("\\boxed{" in o[0].text and o[0].finish_reason == "stop" for o in outs)
+    dyn = read_jsonl(out / "dynamics.jsonl")
+    assert {(r["task"], r["split"], r["step"]) for r in dyn} == {
+        ("count_shapes", "validation", 60)}
+    assert dyn[0]["format_ratio"] == 1.0
+    cfg = json.loads((out / "train_config.json").read_text())
+    assert cfg["trainer"] == "sft" and cfg["trainable"]["vision"] > 0
+
+
+def _sft_cfg(model, out, **kw):
+    return sft.SFTConfig(model=model, out=str(out), tasks="count_shapes,digit_sum", steps=4,
+                         batch_size=4, grad_accum=2, save_every=2, log_every=1,
+                         reflective=0.5, eval=TINY_EVAL, **kw)
+
+
+def test_sft_resume_is_exact(tmp_path, tiny_model):
+    straight = sft.train(_sft_cfg(tiny_model, tmp_path / "a"))
+    sft.train(_sft_cfg(tiny_model, tmp_path / "b"))
+    shutil.rmtree(tmp_path / "b" / "checkpoint-000004")  # as if killed after step 2
+    with pytest.raises(VrbenchError, match="--resume"):
+        sft.train(_sft_cfg(tiny_model, tmp_path / "b"))
+    resumed = sft.train(_sft_cfg(tiny_model, tmp_path / "b", resume=True))
+    assert _same_weights(straight, resumed)
+    assert not _same_weights(straight, tmp_path / "a" / "checkpoint-000002")
+    # the evaluation of each checkpoint is in the dynamics exactly once
+    dyn = read_jsonl(tmp_path / "b" / "dynamics.jsonl")
+    keys = [(r["checkpoint"], r["task"], r["preset"]) for r in dyn]
+    assert len(keys) == len(set(keys)) == 4
+
+
+def _rl_cfg(model, out, **kw):
+    base = dict(model=model, out=str(out), tasks="count_shapes", steps=2, prompts_per_step=4,
+                group_size=4, gen_chunk=2, max_new_tokens=24, save_every=1,
+                optim=OptimSettings(lr=1e-3, warmup=0.0, min_lr_ratio=1.0),
+                eval=EvalSettings(id_tasks="count_shapes", ood_tasks="", limit=2,
+                                  max_new_tokens=8))
+    return rl.RLConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("advantage", ["grpo", "reinforce_pp"])
+def test_rl_step_moves_the_policy_toward_positive_advantages(tmp_path, sft_model, advantage):
+    out = tmp_path / advantage
+    final = rl.train(_rl_cfg(sft_model, out, steps=1, advantage=advantage, kl_coef=0.01,
+                             mini_batches=2, ppo_epochs=2))
+    rolls = read_jsonl(out / "rollouts.jsonl")
+    assert len(rolls) == 16 and {r["step"] for r in rolls} == {1}
+    assert any(r["advantage"] > 0 for r in rolls) and any(r["advantage"] < 0 for r in rolls)
+    t = tasks.load("count_shapes")
+    by_id = {s.id: s for s in t.samples("train")}
+    proc = AutoProcessor.from_pretrained(sft_model)
+    encs = [encode_prompt(proc, t.prompt(by_id[r["doc_id"]]), decode_images(by_id[r["doc_id"]]))
+            for r in rolls]
+    batch = collate(encs, [r["token_ids"] for r in rolls], proc.tokenizer.pad_token_id)
+    mask = batch["completion_mask"][:, 1:].float()
+
+    def seq_logp(path):
+        model = AutoModelForImageTextToText.from_pretrained(path)
+        with torch.no_grad():
+            return (token_logprobs(model, batch)[0] * mask).sum(1)
+
+    delta = seq_logp(final) - seq_logp(sft_model)
+    adv = torch.tensor([r["advantage"] for r in rolls])
+    assert float((adv * delta).sum()) > 0  # likelier where better than the group, and back
+    log = read_jsonl(out / "train_log.jsonl")[-1]
+    for key in ("reward_mean", "train_acc", "length_mean", "length_max", "length_clip_ratio",
+                "kl", "entropy", "clip_frac", "ratio", "grad_norm", "reflection_ratio",
+                "zero_std_group_ratio", "gen_tokens_per_s", "update_tokens_per_s"):
+        assert key in log, key
+    assert log["kl"] >= 0 and 0 <= log["clip_frac"] <= 1
+
+
+def test_rl_resume_is_exact(tmp_path, sft_model):
+    straight = rl.train(_rl_cfg(sft_model, tmp_path / "a"))
+    rl.train(_rl_cfg(sft_model, tmp_path / "b"))
+    shutil.rmtree(tmp_path / "b" / "checkpoint-000002")
+    resumed = rl.train(_rl_cfg(sft_model, tmp_path / "b", resume=True))
+    assert _same_weights(straight, resumed)
+    a = [r for r in read_jsonl(tmp_path / "a" / "rollouts.jsonl")]
+    b = [r for r in read_jsonl(tmp_path / "b" / "rollouts.jsonl") if r["step"] == 2]
+    assert [r["response"] for r in a if r["step"] == 2] == [r["response"] for r in b[-16:]]
+
+
+def test_rl_config_errors(tmp_path, sft_model):
+    with pytest.raises(VrbenchError, match="advantage"):
+        rl.train(_rl_cfg(sft_model, tmp_path / "x", advantage="ppo"))
+    with pytest.raises(VrbenchError, match="multiple of gen_chunk"):
+        rl.train(_rl_cfg(sft_model, tmp_path / "y", prompts_per_step=5))

@@ -1,0 +1,245 @@
+"""What the SFT and RL trainers share: trainable parts, optimizer and schedule, checkpoints
+that both load in transformers and resume exactly, distributed set-up, and the training
+dynamics written by scoring each checkpoint with the harness."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from harness.errors import VrbenchError
+from harness.store import append_jsonl, read_jsonl
+
+PARTS = ("vision", "connector", "language")
+STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class EvalSettings:
+    """How each saved checkpoint is scored: ID tasks on their validation split, OOD tasks on
+    test (the paper's scheme), under one or more generation presets."""
+
+    id_tasks: str = "id"
+    ood_tasks: str = "ood"
+    limit: int | None = 64
+    presets: tuple[str, ...] = ("greedy",)
+    max_new_tokens: int = 96
+    batch_size: int = 32
+
+
+@dataclass
+class OptimSettings:
+    lr: float = 1e-3
+    vision_lr_mult: float = 1.0  # the vision tower learns from scratch faster with more
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    warmup: float = 0.1  # share of the steps
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0
+    train: tuple[str, ...] = PARTS  # which of vision, connector, language are trained
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+class TrainSet:
+    """A train split's samples in a fixed order per epoch (a permutation seeded by seed and
+    epoch): the examples of any step are known without replaying the steps before, which is
+    what makes resuming exact."""
+
+    def __init__(self, spec: str, split: str, seed: int):
+        import tasks as task_registry
+        self.items = [(t, s) for t in task_registry.resolve(spec) for s in t.samples(split)]
+        if not self.items:
+            raise VrbenchError(f"no {split} samples in {spec!r}.")
+        self.seed = seed
+        self._perm: tuple[int, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def example(self, index: int):
+        """The `index`-th example of the endless stream of epochs."""
+        epoch, pos = divmod(index, len(self.items))
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._perm = (epoch, torch.randperm(len(self.items), generator=g).tolist())
+        return self.items[self._perm[1][pos]]
+
+
+def setup_distributed() -> Dist:
+    """Under torchrun, join the process group (nccl on GPUs, gloo on the CPU)."""
+    if "RANK" not in os.environ:
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return Dist(device=dev)
+    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(local)
+    return Dist(dist.get_rank(), dist.get_world_size(), local,
+                torch.device(f"cuda:{local}" if cuda else "cpu"))
+
+
+def all_reduce_sum(x: torch.Tensor, d: Dist) -> torch.Tensor:
+    if d.world > 1:
+        dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x
+
+
+def barrier(d: Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+def part_of(param_name: str) -> str:
+    if ".visual.merger." in f".{param_name}":
+        return "connector"
+    if ".visual." in f".{param_name}":
+        return "vision"
+    return "language"
+
+
+def set_trainable(model: torch.nn.Module, parts: tuple[str, ...]) -> dict[str, int]:
+    """Freeze what is not trained; returns trainable parameter counts per part."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise VrbenchError(f"unknown trainable part(s) {sorted(unknown)}; choose from {PARTS}.")
+    counts = dict.fromkeys(PARTS, 0)
+    for name, p in model.named_parameters():
+        part = part_of(name)
+        p.requires_grad_(part in parts)
+        if part in parts:
+            counts[part] += p.numel()
+    return counts
+
+
+def lr_factor(step: int, total: int, warmup: float, min_ratio: float) -> float:
+    """Linear warm-up over `warmup` of the steps, then cosine down to `min_ratio`."""
+    w = max(1, int(total * warmup)) if warmup > 0 else 0
+    if step < w:
+        return (step + 1) / w
+    progress = (step - w) / max(1, total - w)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: torch.nn.Module, o: OptimSettings, total_steps: int):
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            key = (p.ndim >= 2, part_of(name) == "vision")
+            groups.setdefault(key, []).append(p)
+    params = [{"params": ps, "weight_decay": o.weight_decay if decay else 0.0,
+               "lr": o.lr * (o.vision_lr_mult if vision else 1.0)}
+              for (decay, vision), ps in sorted(groups.items())]
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total_steps, o.warmup, o.min_lr_ratio))
+    return opt, sched
+
+
+def clip_and_norm(model: torch.nn.Module, max_norm: float) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else
+                                                float("inf")))
+
+
+def rng_state() -> dict:
+    out = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_dir(out: Path, step: int) -> Path:
+    return out / f"checkpoint-{step:06d}"
+
+
+def save_checkpoint(out: Path, step: int, model, processor, optimizer, scheduler,
+                    config: dict, extra: dict | None = None) -> Path:
+    """A directory that `from_pretrained` loads, plus the trainer state to resume from.
+    Written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
+    final = checkpoint_dir(out, step)
+    tmp = out / f".tmp-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = getattr(model, "module", model)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    torch.save({"step": step, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": rng_state(), "config": config,
+                **(extra or {})}, tmp / STATE_FILE)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    ck = sorted(p for p in out.glob("checkpoint-*") if (p / STATE_FILE).is_file())
+    return ck[-1] if ck else None
+
+
+def load_state(ckpt: Path) -> dict:
+    return torch.load(ckpt / STATE_FILE, weights_only=False)
+
+
+def config_dict(cfg) -> dict:
+    return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float,
+                        ev: EvalSettings, trainer: str, seed: int) -> list[dict]:
+    """Score a checkpoint with the harness and append one row per task and preset to
+    `out/dynamics.jsonl`. Runs land in `out/evals/`, resumable like any run."""
+    from harness.runner import evaluate
+    dyn = out / "dynamics.jsonl"
+    done = {(r["checkpoint"], r["preset"], r["split"]) for r in read_jsonl(dyn)}
+    rows = []
+    for preset in ev.presets:
+        for spec, split in ((ev.id_tasks, "validation"), (ev.ood_tasks, "test")):
+            if not spec or (ckpt.name, preset, split) in done:
+                continue
+            res = evaluate(str(ckpt), spec, split=split, limit=ev.limit, preset=preset,
+                           max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
+                           seed=seed, output=out / "evals" / f"{ckpt.name}-{preset}-{split}",
+                           progress=False)
+            for task, r in res["results"].items():
+                rows.append({
+                    "trainer": trainer, "seed": seed, "step": step, "epoch": round(epoch, 4),
+                    "checkpoint": ckpt.name, "task": task,
+                    "domain": res["config"]["tasks"][task]["domain"], "split": split,
+                    "preset": preset, "acc": r["acc"], "acc_ci95": r["acc_ci95"],
+                    **{k: r.get(k) for k in (
+                        "length_mean", "length_clip_ratio", "format_ratio",
+                        "reflection_ratio", "reflection_ratio_in_correct_answers",
+                        "reflection_ratio_in_incorrect_answers",
+                        "correct_ratio_in_reflection_texts",
+                        "correct_ratio_in_no_reflection_texts")},
+                    "run_dir": res["run_dir"]})
+    append_jsonl(dyn, rows)
+    return rows

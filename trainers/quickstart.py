@@ -1,0 +1,118 @@
+"""The main job: "does RL generalise better than SFT?" end to end on a CPU.
+
+1. build the tiny reference model (random weights) and score it;
+2. SFT warm start on the ID train split (a random model earns no RL reward);
+3. from that same checkpoint, two arms with equal data and update budgets: more SFT, and RL
+   (`arm_steps` optimizer steps over `prompts` prompts each);
+4. score every final checkpoint on ID validation and OOD test; write a table and the
+   dynamics figure.
+
+Every stage resumes: running it again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.plots import plot_dynamics
+from harness.store import read_jsonl
+from trainers import common, rl, sft, tiny
+
+
+@dataclass
+class QuickstartConfig:
+    out: str = "runs/quickstart"
+    size: str = "small"
+    seeds: tuple[int, ...] = (0,)
+    warm_steps: int = 400
+    warm_lr: float = 2e-3
+    arm_steps: int = 40
+    prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
+    group_size: int = 4  # RL responses per prompt
+    sft_arm_lr: float = 5e-4
+    rl_arm_lr: float = 5e-5
+    eval: common.EvalSettings = field(default_factory=lambda: common.EvalSettings(limit=64))
+
+
+def run(cfg: QuickstartConfig) -> str:
+    out = Path(cfg.out)
+    model = out / f"model-{cfg.size}"
+    if not (model / "config.json").exists():
+        print(f"building the tiny reference model in {model}")
+        tiny.build(model, size=cfg.size, seed=0)
+    untrained = out / "untrained"
+    untrained.mkdir(parents=True, exist_ok=True)
+    common.evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
+    runs = [untrained]
+    for seed in cfg.seeds:
+        base = out / f"seed{seed}"
+        print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
+        warm = sft.train(sft.SFTConfig(
+            model=str(model), out=str(base / "warm"), steps=cfg.warm_steps,
+            batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
+            optim=common.OptimSettings(lr=cfg.warm_lr), eval=cfg.eval))
+        print(f"[seed {seed}] SFT arm: {cfg.arm_steps} steps from {warm}")
+        sft.train(sft.SFTConfig(
+            model=str(warm), out=str(base / "sft"), steps=cfg.arm_steps,
+            batch_size=cfg.prompts, seed=seed + 1000, resume=True, log_every=10,
+            save_every=max(1, cfg.arm_steps // 2),
+            optim=common.OptimSettings(lr=cfg.sft_arm_lr, warmup=0.0), eval=cfg.eval))
+        print(f"[seed {seed}] RL arm: {cfg.arm_steps} steps from {warm}")
+        rl.train(rl.RLConfig(
+            model=str(warm), out=str(base / "rl"), steps=cfg.arm_steps,
+            prompts_per_step=cfg.prompts, group_size=cfg.group_size, gen_chunk=cfg.prompts,
+            seed=seed + 1000, resume=True, save_every=max(1, cfg.arm_steps // 2),
+            optim=common.OptimSettings(lr=cfg.rl_arm_lr, warmup=0.0, min_lr_ratio=1.0),
+            eval=cfg.eval))
+        runs += [base / "warm", base / "sft", base / "rl"]
+    figure = plot_dynamics(runs, out / "dynamics.png")
+    table = summary_table(runs)
+    (out / "summary.md").write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nwrote {out / 'summary.md'}, {figure}, and per-stage checkpoints, logs "
+          f"(train_log.jsonl, dynamics.jsonl) and evaluation runs under {out}")
+    return table
+
+
+def _final_rows(run: Path) -> list[dict]:
+    rows = read_jsonl(run / "dynamics.jsonl")
+    last = max(r["step"] for r in rows)
+    return [r for r in rows if r["step"] == last]
+
+
+def summary_table(runs: list[Path]) -> str:
+    """Final-checkpoint accuracy per domain (macro over tasks), mean +- std over seeds, with
+    response length and reflection ratio; the last column is the ID-to-OOD drop."""
+    stages: dict[str, list[dict]] = {}
+    for run in runs:
+        rows = _final_rows(run)
+        name = {"untrained": "untrained", "warm": "SFT warm start", "sft": "+ SFT arm",
+                "rl": "+ RL arm"}[run.name]
+        by_dom = {}
+        for dom in ("id", "ood"):
+            sel = [r for r in rows if r["domain"] == dom]
+            if sel:
+                by_dom[dom] = {k: statistics.fmean(r[k] or 0 for r in sel)
+                               for k in ("acc", "length_mean", "reflection_ratio")}
+        stages.setdefault(name, []).append(by_dom)
+
+    def cell(vals: list[float], pct: bool = True) -> str:
+        scale = 100 if pct else 1
+        m = statistics.fmean(vals) * scale
+        if len(vals) < 2:
+            return f"{m:.1f}"
+        return f"{m:.1f} ± {statistics.stdev(vals) * scale:.1f}"
+
+    head = "| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | reflection % |"
+    lines = [head, "|" + "---|" * 7]
+    for name, per_seed in stages.items():
+        ids = [s["id"]["acc"] for s in per_seed if "id" in s]
+        oods = [s["ood"]["acc"] for s in per_seed if "ood" in s]
+        gaps = [s["id"]["acc"] - s["ood"]["acc"] for s in per_seed if "id" in s and "ood" in s]
+        lens = [statistics.fmean(s[d]["length_mean"] for d in s) for s in per_seed]
+        refl = [statistics.fmean(s[d]["reflection_ratio"] for d in s) for s in per_seed]
+        lines.append(f"| {name} | {len(per_seed)} | {cell(ids)} | {cell(oods)} | {cell(gaps)} | "
+                     f"{cell(lens, pct=False)} | {cell(refl)} |")
+    return "\n".join(lines)

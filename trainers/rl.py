@@ -1,0 +1,393 @@
+"""Reinforcement learning for VLMs in the paper's four steps, every choice named and logged.
+
+    from trainers.rl import RLConfig, train
+    train(RLConfig(model="runs/sft/checkpoint-000300", out="runs/rl", steps=50))
+
+1. data flow       prompts of the step (fixed by seed and step) -> processor inputs
+2. collection      `group_size` responses per prompt from the policy (the harness's hf backend)
+3. trajectory      rewards from the harness's own `grade` (so training and leaderboard agree on
+                   "correct"), old and reference log-probs, advantages
+4. policy update   PPO-clipped policy gradient over `ppo_epochs` x `mini_batches`, with an
+                   optional k3 KL loss to the frozen starting model
+
+Advantage estimators: `reinforce_pp` (the paper's Reinforce++: the reward on the last token,
+minus an optional per-token KL reward, summed into token-level returns and whitened over the
+batch) and `grpo` (group-normalised over the responses of a prompt; `grpo_std_norm=False` is
+Dr. GRPO). Loss aggregation: `token-mean` (DAPO / verl) or `seq-mean-token-mean` (original
+GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from harness import analyzers
+from harness.backends import GenerationConfig, Request
+from harness.backends.hf import HFBackend, load_model
+from harness.errors import VrbenchError
+from harness.runner import decode_images
+from harness.scoring import grade
+from harness.store import append_jsonl
+from trainers import common
+from trainers.batching import collate, encode_prompt, token_logprobs
+
+ADVANTAGES = ("reinforce_pp", "grpo")
+LOSS_AGG = ("token-mean", "seq-mean-token-mean")
+
+
+@dataclass
+class RLConfig:
+    model: str  # the starting checkpoint (also the KL reference)
+    out: str
+    tasks: str = "id"
+    split: str = "train"
+    steps: int = 50  # generation steps (rollout batches)
+    prompts_per_step: int = 16  # over all processes
+    group_size: int = 4  # responses per prompt (G)
+    gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    # reward: +correct_reward if right; penalties as in the paper
+    correct_reward: float = 1.0
+    format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
+    language_coef: float = 0.1  # minus this times the share of CJK characters
+    no_eos_reward: float = -0.1  # the whole reward of a response cut at the limit or too short
+    min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
+    # advantage
+    advantage: str = "grpo"
+    grpo_std_norm: bool = True  # False: Dr. GRPO (no division by the group's std)
+    gamma: float = 1.0  # reinforce_pp discount
+    kl_reward_coef: float = 0.0  # reinforce_pp: beta_rew, a per-token KL penalty in the return
+    whiten_add_mean: bool = False  # reinforce_pp: the paper code's (A - mu) / sigma + mu
+    adv_eps: float = 1e-6
+    # loss
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    loss_agg: str = "token-mean"
+    kl_coef: float = 0.0  # k3 KL(pi || pi_ref) loss weight; 0 keeps no reference model
+    ppo_epochs: int = 1
+    mini_batches: int = 1  # optimizer steps per ppo epoch
+    seed: int = 0
+    save_every: int = 0  # 0: save (and evaluate) the final checkpoint only
+    log_every: int = 1
+    log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
+    resume: bool = False
+    bf16: bool = True
+    optim: common.OptimSettings = field(default_factory=lambda: common.OptimSettings(
+        lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
+    eval: common.EvalSettings = field(default_factory=common.EvalSettings)
+
+    def check(self, world: int) -> None:
+        if self.advantage not in ADVANTAGES:
+            raise VrbenchError(f"advantage must be one of {ADVANTAGES}, not {self.advantage!r}.")
+        if self.loss_agg not in LOSS_AGG:
+            raise VrbenchError(f"loss aggregation must be one of {LOSS_AGG}.")
+        if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk
+                                                       ) % world:
+            raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
+                               f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
+        if self.advantage == "grpo" and self.group_size < 2:
+            raise VrbenchError("grpo needs a group size of at least 2.")
+
+
+# -- rewards ----------------------------------------------------------------------------------
+def cjk_share(text: str) -> float:
+    if not text:
+        return 0.0
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3040" <= ch <= "\u30ff"
+              or "\uac00" <= ch <= "\ud7af")
+    return cjk / len(text)
+
+
+def reward(text: str, n_tokens: int, finish_reason: str, target: str, choices: list[str],
+           cfg: RLConfig) -> dict:
+    """The reward and its parts. A response cut at the token limit (no EOS) or shorter than
+    `min_tokens` gets `no_eos_reward` as its whole reward, as in the paper."""
+    g = grade(text, target, choices or None)
+    parts = {"correct": float(g.correct), "format": 0.0, "language": 0.0, "penalty": 0.0}
+    if finish_reason != "stop" or n_tokens < cfg.min_tokens:
+        parts["penalty"] = 1.0
+        parts["reward"] = cfg.no_eos_reward
+        return parts
+    parts["format"] = float(analyzers.analyze(text)["formatted"])
+    parts["language"] = cjk_share(text)
+    parts["reward"] = (cfg.correct_reward * parts["correct"] + cfg.format_reward * parts["format"]
+                       - cfg.language_coef * parts["language"])
+    return parts
+
+
+# -- advantages -------------------------------------------------------------------------------
+def grpo_advantages(rewards: torch.Tensor, group_size: int, std_norm: bool = True,
+                    eps: float = 1e-6) -> torch.Tensor:
+    """(N,) sequence rewards in consecutive groups -> (N,) group-normalised advantages."""
+    r = rewards.view(-1, group_size)
+    adv = r - r.mean(dim=1, keepdim=True)
+    if std_norm:
+        adv = adv / (r.std(dim=1, keepdim=True) + eps)
+    return adv.view(-1)
+
+
+def reinforce_pp_returns(rewards: torch.Tensor, mask: torch.Tensor, kl: torch.Tensor | None,
+                         kl_coef: float, gamma: float) -> torch.Tensor:
+    """Token-level returns: the sequence reward on its last token, minus kl_coef * KL_t on
+    every token, summed backwards with discount gamma. Shapes (N,), (N, T), (N, T)."""
+    last = mask.cumsum(1).argmax(1)  # index of each sequence's last valid token
+    per_token = torch.zeros_like(mask, dtype=torch.float)
+    per_token[torch.arange(len(rewards)), last] = rewards
+    if kl is not None and kl_coef:
+        per_token = per_token - kl_coef * kl * mask
+    returns = torch.zeros_like(per_token)
+    running = torch.zeros(len(rewards))
+    for t in range(mask.shape[1] - 1, -1, -1):
+        running = per_token[:, t] + gamma * running
+        returns[:, t] = running
+    return returns * mask
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, d: common.Dist, add_mean: bool = False,
+           eps: float = 1e-8) -> torch.Tensor:
+    """Masked whitening over every valid token of the batch (over all processes)."""
+    s = common.all_reduce_sum(torch.stack([(x * mask).sum(), (x * x * mask).sum(), mask.sum()]
+                                          ).double(), d)
+    mean = s[0] / s[2]
+    var = s[1] / s[2] - mean * mean
+    out = (x - mean) / torch.sqrt(var.clamp_min(0) + eps)
+    if add_mean:
+        out = out + mean
+    return (out * mask).float()
+
+
+# -- loss -------------------------------------------------------------------------------------
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """k3 estimator of KL(pi || pi_ref) per token, clamped to [-10, 10]."""
+    delta = (ref_logp - logp).clamp(-10, 10)
+    return torch.exp(delta) - delta - 1
+
+
+def clipped_pg_loss(logp, old_logp, adv, clip_low, clip_high):
+    """Per-token PPO loss -min(r A, clip(r, 1 - eps_low, 1 + eps_high) A), ratio, clipped."""
+    ratio = torch.exp(logp - old_logp)
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1 - clip_low, 1 + clip_high) * adv
+    loss = -torch.minimum(unclipped, clipped)
+    return loss, ratio, (clipped < unclipped).float()
+
+
+def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: float,
+              n_seqs: float) -> torch.Tensor:
+    """Sum of this process's share of the loss, already divided by the global count:
+    `token-mean` divides the token sum by all tokens; `seq-mean-token-mean` averages each
+    sequence over its tokens, then divides by all sequences."""
+    if how == "token-mean":
+        return (per_token * mask).sum() / n_tokens
+    per_seq = (per_token * mask).sum(1) / mask.sum(1).clamp_min(1)
+    return per_seq.sum() / n_seqs
+
+
+# -- the loop ---------------------------------------------------------------------------------
+def train(cfg: RLConfig) -> Path:
+    """Run RL; returns the final checkpoint directory."""
+    d = common.setup_distributed()
+    cfg.check(d.world)
+    out = Path(cfg.out)
+    ckpt = common.latest_checkpoint(out) if cfg.resume else None
+    if not cfg.resume and common.latest_checkpoint(out) is not None:
+        raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
+    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
+    ref = None
+    if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
+        _, ref = load_model(cfg.model, device=str(d.device))
+        ref.requires_grad_(False)
+    model.train()
+    counts = common.set_trainable(model, tuple(cfg.optim.train))
+    updates_per_step = cfg.ppo_epochs * cfg.mini_batches
+    opt, sched = common.make_optimizer(model, cfg.optim, cfg.steps * updates_per_step)
+    start = 0
+    if ckpt is not None:
+        state = common.load_state(ckpt)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        common.set_rng_state(state["rng"])
+        start = state["step"]
+    else:
+        torch.manual_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    if d.main:
+        (out / "train_config.json").write_text(json.dumps(
+            common.config_dict(cfg) | {"trainer": "rl", "trainable": counts,
+                                       "world_size": d.world}, indent=2))
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
+    policy = HFBackend.from_loaded(processor, model)
+    tok = processor.tokenizer
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
+    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                           top_p=cfg.top_p, n=cfg.group_size)
+    P = cfg.prompts_per_step
+    n_chunks = P // cfg.gen_chunk
+
+    bar = tqdm(range(start, cfg.steps), desc="rl", disable=not d.main, initial=start,
+               total=cfg.steps)
+    for step in bar:
+        t0 = time.perf_counter()
+        # 1. data flow: this process's chunks of the step's prompts --------------------------
+        rollouts = []  # (prompt encoding, response, reward parts, sample)
+        for c in range(d.rank, n_chunks, d.world):
+            idx = range(step * P + c * cfg.gen_chunk, step * P + (c + 1) * cfg.gen_chunk)
+            items = [data.example(i) for i in idx]
+            reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
+            # 2. response collection, seeded by the chunk's global index ------------------------
+            model.eval()
+            outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
+                                                 + c))
+            model.train()
+            for (_, s), req, resps in zip(items, reqs, outs, strict=True):
+                enc = encode_prompt(processor, req.prompt, req.images)
+                for r in resps:
+                    parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
+                    rollouts.append((enc, r, parts, s))
+        t_gen = time.perf_counter() - t0
+
+        # 3. trajectory: old/ref log-probs and advantages ------------------------------------
+        t1 = time.perf_counter()
+        batch = collate([x[0] for x in rollouts], [list(x[1].token_ids) for x in rollouts],
+                        tok.pad_token_id)
+        mask = batch["completion_mask"][:, 1:].float()
+        rewards = torch.tensor([x[2]["reward"] for x in rollouts])
+        with torch.no_grad(), autocast:
+            old_logp = torch.cat([token_logprobs(model, _rows(batch, sl))[0] for sl in
+                                  _slices(len(rollouts), cfg.mini_batches)])
+            ref_logp = (torch.cat([token_logprobs(ref, _rows(batch, sl))[0] for sl in
+                                   _slices(len(rollouts), cfg.mini_batches)])
+                        if ref is not None else None)
+        kl_tok = k3_kl(old_logp, ref_logp) if ref_logp is not None else None
+        if cfg.advantage == "grpo":
+            seq_adv = grpo_advantages(rewards, cfg.group_size, cfg.grpo_std_norm, cfg.adv_eps)
+            adv = seq_adv[:, None] * mask
+        else:
+            returns = reinforce_pp_returns(rewards, mask, kl_tok, cfg.kl_reward_coef, cfg.gamma)
+            adv = whiten(returns, mask, d, cfg.whiten_add_mean)
+            seq_adv = (adv * mask).sum(1) / mask.sum(1).clamp_min(1)
+        if cfg.log_rollouts:
+            append_jsonl(out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
+                         out / "rollouts.jsonl",
+                         [{"step": step + 1, "doc_id": s.id, "response": r.text,
+                           "token_ids": list(r.token_ids), "finish_reason": r.finish_reason,
+                           **parts, "advantage": a}
+                          for (_, r, parts, s), a in zip(rollouts, seq_adv.tolist(),
+                                                         strict=True)])
+
+        # 4. policy update ------------------------------------------------------------------
+        stats = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0, "entropy": 0.0,
+                 "grad_norm": 0.0}
+        for epoch in range(cfg.ppo_epochs):
+            g = torch.Generator().manual_seed(cfg.seed + 7919 * step + epoch)
+            order = torch.randperm(len(rollouts), generator=g) if cfg.ppo_epochs > 1 else \
+                torch.arange(len(rollouts))
+            for sl in _slices(len(rollouts), cfg.mini_batches):
+                rows = order[sl]
+                mb = _rows(batch, rows)
+                m = mask[rows]
+                # the mini-batch's counts over all processes: each update is an exact mean
+                n_tok = common.all_reduce_sum(m.sum().double(), d).item()
+                n_seq = float(len(rows) * d.world)
+                with autocast:
+                    logp, ent = token_logprobs(ddp, mb)
+                    pg, ratio, clipped = clipped_pg_loss(logp, old_logp[rows], adv[rows],
+                                                         cfg.clip_low, cfg.clip_high)
+                    loss = aggregate(pg, m, cfg.loss_agg, n_tok, n_seq)
+                    kl = k3_kl(logp, ref_logp[rows]) if ref_logp is not None else None
+                    if kl is not None and cfg.kl_coef:
+                        loss = loss + cfg.kl_coef * aggregate(kl, m, cfg.loss_agg, n_tok, n_seq)
+                    # DDP averages gradients over processes; undo that to keep the mean exact
+                    (loss * d.world).backward()
+                stats["grad_norm"] += common.clip_and_norm(model, cfg.optim.grad_clip)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                msum = m.sum().clamp_min(1)
+                stats["loss"] += loss.item()
+                stats["clip_frac"] += ((clipped * m).sum() / msum).item()
+                stats["ratio"] += ((ratio.detach() * m).sum() / msum).item()
+                stats["entropy"] += ((ent * m).sum() / msum).item()
+                if kl is not None:
+                    stats["kl"] += ((kl.detach() * m).sum() / msum).item()
+        stats = {k: v / updates_per_step for k, v in stats.items()}
+        t_upd = time.perf_counter() - t1
+
+        # -- log, save, evaluate -------------------------------------------------------------
+        done = step + 1
+        if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
+            row = _step_log(done, done * P / len(data), rollouts, rewards, stats, cfg,
+                            t_gen, t_upd, int(mask.sum().item()), sched.get_last_lr()[0])
+            append_jsonl(out / "train_log.jsonl", [row])
+            bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
+        if done == cfg.steps or (cfg.save_every and done % cfg.save_every == 0):
+            common.barrier(d)
+            if d.main:
+                path = common.save_checkpoint(out, done, model, processor, opt, sched,
+                                              common.config_dict(cfg))
+                common.evaluate_checkpoint(path, out, done, done * P / len(data), cfg.eval,
+                                           "rl", cfg.seed)
+            common.barrier(d)
+    bar.close()
+    return common.checkpoint_dir(out, cfg.steps)
+
+
+def _slices(n: int, k: int) -> list[slice]:
+    size = -(-n // k)
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def _rows(batch: dict, rows) -> dict:
+    """The sub-batch of some sequences, with their images' patches."""
+    idx = torch.arange(batch["input_ids"].shape[0])[rows]
+    out = {k: batch[k][idx] for k in ("input_ids", "attention_mask", "completion_mask",
+                                      "mm_token_type_ids") if k in batch}
+    if "pixel_values" in batch:
+        grid = batch["image_grid_thw"]
+        # images and sequences correspond one to one in the trainers' batches
+        patches = grid.prod(dim=1)
+        starts = torch.cat([torch.zeros(1, dtype=torch.long), patches.cumsum(0)])
+        out["pixel_values"] = torch.cat([batch["pixel_values"][starts[i]:starts[i + 1]]
+                                         for i in idx.tolist()])
+        out["image_grid_thw"] = grid[idx]
+    return out
+
+
+def _step_log(step, epoch, rollouts, rewards, stats, cfg, t_gen, t_upd, n_tok, lr) -> dict:
+    parts = [x[2] for x in rollouts]
+    resp = [x[1] for x in rollouts]
+    lengths = [r.n_tokens for r in resp]
+    groups = rewards.view(-1, cfg.group_size)
+    behaviour = analyzers.aggregate([analyzers.analyze(r.text, r.n_tokens, r.finish_reason)
+                                     | {"correct": bool(p["correct"])}
+                                     for r, p in zip(resp, parts, strict=True)])
+    n = len(parts)
+    return {
+        "step": step, "epoch": epoch, "lr": lr,
+        "reward_mean": rewards.mean().item(),
+        **{f"reward_{k}": sum(p[k] for p in parts) / n for k in ("correct", "format",
+                                                                  "language", "penalty")},
+        "train_acc": sum(p["correct"] for p in parts) / n,
+        "zero_std_group_ratio": (groups.std(dim=1) == 0).float().mean().item(),
+        "length_mean": sum(lengths) / n, "length_max": max(lengths),
+        "length_clip_ratio": sum(r.finish_reason == "length" for r in resp) / n,
+        **stats,
+        "reflection_ratio": behaviour["reflection_ratio"],
+        "reflection_ratio_in_correct_answers": behaviour["reflection_ratio_in_correct_answers"],
+        "reflection_word_freq": behaviour["reflection_word_freq"],
+        "gen_tokens_per_s": sum(lengths) / t_gen, "update_tokens_per_s": n_tok / t_upd,
+        "gen_seconds": t_gen, "update_seconds": t_upd,
+    }
+
+
