@@ -14,6 +14,7 @@ import json
 import platform
 import subprocess
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -167,6 +168,9 @@ def summarize_task(records: list[dict], n: int) -> dict:
     per_sample = [r["acc"] for r in records]
     out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok)}
     out |= stats.accuracy_summary(per_sample)
+    targets = Counter(r["target"] for r in records)
+    # the accuracy of always giving the most common answer: what "above chance" means
+    out["majority_baseline"] = max(targets.values()) / len(records) if records else None
     if n > 1:
         passed = [r["pass"] for r in records]
         lo, hi = stats.wilson_interval(sum(passed), len(passed))

@@ -49,29 +49,38 @@ def _cells(rng: random.Random, cols: int, rows: int, k: int) -> list[tuple[int, 
     return rng.sample([(c, r) for r in range(rows) for c in range(cols)], k)
 
 
-def count_shapes(rng: random.Random, *, cols=4, rows=4, colors=("red", "green", "blue"),
+def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
                  shapes=("circle", "square"), target_range=(1, 4), max_objects=7,
-                 background="white", phrasings=("How many {color} {shapes} are there?",),
-                 **_) -> Item:
-    """Count the objects of one colour and shape among distractors."""
+                 background="white", ask="color_shape", cell=render.CELL,
+                 phrasings=("How many {color} {shapes} are there?",), **_) -> Item:
+    """Count the objects of one colour (`ask="color"`) or of one colour and shape
+    (`ask="color_shape"`) among distractors."""
     color, shape = rng.choice(colors), rng.choice(shapes)
     k = rng.randint(*target_range)
-    others = [(c, s) for c in colors for s in shapes if (c, s) != (color, shape)]
+    if ask == "color":
+        targets = [(color, rng.choice(shapes)) for _ in range(k)]
+        others = [(c, s) for c in colors for s in shapes if c != color]
+        noun = "shapes"
+    else:
+        targets = [(color, shape)] * k
+        others = [(c, s) for c in colors for s in shapes if (c, s) != (color, shape)]
+        noun = _plural(shape)
     n_distract = rng.randint(1, max(1, max_objects - k)) if others else 0
-    objects = [(color, shape)] * k + [rng.choice(others) for _ in range(n_distract)]
-    img = render.canvas(cols, rows, background)
+    objects = targets + [rng.choice(others) for _ in range(n_distract)]
+    img = render.canvas(cols, rows, background, cell)
     for (c, r), (col, shp) in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
-        render.draw_shape(img, c, r, shp, col)
-    what = f"{color} {_plural(shape)}"
-    q = rng.choice(phrasings).format(color=color, shapes=_plural(shape))
+        render.draw_shape(img, c, r, shp, col, cell)
+    what = f"{color} {noun}"
+    q = rng.choice(phrasings).format(color=color, shapes=noun)
     sol, refl = _solution(f"There are {k} {what}.", f"counting the {what} again gives {k}.",
                           str(k), rng)
-    return Item([img], q, str(k), sol, refl, meta={"color": color, "shape": shape,
+    return Item([img], q, str(k), sol, refl, meta={"color": color, "shape": noun,
                                                    "n_objects": len(objects)})
 
 
-def compare_count(rng: random.Random, *, cols=4, rows=4, colors=("red", "green", "blue"),
-                  shapes=("circle", "square"), max_diff=3, max_less=3, background="white",
+def compare_count(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
+                  shapes=("circle", "square"), max_diff=3, max_less=2, background="white",
+                  cell=render.CELL,
                   phrasings=("How many more {a} shapes than {b} shapes are there?",),
                   **_) -> Item:
     """How many more objects of colour A than of colour B (arithmetic over counts)."""
@@ -80,9 +89,9 @@ def compare_count(rng: random.Random, *, cols=4, rows=4, colors=("red", "green",
     na = nb + rng.randint(0, max_diff)
     n3 = rng.randint(0, min(2, cols * rows - na - nb))
     objects = [a] * na + [b] * nb + [third] * n3
-    img = render.canvas(cols, rows, background)
+    img = render.canvas(cols, rows, background, cell)
     for (c, r), col in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
-        render.draw_shape(img, c, r, rng.choice(shapes), col)
+        render.draw_shape(img, c, r, rng.choice(shapes), col, cell)
     d = na - nb
     q = rng.choice(phrasings).format(a=a, b=b)
     sol, refl = _solution(
@@ -91,15 +100,15 @@ def compare_count(rng: random.Random, *, cols=4, rows=4, colors=("red", "green",
     return Item([img], q, str(d), sol, refl, meta={"a": a, "b": b, "n_a": na, "n_b": nb})
 
 
-def digit_sum(rng: random.Random, *, cols=4, rows=4, n_range=(2, 3), digit_range=(1, 9),
-              background="white", color="black",
+def digit_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 3), digit_range=(1, 9),
+              background="white", color="black", cell=render.CELL,
               phrasings=("What is the sum of the numbers in the picture?",), **_) -> Item:
     """Read the digits written in the figure and add them."""
     n = rng.randint(*n_range)
     digits = [rng.randint(*digit_range) for _ in range(n)]
-    img = render.canvas(cols, rows, background)
+    img = render.canvas(cols, rows, background, cell)
     for (c, r), dgt in zip(_cells(rng, cols, rows, n), digits, strict=True):
-        render.draw_text(img, c, r, str(dgt), color=color)
+        render.draw_text(img, c, r, str(dgt), color=color, cell=cell)
     total = sum(digits)
     listed = ", ".join(map(str, digits[:-1])) + f" and {digits[-1]}"
     expr = " + ".join(map(str, digits))
@@ -109,20 +118,22 @@ def digit_sum(rng: random.Random, *, cols=4, rows=4, n_range=(2, 3), digit_range
     return Item([img], rng.choice(phrasings), str(total), sol, refl, meta={"digits": digits})
 
 
-def rect_perimeter(rng: random.Random, *, side_range=(1, 9), background="white",
+def rect_perimeter(rng: random.Random, *, side_range=(1, 9), grid=3, background="white",
+                   outline_colors=("black", "blue", "green"), cell=render.CELL,
                    phrasings=("The sides of the rectangle are labelled. "
                               "What is its perimeter?",), **_) -> Item:
     """A rectangle with labelled width and height (not to scale): its perimeter."""
     w, h = rng.randint(*side_range), rng.randint(*side_range)
-    img = render.canvas(4, 4, background)
-    cw, ch = rng.randint(1, 3), rng.randint(1, 3)
+    img = render.canvas(grid, grid, background, cell)
+    cw, ch = rng.randint(1, grid - 1), rng.randint(1, grid - 1)
     if rng.random() < 0.5:  # labels above and to the left
         c0, r0, label_row, label_col = 1, 1, 0, 0
     else:  # labels below and to the right
-        c0, r0, label_row, label_col = 3 - cw, 3 - ch, 3, 3
-    render.draw_rect_outline(img, c0, r0, c0 + cw - 1, r0 + ch - 1)
-    render.draw_text(img, rng.randint(c0, c0 + cw - 1), label_row, str(w))
-    render.draw_text(img, label_col, rng.randint(r0, r0 + ch - 1), str(h))
+        c0, r0, label_row, label_col = grid - 1 - cw, grid - 1 - ch, grid - 1, grid - 1
+    render.draw_rect_outline(img, c0, r0, c0 + cw - 1, r0 + ch - 1,
+                             color=rng.choice(outline_colors), cell=cell)
+    render.draw_text(img, rng.randint(c0, c0 + cw - 1), label_row, str(w), cell=cell)
+    render.draw_text(img, label_col, rng.randint(r0, r0 + ch - 1), str(h), cell=cell)
     p = 2 * (w + h)
     sol, refl = _solution(f"The sides are {w} and {h}. The perimeter is 2 * ({w} + {h}) = {p}.",
                           f"{w} + {h} + {w} + {h} = {p}.", str(p), rng)
@@ -130,15 +141,17 @@ def rect_perimeter(rng: random.Random, *, side_range=(1, 9), background="white",
 
 
 def bar_chart(rng: random.Random, *, colors=("red", "green", "blue"), n_bars=3, rows=4,
-              background="white", phrasings=("Which colour has the tallest bar?",),
-              **_) -> Item:
-    """A bar chart read as multiple choice: which bar is the tallest."""
+              background="white", cell=render.CELL, unit=render.TOKEN,
+              phrasings=("Which colour has the tallest bar?",), **_) -> Item:
+    """A bar chart read as multiple choice: which bar is the tallest. Bars are `cell` px
+    wide with a gap of one bar between them; heights are 1..`rows` units of `unit` px."""
     order = rng.sample(list(colors), n_bars)
     heights = rng.sample(range(1, rows + 1), n_bars)
-    img = render.canvas(n_bars * 2 - 1, rows, background)
-    render.draw_grid_lines(img, rows)
+    img = render.Image.new("RGB", ((n_bars * 2 - 1) * cell, rows * unit),
+                           render.BACKGROUNDS[background])
+    render.draw_grid_lines(img, unit)
     for i, (col, hgt) in enumerate(zip(order, heights, strict=True)):
-        render.draw_bar(img, 2 * i, hgt, col, rows)
+        render.draw_bar(img, 2 * i, hgt, col, unit, cell)
     tallest = order[heights.index(max(heights))]
     choices = sorted(order)
     letter = "ABCDEFGH"[choices.index(tallest)]
@@ -151,17 +164,18 @@ def bar_chart(rng: random.Random, *, colors=("red", "green", "blue"), n_bars=3, 
 
 
 def compare_figures(rng: random.Random, *, colors=("red", "green", "blue"),
-                    shapes=("circle", "square"), max_per_panel=6, background="white",
+                    shapes=("circle", "square"), panel_cols=2, panel_rows=3, max_per_panel=5,
+                    background="white", cell=render.CELL,
                     phrasings=("How many more shapes are in the left figure than in the "
                                "right figure?",), **_) -> Item:
-    """Two panels side by side: how many more shapes in the left one."""
+    """Two panels side by side, a divider between them: how many more shapes on the left."""
     nr = rng.randint(1, max_per_panel - 1)
     nl = rng.randint(nr, max_per_panel)
-    img = render.canvas(9, 4, background)
-    for offset, n in ((0, nl), (5, nr)):
-        for c, r in _cells(rng, 4, 4, n):
-            render.draw_shape(img, offset + c, r, rng.choice(shapes), rng.choice(colors))
-    render.draw_rect_outline(img, 4, 0, 4, 3, color="black", width=1)
+    img = render.canvas(2 * panel_cols + 1, panel_rows, background, cell)
+    for offset, n in ((0, nl), (panel_cols + 1, nr)):
+        for c, r in _cells(rng, panel_cols, panel_rows, n):
+            render.draw_shape(img, offset + c, r, rng.choice(shapes), rng.choice(colors), cell)
+    render.draw_rect_outline(img, panel_cols, 0, panel_cols, panel_rows - 1, width=2, cell=cell)
     d = nl - nr
     sol, refl = _solution(f"The left figure has {nl} shapes and the right figure has {nr}. "
                           f"{nl} - {nr} = {d}.", f"{nr} + {d} = {nl}.", str(d), rng)
@@ -169,12 +183,13 @@ def compare_figures(rng: random.Random, *, colors=("red", "green", "blue"),
 
 
 def triangle_angle(rng: random.Random, *, angle_range=(30, 80), step=5, background="white",
+                   size=3 * render.CELL,
                    phrasings=("Two angles of the triangle are marked. "
                               "What is the third angle in degrees?",), **_) -> Item:
     """Geometry: the third angle of a triangle from two marked angles."""
     a = rng.randrange(angle_range[0], angle_range[1] + 1, step)
     b = rng.randrange(angle_range[0], angle_range[1] + 1, step)
-    img = render.canvas(4, 4, background)
+    img = render.Image.new("RGB", (size, size), render.BACKGROUNDS[background])
     render.draw_triangle_figure(img, (f"{a}°", f"{b}°"), apex=rng.choice((0.3, 0.4, 0.5, 0.6, 0.7)))
     c = 180 - a - b
     sol, refl = _solution(f"The marked angles are {a} and {b} degrees. 180 - {a} - {b} = {c}.",

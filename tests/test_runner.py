@@ -41,6 +41,8 @@ def test_accuracy_and_behaviour_from_known_answers(tmp_path):
     assert r["extractable_ratio"] == 1.0 and r["length_clip_ratio"] == 0.0
     assert r["format_ratio"] == 1.0
     assert out["groups"]["id"]["acc"] == 0.25
+    targets = [s.target for s in t.samples("test", 20)]
+    assert r["majority_baseline"] == max(map(targets.count, targets)) / 20
     recs = read_jsonl(tmp_path / "run" / "samples.jsonl")
     assert len(recs) == 20 and recs[1]["filtered_resps"] == ["999"]
     assert json.loads((tmp_path / "run" / "results.json").read_text())["results"] == \
@@ -92,7 +94,7 @@ def test_run_directory_contents_and_rerun_is_a_no_op(tmp_path, tiny_model):
     cfg = json.loads((run / "config.json").read_text())
     assert len(cfg["model_sha256"]) == 64
     assert set(cfg["tasks"]) == {"count_shapes", "bar_chart"}
-    assert cfg["tasks"]["bar_chart"]["version"] == "1.0"
+    assert cfg["tasks"]["bar_chart"]["version"] == tasks.load("bar_chart").version
     assert len(cfg["tasks"]["bar_chart"]["data_sha256"]) == 64
     assert cfg["generation"]["max_new_tokens"] == 5 and cfg["generation"]["seed"] == 0
     assert cfg["packages"]["transformers"] and "git_commit" in cfg

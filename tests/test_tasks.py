@@ -75,7 +75,8 @@ def test_seed_and_difficulty_knobs_change_the_data():
     other_seed.seed = 1
     assert base.data_hash("test", 10) != other_seed.data_hash("test", 10)
     harder = tasks.load("count_shapes")
-    harder.params = {**harder.params, "target_range": [5, 6], "max_objects": 12}
+    harder.params = {**harder.params, "cols": 4, "rows": 4, "target_range": [5, 6],
+                     "max_objects": 12}
     assert all(int(s.target) >= 5 for s in harder.samples("test", 20))
 
 

@@ -25,6 +25,7 @@ from trainers import common, rl, sft, tiny
 class QuickstartConfig:
     out: str = "runs/quickstart"
     size: str = "small"
+    tasks: str = "id"  # the training tasks (their train split)
     seeds: tuple[int, ...] = (0,)
     warm_steps: int = 400
     warm_lr: float = 2e-3
@@ -50,18 +51,18 @@ def run(cfg: QuickstartConfig) -> str:
         base = out / f"seed{seed}"
         print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
         warm = sft.train(sft.SFTConfig(
-            model=str(model), out=str(base / "warm"), steps=cfg.warm_steps,
+            model=str(model), out=str(base / "warm"), tasks=cfg.tasks, steps=cfg.warm_steps,
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
             optim=common.OptimSettings(lr=cfg.warm_lr), eval=cfg.eval))
         print(f"[seed {seed}] SFT arm: {cfg.arm_steps} steps from {warm}")
         sft.train(sft.SFTConfig(
-            model=str(warm), out=str(base / "sft"), steps=cfg.arm_steps,
+            model=str(warm), out=str(base / "sft"), tasks=cfg.tasks, steps=cfg.arm_steps,
             batch_size=cfg.prompts, seed=seed + 1000, resume=True, log_every=10,
             save_every=max(1, cfg.arm_steps // 2),
             optim=common.OptimSettings(lr=cfg.sft_arm_lr, warmup=0.0), eval=cfg.eval))
         print(f"[seed {seed}] RL arm: {cfg.arm_steps} steps from {warm}")
         rl.train(rl.RLConfig(
-            model=str(warm), out=str(base / "rl"), steps=cfg.arm_steps,
+            model=str(warm), out=str(base / "rl"), tasks=cfg.tasks, steps=cfg.arm_steps,
             prompts_per_step=cfg.prompts, group_size=cfg.group_size, gen_chunk=cfg.prompts,
             seed=seed + 1000, resume=True, save_every=max(1, cfg.arm_steps // 2),
             optim=common.OptimSettings(lr=cfg.rl_arm_lr, warmup=0.0, min_lr_ratio=1.0),

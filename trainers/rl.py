@@ -208,8 +208,7 @@ def train(cfg: RLConfig) -> Path:
         ref.requires_grad_(False)
     model.train()
     counts = common.set_trainable(model, tuple(cfg.optim.train))
-    updates_per_step = cfg.ppo_epochs * cfg.mini_batches
-    opt, sched = common.make_optimizer(model, cfg.optim, cfg.steps * updates_per_step)
+    opt, sched = common.make_optimizer(model, cfg.optim, cfg.steps * updates_per_step(cfg))
     start = 0
     if ckpt is not None:
         state = common.load_state(ckpt)
@@ -286,7 +285,10 @@ def train(cfg: RLConfig) -> Path:
                           for (_, r, parts, s), a in zip(rollouts, seq_adv.tolist(),
                                                          strict=True)])
 
+        t_lp = time.perf_counter() - t1
+
         # 4. policy update ------------------------------------------------------------------
+        t2 = time.perf_counter()
         stats = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0, "entropy": 0.0,
                  "grad_norm": 0.0}
         for epoch in range(cfg.ppo_epochs):
@@ -321,14 +323,14 @@ def train(cfg: RLConfig) -> Path:
                 stats["entropy"] += ((ent * m).sum() / msum).item()
                 if kl is not None:
                     stats["kl"] += ((kl.detach() * m).sum() / msum).item()
-        stats = {k: v / updates_per_step for k, v in stats.items()}
-        t_upd = time.perf_counter() - t1
+        stats = {k: v / updates_per_step(cfg) for k, v in stats.items()}
+        t_upd = time.perf_counter() - t2
 
         # -- log, save, evaluate -------------------------------------------------------------
         done = step + 1
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
             row = _step_log(done, done * P / len(data), rollouts, rewards, stats, cfg,
-                            t_gen, t_upd, int(mask.sum().item()), sched.get_last_lr()[0])
+                            (t_gen, t_lp, t_upd), int(mask.sum().item()), sched.get_last_lr()[0])
             append_jsonl(out / "train_log.jsonl", [row])
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
         if done == cfg.steps or (cfg.save_every and done % cfg.save_every == 0):
@@ -341,6 +343,10 @@ def train(cfg: RLConfig) -> Path:
             common.barrier(d)
     bar.close()
     return common.checkpoint_dir(out, cfg.steps)
+
+
+def updates_per_step(cfg: RLConfig) -> int:
+    return cfg.ppo_epochs * cfg.mini_batches
 
 
 def _slices(n: int, k: int) -> list[slice]:
@@ -364,7 +370,8 @@ def _rows(batch: dict, rows) -> dict:
     return out
 
 
-def _step_log(step, epoch, rollouts, rewards, stats, cfg, t_gen, t_upd, n_tok, lr) -> dict:
+def _step_log(step, epoch, rollouts, rewards, stats, cfg, times, n_tok, lr) -> dict:
+    t_gen, t_lp, t_upd = times
     parts = [x[2] for x in rollouts]
     resp = [x[1] for x in rollouts]
     lengths = [r.n_tokens for r in resp]
@@ -386,8 +393,9 @@ def _step_log(step, epoch, rollouts, rewards, stats, cfg, t_gen, t_upd, n_tok, l
         "reflection_ratio": behaviour["reflection_ratio"],
         "reflection_ratio_in_correct_answers": behaviour["reflection_ratio_in_correct_answers"],
         "reflection_word_freq": behaviour["reflection_word_freq"],
-        "gen_tokens_per_s": sum(lengths) / t_gen, "update_tokens_per_s": n_tok / t_upd,
-        "gen_seconds": t_gen, "update_seconds": t_upd,
+        "gen_tokens_per_s": sum(lengths) / t_gen, "logprob_tokens_per_s": n_tok / t_lp,
+        "update_tokens_per_s": n_tok * cfg.ppo_epochs / t_upd,
+        "gen_seconds": t_gen, "logprob_seconds": t_lp, "update_seconds": t_upd,
     }
 
 

@@ -1,0 +1,55 @@
+"""Two processes (torchrun, gloo on the CPU) against one, with the same global batch."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from harness.store import read_jsonl
+
+pytestmark = pytest.mark.slow
+
+EVAL = ["--eval-id-tasks", "count_shapes", "--eval-ood-tasks", "", "--eval-limit", "2",
+        "--eval-max-new-tokens", "4"]
+
+
+def _run(nproc: int, args: list[str]) -> None:
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                 f"--nproc_per_node={nproc}", "-m", "harness.cli"] if nproc > 1
+                else [sys.executable, "-m", "harness.cli"])
+    res = subprocess.run(launcher + args, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def _assert_close(a, b):
+    wa, wb = load_file(f"{a}/model.safetensors"), load_file(f"{b}/model.safetensors")
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_sft_two_processes_match_one(tmp_path, tiny_model):
+    args = ["sft", "--model", tiny_model, "--tasks", "count_shapes", "--steps", "3",
+            "--batch-size", "4", "--grad-accum", "2", "--lr", "3e-3", *EVAL]
+    _run(1, [*args, "--out", str(tmp_path / "one")])
+    _run(2, [*args, "--out", str(tmp_path / "two")])
+    _assert_close(tmp_path / "one" / "checkpoint-000003", tmp_path / "two" / "checkpoint-000003")
+    one, two = read_jsonl(tmp_path / "one" / "train_log.jsonl"), read_jsonl(
+        tmp_path / "two" / "train_log.jsonl")
+    assert [r["loss"] for r in one] == pytest.approx([r["loss"] for r in two], rel=1e-4)
+
+
+def test_rl_two_processes_match_one(tmp_path, sft_model):
+    args = ["rl", "--model", sft_model, "--tasks", "count_shapes", "--steps", "2",
+            "--prompts-per-step", "4", "--gen-chunk", "2", "--group-size", "4",
+            "--max-new-tokens", "16", "--kl-coef", "0.01", "--lr", "1e-3", *EVAL]
+    _run(1, [*args, "--out", str(tmp_path / "one")])
+    _run(2, [*args, "--out", str(tmp_path / "two")])
+    _assert_close(tmp_path / "one" / "checkpoint-000002", tmp_path / "two" / "checkpoint-000002")
+    one = read_jsonl(tmp_path / "one" / "rollouts.jsonl")
+    two = read_jsonl(tmp_path / "two" / "rollouts-rank0.jsonl") + read_jsonl(
+        tmp_path / "two" / "rollouts-rank1.jsonl")
+    key = lambda r: (r["step"], r["doc_id"], r["response"])  # noqa: E731
+    assert sorted(map(key, one)) == sorted(map(key, two))

@@ -1,0 +1,43 @@
+import pytest
+from PIL import Image
+
+from harness.cli import main
+from harness.store import read_jsonl
+from trainers.common import EvalSettings
+from trainers.quickstart import QuickstartConfig, run
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
+    cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
+                           seeds=(0, 1), warm_steps=30,
+                           warm_lr=3e-3, arm_steps=2, prompts=4, group_size=2,
+                           eval=EvalSettings(id_tasks="count_shapes,digit_sum",
+                                             ood_tasks="bar_chart", limit=4,
+                                             max_new_tokens=24))
+    table = run(cfg)
+    qs = tmp_path / "qs"
+    for seed in (0, 1):
+        for stage, last in (("warm", 30), ("sft", 2), ("rl", 2)):
+            rows = read_jsonl(qs / f"seed{seed}" / stage / "dynamics.jsonl")
+            assert max(r["step"] for r in rows) == last
+            assert {r["task"] for r in rows} == {"count_shapes", "digit_sum", "bar_chart"}
+            assert (qs / f"seed{seed}" / stage / f"checkpoint-{last:06d}" / "config.json").exists()
+    lines = table.splitlines()
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
+        "untrained", "SFT warm start", "+ SFT arm", "+ RL arm"]
+    assert lines[3].split("|")[2].strip() == "2"  # two seeds behind the warm-start row
+    assert "±" in lines[3]
+    assert (qs / "summary.md").read_text().strip() == table
+    with Image.open(qs / "dynamics.png") as im:
+        assert im.width > 600
+    # a second run finds everything done and trains nothing more
+    before = (qs / "seed0" / "rl" / "train_log.jsonl").read_text()
+    assert run(cfg) == table
+    assert (qs / "seed0" / "rl" / "train_log.jsonl").read_text() == before
+    # the dynamics command plots any set of training runs
+    capsys.readouterr()
+    assert main(["dynamics", str(qs / "seed0" / "warm"), str(qs / "seed1" / "warm"),
+                 "--out", str(tmp_path / "d.png")]) == 0
+    assert (tmp_path / "d.png").stat().st_size > 1000
+    assert main(["dynamics", str(tmp_path)]) == 2
