@@ -1,5 +1,6 @@
 """Training-dynamics figures: accuracy, response length and reflection against training
-step, one line per trainer (and domain), seeds as a mean line with a +-1 std band."""
+step, one line per run name and domain; runs of the same name (the same stage under several
+seeds, in different folders) make a mean line with a +-1 std band."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def load_dynamics(runs: list[str | Path]) -> list[dict]:
         path = Path(run) / "dynamics.jsonl"
         if not path.is_file():
             raise VrbenchError(f"{run} has no dynamics.jsonl; pass training output directories.")
-        rows += read_jsonl(path)
+        rows += [r | {"run": Path(run).name} for r in read_jsonl(path)]
     if not rows:
         raise VrbenchError("the runs hold no evaluated checkpoints yet.")
     return rows
@@ -26,7 +27,7 @@ def load_dynamics(runs: list[str | Path]) -> list[dict]:
 
 def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None) -> Path:
     """One PNG with a panel per metric. Rows are first averaged over the tasks of a domain
-    (per trainer, seed, step), then seeds give the band."""
+    (per run, seed and step), then the runs sharing a name give the band."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -36,9 +37,9 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     df = pd.DataFrame(load_dynamics(runs))
     if preset is not None:
         df = df[df["preset"] == preset]
-    per_domain = (df.groupby(["trainer", "seed", "step", "domain", "preset"], as_index=False)
+    per_domain = (df.groupby(["run", "seed", "step", "domain", "preset"], as_index=False)
                   [list(METRICS)].mean())
-    per_domain["series"] = per_domain["trainer"] + " / " + per_domain["domain"].str.upper()
+    per_domain["series"] = per_domain["run"] + " / " + per_domain["domain"].str.upper()
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4))
     for ax, (col, label) in zip(axes, METRICS.items(), strict=True):

@@ -140,6 +140,27 @@ def rect_perimeter(rng: random.Random, *, side_range=(1, 9), grid=3, background=
     return Item([img], rng.choice(phrasings), str(p), sol, refl, meta={"width": w, "height": h})
 
 
+def sides_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 4),
+              colors=("red", "green", "blue"), sides=(("triangle", 3), ("square", 4)),
+              background="white", cell=render.CELL,
+              phrasings=("How many sides do the shapes in the picture have in total?",),
+              **_) -> Item:
+    """Geometry read off a figure: name each polygon, then add up their sides."""
+    n = rng.randint(*n_range)
+    picked = [rng.choice(sides) for _ in range(n)]
+    img = render.canvas(cols, rows, background, cell)
+    for (c, r), (shape, _) in zip(_cells(rng, cols, rows, n), picked, strict=True):
+        render.draw_shape(img, c, r, shape, rng.choice(colors), cell)
+    counts = [(shape, k, sum(1 for p in picked if p[0] == shape)) for shape, k in sides]
+    total = sum(k * m for _, k, m in counts)
+    listed = " and ".join(f"{m} {shape if m == 1 else _plural(shape)}" for shape, _, m in counts)
+    expr = " + ".join(f"{m} * {k}" for _, k, m in counts)
+    sol, refl = _solution(f"There are {listed}. {expr} = {total}.",
+                          f"{' + '.join(str(k) for _, k in picked)} = {total}.", str(total), rng)
+    return Item([img], rng.choice(phrasings), str(total), sol, refl,
+                meta={_plural(shape): m for shape, _, m in counts})
+
+
 def bar_chart(rng: random.Random, *, colors=("red", "green", "blue"), n_bars=3, rows=4,
               background="white", cell=render.CELL, unit=render.TOKEN,
               phrasings=("Which colour has the tallest bar?",), **_) -> Item:
@@ -198,6 +219,6 @@ def triangle_angle(rng: random.Random, *, angle_range=(30, 80), step=5, backgrou
 
 
 GENERATORS: dict[str, Callable[..., Item]] = {
-    f.__name__: f for f in (count_shapes, compare_count, digit_sum, rect_perimeter, bar_chart,
-                            compare_figures, triangle_angle)
+    f.__name__: f for f in (count_shapes, compare_count, digit_sum, rect_perimeter, sides_sum,
+                            bar_chart, compare_figures, triangle_angle)
 }

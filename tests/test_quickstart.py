@@ -25,7 +25,8 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
             assert (qs / f"seed{seed}" / stage / f"checkpoint-{last:06d}" / "config.json").exists()
     lines = table.splitlines()
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
-        "untrained", "SFT warm start", "+ SFT arm", "+ RL arm"]
+        "untrained", "SFT warm start", "+ SFT arm", "+ RL arm",
+        "always the most common answer"]
     assert lines[3].split("|")[2].strip() == "2"  # two seeds behind the warm-start row
     assert "±" in lines[3]
     assert (qs / "summary.md").read_text().strip() == table

@@ -208,6 +208,69 @@ def load_state(ckpt: Path) -> dict:
     return torch.load(ckpt / STATE_FILE, weights_only=False)
 
 
+@dataclass
+class Session:
+    """A training run's state, as set up by `start`."""
+
+    d: Dist
+    out: Path
+    processor: object
+    model: torch.nn.Module
+    ddp: torch.nn.Module  # the model wrapped for data parallelism (or the model itself)
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    start: int  # the first step to run (> 0 when resumed)
+    autocast: object
+
+
+def start(cfg, trainer: str, total_updates: int) -> Session:
+    """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
+    trained, build optimizer and schedule, restore their state and the RNGs on resume, write
+    `train_config.json` and wrap the model for DDP under torchrun."""
+    import contextlib
+
+    from harness.backends.hf import load_model
+    d = setup_distributed()
+    out = Path(cfg.out)
+    ckpt = latest_checkpoint(out) if cfg.resume else None
+    if not cfg.resume and latest_checkpoint(out) is not None:
+        raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
+    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
+    model.train()
+    counts = set_trainable(model, tuple(cfg.optim.train))
+    opt, sched = make_optimizer(model, cfg.optim, total_updates)
+    first = 0
+    if ckpt is not None:
+        state = load_state(ckpt)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        first = state["step"]
+    else:
+        torch.manual_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    if d.main:
+        (out / "train_config.json").write_text(json.dumps(
+            config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world},
+            indent=2))
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
+    return Session(d, out, processor, model, ddp, opt, sched, first, autocast)
+
+
+def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
+    """Every `save_every` steps and at the end: write a checkpoint and score it."""
+    if done != cfg.steps and not (cfg.save_every and done % cfg.save_every == 0):
+        return
+    barrier(s.d)
+    if s.d.main:
+        path = save_checkpoint(s.out, done, s.model, s.processor, s.opt, s.sched,
+                               config_dict(cfg))
+        evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed)
+    barrier(s.d)
+
+
 def config_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg), default=str))
 
@@ -234,6 +297,7 @@ def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float,
                     "checkpoint": ckpt.name, "task": task,
                     "domain": res["config"]["tasks"][task]["domain"], "split": split,
                     "preset": preset, "acc": r["acc"], "acc_ci95": r["acc_ci95"],
+                    "majority_baseline": r["majority_baseline"],
                     **{k: r.get(k) for k in (
                         "length_mean", "length_clip_ratio", "format_ratio",
                         "reflection_ratio", "reflection_ratio_in_correct_answers",

@@ -27,13 +27,14 @@ class QuickstartConfig:
     size: str = "small"
     tasks: str = "id"  # the training tasks (their train split)
     seeds: tuple[int, ...] = (0,)
-    warm_steps: int = 400
+    warm_steps: int = 500
     warm_lr: float = 2e-3
+    reflective: float = 0.5  # share of warm-start solutions with a reflective check
     arm_steps: int = 40
     prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
     group_size: int = 4  # RL responses per prompt
-    sft_arm_lr: float = 5e-4
-    rl_arm_lr: float = 5e-5
+    arm_lr: float = 1e-4  # the same constant learning rate in both arms
+    kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
     eval: common.EvalSettings = field(default_factory=lambda: common.EvalSettings(limit=64))
 
 
@@ -53,19 +54,22 @@ def run(cfg: QuickstartConfig) -> str:
         warm = sft.train(sft.SFTConfig(
             model=str(model), out=str(base / "warm"), tasks=cfg.tasks, steps=cfg.warm_steps,
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
-            optim=common.OptimSettings(lr=cfg.warm_lr), eval=cfg.eval))
+            reflective=cfg.reflective, optim=common.OptimSettings(lr=cfg.warm_lr),
+            eval=cfg.eval))
         print(f"[seed {seed}] SFT arm: {cfg.arm_steps} steps from {warm}")
         sft.train(sft.SFTConfig(
             model=str(warm), out=str(base / "sft"), tasks=cfg.tasks, steps=cfg.arm_steps,
             batch_size=cfg.prompts, seed=seed + 1000, resume=True, log_every=10,
-            save_every=max(1, cfg.arm_steps // 2),
-            optim=common.OptimSettings(lr=cfg.sft_arm_lr, warmup=0.0), eval=cfg.eval))
+            save_every=max(1, cfg.arm_steps // 2), reflective=cfg.reflective,
+            optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
+            eval=cfg.eval))
         print(f"[seed {seed}] RL arm: {cfg.arm_steps} steps from {warm}")
         rl.train(rl.RLConfig(
             model=str(warm), out=str(base / "rl"), tasks=cfg.tasks, steps=cfg.arm_steps,
             prompts_per_step=cfg.prompts, group_size=cfg.group_size, gen_chunk=cfg.prompts,
             seed=seed + 1000, resume=True, save_every=max(1, cfg.arm_steps // 2),
-            optim=common.OptimSettings(lr=cfg.rl_arm_lr, warmup=0.0, min_lr_ratio=1.0),
+            kl_coef=cfg.kl_coef,
+            optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
             eval=cfg.eval))
         runs += [base / "warm", base / "sft", base / "rl"]
     figure = plot_dynamics(runs, out / "dynamics.png")
@@ -85,7 +89,8 @@ def _final_rows(run: Path) -> list[dict]:
 
 def summary_table(runs: list[Path]) -> str:
     """Final-checkpoint accuracy per domain (macro over tasks), mean +- std over seeds, with
-    response length and reflection ratio; the last column is the ID-to-OOD drop."""
+    the ID-to-OOD drop, response length and reflection ratio; the last row is the accuracy
+    of always giving each task's most common answer."""
     stages: dict[str, list[dict]] = {}
     for run in runs:
         rows = _final_rows(run)
@@ -96,7 +101,8 @@ def summary_table(runs: list[Path]) -> str:
             sel = [r for r in rows if r["domain"] == dom]
             if sel:
                 by_dom[dom] = {k: statistics.fmean(r[k] or 0 for r in sel)
-                               for k in ("acc", "length_mean", "reflection_ratio")}
+                               for k in ("acc", "majority_baseline", "length_mean",
+                                         "reflection_ratio")}
         stages.setdefault(name, []).append(by_dom)
 
     def cell(vals: list[float], pct: bool = True) -> str:
@@ -106,7 +112,8 @@ def summary_table(runs: list[Path]) -> str:
             return f"{m:.1f}"
         return f"{m:.1f} ± {statistics.stdev(vals) * scale:.1f}"
 
-    head = "| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | reflection % |"
+    head = ("| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | "
+            "reflection % |")
     lines = [head, "|" + "---|" * 7]
     for name, per_seed in stages.items():
         ids = [s["id"]["acc"] for s in per_seed if "id" in s]
@@ -116,4 +123,8 @@ def summary_table(runs: list[Path]) -> str:
         refl = [statistics.fmean(s[d]["reflection_ratio"] for d in s) for s in per_seed]
         lines.append(f"| {name} | {len(per_seed)} | {cell(ids)} | {cell(oods)} | {cell(gaps)} | "
                      f"{cell(lens, pct=False)} | {cell(refl)} |")
+    chance = stages["untrained"][0]
+    lines.append(f"| always the most common answer | - | "
+                 f"{cell([chance['id']['majority_baseline']])} | "
+                 f"{cell([chance['ood']['majority_baseline']])} | | | |")
     return "\n".join(lines)

@@ -19,8 +19,7 @@ GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
 
 from __future__ import annotations
 
-import contextlib
-import json
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -195,46 +194,24 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: f
 # -- the loop ---------------------------------------------------------------------------------
 def train(cfg: RLConfig) -> Path:
     """Run RL; returns the final checkpoint directory."""
-    d = common.setup_distributed()
-    cfg.check(d.world)
-    out = Path(cfg.out)
-    ckpt = common.latest_checkpoint(out) if cfg.resume else None
-    if not cfg.resume and common.latest_checkpoint(out) is not None:
-        raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
-    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
+    cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
+    run = common.start(cfg, "rl", cfg.steps * updates_per_step(cfg))
+    d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
+    out, autocast = run.out, run.autocast
     ref = None
     if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
         _, ref = load_model(cfg.model, device=str(d.device))
         ref.requires_grad_(False)
-    model.train()
-    counts = common.set_trainable(model, tuple(cfg.optim.train))
-    opt, sched = common.make_optimizer(model, cfg.optim, cfg.steps * updates_per_step(cfg))
-    start = 0
-    if ckpt is not None:
-        state = common.load_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        common.set_rng_state(state["rng"])
-        start = state["step"]
-    else:
-        torch.manual_seed(cfg.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    if d.main:
-        (out / "train_config.json").write_text(json.dumps(
-            common.config_dict(cfg) | {"trainer": "rl", "trainable": counts,
-                                       "world_size": d.world}, indent=2))
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
     data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
+    processor = run.processor
     policy = HFBackend.from_loaded(processor, model)
     tok = processor.tokenizer
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
     gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                            top_p=cfg.top_p, n=cfg.group_size)
     P = cfg.prompts_per_step
     n_chunks = P // cfg.gen_chunk
 
-    bar = tqdm(range(start, cfg.steps), desc="rl", disable=not d.main, initial=start,
+    bar = tqdm(range(run.start, cfg.steps), desc="rl", disable=not d.main, initial=run.start,
                total=cfg.steps)
     for step in bar:
         t0 = time.perf_counter()
@@ -333,14 +310,7 @@ def train(cfg: RLConfig) -> Path:
                             (t_gen, t_lp, t_upd), int(mask.sum().item()), sched.get_last_lr()[0])
             append_jsonl(out / "train_log.jsonl", [row])
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
-        if done == cfg.steps or (cfg.save_every and done % cfg.save_every == 0):
-            common.barrier(d)
-            if d.main:
-                path = common.save_checkpoint(out, done, model, processor, opt, sched,
-                                              common.config_dict(cfg))
-                common.evaluate_checkpoint(path, out, done, done * P / len(data), cfg.eval,
-                                           "rl", cfg.seed)
-            common.barrier(d)
+        common.maybe_save(run, cfg, "rl", done, done * P / len(data))
     bar.close()
     return common.checkpoint_dir(out, cfg.steps)
 

@@ -13,7 +13,6 @@ that transformers loads and `resume=True` continues exactly.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,6 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harness.backends.hf import load_model
 from harness.errors import VrbenchError
 from harness.runner import decode_images
 from harness.store import append_jsonl
@@ -55,40 +53,16 @@ def completion_ids(tokenizer, text: str) -> list[int]:
 
 def train(cfg: SFTConfig) -> Path:
     """Run SFT; returns the final checkpoint directory."""
-    d = common.setup_distributed()
-    out = Path(cfg.out)
     G = cfg.batch_size * cfg.grad_accum
+    run = common.start(cfg, "sft", cfg.steps)
+    d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
     if cfg.batch_size % d.world:
         raise VrbenchError(f"batch size {cfg.batch_size} does not split over {d.world} "
                            "processes.")
-    ckpt = common.latest_checkpoint(out) if cfg.resume else None
-    if not cfg.resume and common.latest_checkpoint(out) is not None:
-        raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
-    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
-    model.train()
-    counts = common.set_trainable(model, tuple(cfg.optim.train))
-    opt, sched = common.make_optimizer(model, cfg.optim, cfg.steps)
-    start = 0
-    if ckpt is not None:
-        state = common.load_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        common.set_rng_state(state["rng"])
-        start = state["step"]
-    else:
-        torch.manual_seed(cfg.seed)
-    if d.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps(
-            common.config_dict(cfg) | {"trainer": "sft", "trainable": counts,
-                                       "world_size": d.world}, indent=2))
-    ddp = (torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model)
     data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
-    tok = processor.tokenizer
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
+    processor, tok = run.processor, run.processor.tokenizer
 
-    bar = tqdm(range(start, cfg.steps), desc="sft", disable=not d.main, initial=start,
+    bar = tqdm(range(run.start, cfg.steps), desc="sft", disable=not d.main, initial=run.start,
                total=cfg.steps)
     t_last, tokens_since = time.perf_counter(), 0
     for step in bar:
@@ -109,7 +83,7 @@ def train(cfg: SFTConfig) -> Path:
                              for t, s, _ in micro], [c for _, _, c in micro], tok.pad_token_id)
             sync = (contextlib.nullcontext() if d.world == 1 or m == cfg.grad_accum - 1
                     else ddp.no_sync())
-            with sync, autocast:
+            with sync, run.autocast:
                 logp, _ = token_logprobs(ddp, batch)
                 mask = batch["completion_mask"][:, 1:].to(logp.device)
                 nll = -(logp * mask).sum()
@@ -131,16 +105,9 @@ def train(cfg: SFTConfig) -> Path:
             row = {"step": done, "epoch": done * G / len(data), "loss": loss,
                    "lr": sched.get_last_lr()[0], "grad_norm": grad_norm,
                    "tokens_per_s": tokens_since / (now - t_last)}
-            append_jsonl(out / "train_log.jsonl", [row])
+            append_jsonl(run.out / "train_log.jsonl", [row])
             bar.set_postfix(loss=f"{loss:.3f}")
             t_last, tokens_since = now, 0
-        if done == cfg.steps or (cfg.save_every and done % cfg.save_every == 0):
-            common.barrier(d)
-            if d.main:
-                path = common.save_checkpoint(out, done, model, processor, opt, sched,
-                                              common.config_dict(cfg))
-                common.evaluate_checkpoint(path, out, done, done * G / len(data), cfg.eval,
-                                           "sft", cfg.seed)
-            common.barrier(d)
+        common.maybe_save(run, cfg, "sft", done, done * G / len(data))
     bar.close()
-    return common.checkpoint_dir(out, cfg.steps)
+    return common.checkpoint_dir(run.out, cfg.steps)
