@@ -25,9 +25,11 @@ def load_dynamics(runs: list[str | Path]) -> list[dict]:
     return rows
 
 
-def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None) -> Path:
+def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None,
+                  offsets: dict[str, int] | None = None) -> Path:
     """One PNG with a panel per metric. Rows are first averaged over the tasks of a domain
-    (per run, seed and step), then the runs sharing a name give the band."""
+    (per run, seed and step), then the runs sharing a name give the band. `offsets` shifts
+    the steps of runs by name (an arm started from another run's last step)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -35,6 +37,7 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     import seaborn as sns
 
     df = pd.DataFrame(load_dynamics(runs))
+    df["step"] = df["step"] + df["run"].map(offsets or {}).fillna(0).astype(int)
     if preset is not None:
         df = df[df["preset"] == preset]
     per_domain = (df.groupby(["run", "seed", "step", "domain", "preset"], as_index=False)
@@ -42,11 +45,12 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     per_domain["series"] = per_domain["run"] + " / " + per_domain["domain"].str.upper()
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4))
-    for ax, (col, label) in zip(axes, METRICS.items(), strict=True):
+    for i, (ax, (col, label)) in enumerate(zip(axes, METRICS.items(), strict=True)):
         sns.lineplot(data=per_domain, x="step", y=col, hue="series", style="preset",
-                     errorbar="sd", marker="o", ax=ax)
+                     errorbar="sd", marker="o", ax=ax, legend=i == len(METRICS) - 1)
         ax.set_ylabel(label)
         ax.set_xlabel("training step")
+    sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

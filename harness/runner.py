@@ -207,7 +207,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
              max_new_tokens: int | None = None, batch_size: int = 16, seed: int = 0,
              output: str | Path | None = None, root: str | Path = "runs",
              backend: str | Backend = "hf", reflection_mode: str = "substring",
-             progress: bool = True) -> dict:
+             progress: bool = True, progress_desc: str = "eval") -> dict:
     """Evaluate `model` on `tasks`; returns the results dict (also in `<run>/results.json`).
 
     `tasks` are names, suites ("id", "ood", "all") or `Task` objects. Running the same call
@@ -246,7 +246,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
     t_start, n_tokens = time.perf_counter(), 0
     if pending:
         engine = load_backend(backend, model) if isinstance(backend, str) else backend
-        bar = tqdm(total=sum(len(b) for _, b in pending), desc="eval", unit="sample",
+        bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
                    disable=not progress)
         for b, batch in pending:
             records, live = [], []

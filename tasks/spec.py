@@ -13,11 +13,11 @@ import datasets
 from tqdm.auto import tqdm
 
 from harness.errors import VrbenchError
+from harness.scoring import LETTERS
 from tasks.synthetic import GENERATORS
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
 DOMAINS = ("id", "ood")
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from harness.scoring import LETTERS
 from tasks import render
 
 REFLECTIVE_OPENERS = (
@@ -175,7 +176,7 @@ def bar_chart(rng: random.Random, *, colors=("red", "green", "blue"), n_bars=3, 
         render.draw_bar(img, 2 * i, hgt, col, unit, cell)
     tallest = order[heights.index(max(heights))]
     choices = sorted(order)
-    letter = "ABCDEFGH"[choices.index(tallest)]
+    letter = LETTERS[choices.index(tallest)]
     described = ", ".join(f"the {c} bar is {h} units" for c, h in zip(order, heights, strict=True))
     sol, refl = _solution(f"Reading the chart, {described}. The tallest is {tallest}, "
                           f"option {letter}.", f"no bar is taller than the {tallest} one.",

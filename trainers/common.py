@@ -290,7 +290,7 @@ def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float,
             res = evaluate(str(ckpt), spec, split=split, limit=ev.limit, preset=preset,
                            max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
                            seed=seed, output=out / "evals" / f"{ckpt.name}-{preset}-{split}",
-                           progress=False)
+                           progress_desc=f"scoring {ckpt.name} ({split}, {preset})")
             for task, r in res["results"].items():
                 rows.append({
                     "trainer": trainer, "seed": seed, "step": step, "epoch": round(epoch, 4),

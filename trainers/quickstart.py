@@ -72,7 +72,8 @@ def run(cfg: QuickstartConfig) -> str:
             optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
             eval=cfg.eval))
         runs += [base / "warm", base / "sft", base / "rl"]
-    figure = plot_dynamics(runs, out / "dynamics.png")
+    figure = plot_dynamics(runs, out / "dynamics.png",
+                           offsets={"sft": cfg.warm_steps, "rl": cfg.warm_steps})
     table = summary_table(runs)
     (out / "summary.md").write_text(table + "\n")
     print("\n" + table)
