@@ -146,10 +146,6 @@ class Task:
         return self.prompt_template.replace("{question}", sample.question).replace(
             "{options}", options)
 
-    def info(self) -> dict:
-        return {"name": self.name, "version": self.version, "domain": self.domain,
-                "answer_type": self.answer_type, "tests": self.tests}
-
 
 def _png(img) -> bytes:
     buf = io.BytesIO()
