@@ -31,6 +31,7 @@ from harness.errors import VrbenchError
 from harness.scoring import grade
 from harness.store import append_jsonl, read_jsonl, write_json_atomic
 from tasks import Sample, Task
+from tasks.spec import samples_hash
 
 # The paper's three evaluation settings, plus plain greedy decoding.
 PRESETS: dict[str, dict] = {
@@ -232,7 +233,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
         tasks={t.name: {"version": t.version, "domain": t.domain, "split": split,
                         "answer_type": t.answer_type,
                         "n_samples": sum(1 for x, _ in work if x is t),
-                        "data_sha256": t.data_hash(split, limit)} for t in task_list},
+                        "data_sha256": samples_hash([x for u, x in work if u is t])}
+               for t in task_list},
         generation=gen.to_dict(), preset=preset, split=split, limit=limit,
         batch_size=batch_size, reflection_mode=reflection_mode, backend=backend_name)
     run_dir = Path(output) if output else Path(root) / f"{_slug(model)}-{spec.identity()[:12]}"

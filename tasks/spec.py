@@ -132,12 +132,7 @@ class Task:
 
     def data_hash(self, split: str, limit: int | None = None) -> str:
         """sha256 over the samples (ids, text, image bytes) a run of this split sees."""
-        h = hashlib.sha256()
-        for s in self.samples(split, limit):
-            h.update(json.dumps([s.id, s.question, s.target, s.choices]).encode())
-            for im in s.images:
-                h.update(im.get("bytes") or (im.get("path") or "").encode())
-        return h.hexdigest()
+        return samples_hash(self.samples(split, limit))
 
     # -- prompting ---------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
@@ -145,6 +140,15 @@ class Task:
         options = " ".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(sample.choices))
         return self.prompt_template.replace("{question}", sample.question).replace(
             "{options}", options)
+
+
+def samples_hash(samples: list[Sample]) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.id, s.question, s.target, s.choices]).encode())
+        for im in s.images:
+            h.update(im.get("bytes") or (im.get("path") or "").encode())
+    return h.hexdigest()
 
 
 def _png(img) -> bytes:
