@@ -47,7 +47,19 @@ def _solution(reasoning: str, check: str, answer: str, rng: random.Random) -> tu
 
 
 def _cells(rng: random.Random, cols: int, rows: int, k: int) -> list[tuple[int, int]]:
-    return rng.sample([(c, r) for r in range(rows) for c in range(cols)], k)
+    """`k` distinct cells (column, row) of the grid, in reading order: a transcription of
+    the figure then lists its objects in the order a reader meets them."""
+    return sorted(rng.sample([(c, r) for r in range(rows) for c in range(cols)], k),
+                  key=lambda cr: (cr[1], cr[0]))
+
+
+def _tally(seen: list[str], colors) -> str:
+    """ "There are 2 red, 0 green and 3 blue shapes." in the order of `colors`: the worked
+    solutions count every colour before using the one asked about. A 3.5M model learns
+    this in a few hundred steps, and stays at chance when asked for one colour's count
+    directly."""
+    counts = [f"{seen.count(c)} {c}" for c in colors]
+    return f"There are {', '.join(counts[:-1])} and {counts[-1]} shapes."
 
 
 def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
@@ -68,13 +80,16 @@ def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", 
         noun = _plural(shape)
     n_distract = rng.randint(1, max(1, max_objects - k)) if others else 0
     objects = targets + [rng.choice(others) for _ in range(n_distract)]
+    rng.shuffle(objects)
     img = render.canvas(cols, rows, background, cell)
     for (c, r), (col, shp) in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
         render.draw_shape(img, c, r, shp, col, cell)
     what = f"{color} {noun}"
     q = rng.choice(phrasings).format(color=color, shapes=noun)
-    sol, refl = _solution(f"There are {k} {what}.", f"counting the {what} again gives {k}.",
-                          str(k), rng)
+    reasoning = f"There are {k} {what}."
+    if ask == "color":  # count every colour first, then pick the one asked for
+        reasoning = f"{_tally([o[0] for o in objects], colors)} {reasoning}"
+    sol, refl = _solution(reasoning, f"counting the {what} again gives {k}.", str(k), rng)
     return Item([img], q, str(k), sol, refl, meta={"color": color, "shape": noun,
                                                    "n_objects": len(objects)})
 
@@ -90,13 +105,14 @@ def compare_count(rng: random.Random, *, cols=3, rows=3, colors=("red", "green",
     na = nb + rng.randint(0, max_diff)
     n3 = rng.randint(0, min(2, cols * rows - na - nb))
     objects = [a] * na + [b] * nb + [third] * n3
+    rng.shuffle(objects)
     img = render.canvas(cols, rows, background, cell)
     for (c, r), col in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
         render.draw_shape(img, c, r, rng.choice(shapes), col, cell)
     d = na - nb
     q = rng.choice(phrasings).format(a=a, b=b)
     sol, refl = _solution(
-        f"There are {na} {a} shapes and {nb} {b} shapes. {na} - {nb} = {d}.",
+        f"{_tally(objects, colors)} {na} - {nb} = {d}.",
         f"{d} + {nb} = {na}.", str(d), rng)
     return Item([img], q, str(d), sol, refl, meta={"a": a, "b": b, "n_a": na, "n_b": nb})
 

@@ -24,10 +24,13 @@ def _run(nproc: int, args: list[str]) -> None:
 
 
 def _assert_close(a, b):
+    """Equal up to the float noise of summing gradients in another order: Adam divides by
+    the gradient's size, so a near-zero gradient's rounding can move a weight by ~1e-5,
+    while a wrong gradient moves weights by the learning rate (1e-3 here)."""
     wa, wb = load_file(f"{a}/model.safetensors"), load_file(f"{b}/model.safetensors")
     assert wa.keys() == wb.keys()
     for k in wa:
-        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5, msg=k)
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-4, msg=k)
 
 
 def test_sft_two_processes_match_one(tmp_path, tiny_model):

@@ -88,3 +88,21 @@ def test_task_from_yaml_path(tmp_path):
     assert tasks.load(str(path)).name == "my_sum"
     with pytest.raises(VrbenchError, match="does not exist"):
         tasks.load(str(tmp_path / "missing.yaml"))
+
+
+def test_counting_solutions_tally_every_colour_in_the_image():
+    """The worked solutions count each colour's shapes (read back from the pixels here)
+    before answering: the tally must match the figure."""
+    from tasks.render import CELL, COLORS
+    for name in ("count_shapes", "compare_count"):
+        t = tasks.load(name)
+        for s in t.samples("test", 20):
+            img = Image.open(io.BytesIO(s.images[0]["bytes"])).convert("RGB")
+            seen = {c: 0 for c in ("red", "green", "blue")}
+            for r in range(img.height // CELL):
+                for c in range(img.width // CELL):
+                    px = img.getpixel((c * CELL + CELL // 2, r * CELL + CELL // 2))
+                    for colour in seen:
+                        seen[colour] += px == COLORS[colour]
+            tally = f"There are {seen['red']} red, {seen['green']} green and {seen['blue']} blue"
+            assert s.solution.startswith(tally), (name, s.id, s.solution)

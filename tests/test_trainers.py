@@ -80,7 +80,7 @@ def test_sft_learns_the_format_and_writes_a_loadable_checkpoint(sft_model):
 
 
 def _sft_cfg(model, out, **kw):
-    return sft.SFTConfig(model=model, out=str(out), tasks="count_shapes,digit_sum", steps=4,
+    return sft.SFTConfig(model=model, out=str(out), tasks="count_shapes,sides_sum", steps=4,
                          batch_size=4, grad_accum=2, save_every=2, log_every=1,
                          reflective=0.5, eval=TINY_EVAL, **kw)
 
