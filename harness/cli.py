@@ -83,6 +83,46 @@ def _cmd_dynamics(args) -> None:
     print(f"wrote {plot_dynamics(args.runs, args.out, args.preset)}")
 
 
+def _cmd_runs(args) -> None:
+    from harness.results import index
+    rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
+    for e in index(args.root):
+        rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,
+                     e.split, ",".join(f"{t}@{v['version']}" for t, v in e.tasks.items()),
+                     str(e.run_dir)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    print(f"\n{len(rows) - 1} runs under {args.root}")
+
+
+def _cmd_leaderboard(args) -> None:
+    from harness import leaderboard
+    command = f"vrbench leaderboard --root {args.root} --out {args.out}" + (
+        " --preset " + " ".join(args.preset) if args.preset else "")
+    paths = leaderboard.write(args.root, args.out, command, args.preset)
+    print(Path(paths["markdown"]).read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _cmd_compare(args) -> None:
+    import json
+
+    from harness import compare
+    rows = compare.compare(args.run_a, args.run_b, n_boot=args.bootstrap)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(compare.to_markdown(rows, args.run_a, args.run_b))
+
+
+def _cmd_analyze(args) -> None:
+    from harness import analysis
+    report = analysis.write(args.roots, args.out)
+    print(report.read_text())
+    print(f"wrote {report} and its figures")
+
+
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     from harness.runner import PRESETS
     p.add_argument("--split", default="test", help="task split to evaluate (default: test)")
@@ -151,6 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dynamics.png", help="the PNG to write")
     p.add_argument("--preset", help="only this generation preset")
     p.set_defaults(func=_cmd_dynamics)
+
+    p = sub.add_parser("runs", help="list the finished runs under a results root (the index)")
+    p.add_argument("--root", default="runs", help="results root (default: runs)")
+    p.set_defaults(func=_cmd_runs)
+
+    p = sub.add_parser("leaderboard", help="markdown, CSV and HTML leaderboard of a results "
+                                           "root, seeds aggregated, best entries marked")
+    p.add_argument("--root", default="runs", help="results root (default: runs)")
+    p.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
+    p.add_argument("--preset", nargs="+", help="only these generation presets")
+    p.set_defaults(func=_cmd_leaderboard)
+
+    p = sub.add_parser("compare", help="paired comparison of two runs: bootstrap and McNemar")
+    p.add_argument("run_a", help="run directory A")
+    p.add_argument("run_b", help="run directory B")
+    p.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples")
+    p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser("analyze", help="seed sensitivity, reflection vs length, ID-OOD "
+                                       "generalisation: a markdown report with figures")
+    p.add_argument("roots", nargs="+", help="results roots or run directories")
+    p.add_argument("--out", default="analysis", help="output folder (default: analysis)")
+    p.set_defaults(func=_cmd_analyze)
     return parser
 
 

@@ -29,7 +29,7 @@ from harness.backends import Backend, GenerationConfig, Request, load_backend
 from harness.backends.hf import check_checkpoint
 from harness.errors import VrbenchError
 from harness.scoring import grade
-from harness.store import append_jsonl, read_jsonl, write_json_atomic
+from harness.store import append_jsonl, locked, read_jsonl, write_json_atomic
 from tasks import Sample, Task
 from tasks.spec import samples_hash
 
@@ -40,6 +40,8 @@ PRESETS: dict[str, dict] = {
     "pass1_t0.6": {"n": 1, "temperature": 0.6, "top_p": 1.0},
     "pass1_t0.01": {"n": 1, "temperature": 0.01, "top_p": 0.001},
 }
+CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
+LOCK_FILE = ".lock"
 PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",
             "math-verify", "numpy")
 
@@ -238,58 +240,60 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
         generation=gen.to_dict(), preset=preset, split=split, limit=limit,
         batch_size=batch_size, reflection_mode=reflection_mode, backend=backend_name)
     run_dir = Path(output) if output else Path(root) / f"{_slug(model)}-{spec.identity()[:12]}"
-    _open_run(run_dir, spec)
+    # the same command started twice at once: the second waits, then finds the work done
+    with locked(run_dir / LOCK_FILE):
+        _open_run(run_dir, spec, checkpoint_info(model))
 
-    samples_path = run_dir / "samples.jsonl"
-    done = {(r["task"], r["doc_id"]) for r in read_jsonl(samples_path)}
-    batches = [work[i:i + batch_size] for i in range(0, len(work), batch_size)]
-    pending = [(b, batch) for b, batch in enumerate(batches)
-               if any((t.name, s.id) not in done for t, s in batch)]
-    t_start, n_tokens = time.perf_counter(), 0
-    if pending:
-        engine = load_backend(backend, model) if isinstance(backend, str) else backend
-        bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
-                   disable=not progress)
-        for b, batch in pending:
-            records, live = [], []
-            for t, s in batch:
-                prompt = t.prompt(s)
-                try:
-                    live.append((t, s, prompt, Request(prompt, decode_images(s))))
-                except ValueError as e:
-                    records.append(_errored(t, s, prompt, str(e)))
-            if live:
-                outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(
-                    seed, b)))
-                for (t, s, prompt, _), resp in zip(live, outs, strict=True):
-                    records.append(_score(t, s, prompt, resp, reflection_mode))
-                    n_tokens += sum(r.n_tokens for r in resp)
-            append_jsonl(samples_path, [r for r in records
-                                        if (r["task"], r["doc_id"]) not in done])
-            bar.update(len(batch))
-        bar.close()
-    elapsed = time.perf_counter() - t_start
+        samples_path = run_dir / "samples.jsonl"
+        done = {(r["task"], r["doc_id"]) for r in read_jsonl(samples_path)}
+        batches = [work[i:i + batch_size] for i in range(0, len(work), batch_size)]
+        pending = [(b, batch) for b, batch in enumerate(batches)
+                   if any((t.name, s.id) not in done for t, s in batch)]
+        t_start, n_tokens = time.perf_counter(), 0
+        if pending:
+            engine = load_backend(backend, model) if isinstance(backend, str) else backend
+            bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
+                       disable=not progress)
+            for b, batch in pending:
+                records, live = [], []
+                for t, s in batch:
+                    prompt = t.prompt(s)
+                    try:
+                        live.append((t, s, prompt, Request(prompt, decode_images(s))))
+                    except ValueError as e:
+                        records.append(_errored(t, s, prompt, str(e)))
+                if live:
+                    outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(
+                        seed, b)))
+                    for (t, s, prompt, _), resp in zip(live, outs, strict=True):
+                        records.append(_score(t, s, prompt, resp, reflection_mode))
+                        n_tokens += sum(r.n_tokens for r in resp)
+                append_jsonl(samples_path, [r for r in records
+                                            if (r["task"], r["doc_id"]) not in done])
+                bar.update(len(batch))
+            bar.close()
+        elapsed = time.perf_counter() - t_start
 
-    wanted = {(t.name, s.id) for t, s in work}
-    by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
-    seen = set()
-    for r in read_jsonl(samples_path):
-        key = (r["task"], r["doc_id"])
-        if key in wanted and key not in seen:
-            seen.add(key)
-            by_task[r["task"]].append(r)
-    results = {name: summarize_task(recs, gen.n) for name, recs in by_task.items()}
-    out = {
-        "results": results,
-        "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
-        "versions": {t.name: t.version for t in task_list},
-        "n-samples": {name: len(recs) for name, recs in by_task.items()},
-        "config": json.loads((run_dir / "config.json").read_text()),
-        "timing": {"seconds_this_session": round(elapsed, 3),
-                   "generated_tokens_this_session": n_tokens},
-        "run_dir": str(run_dir),
-    }
-    write_json_atomic(run_dir / "results.json", out)
+        wanted = {(t.name, s.id) for t, s in work}
+        by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
+        seen = set()
+        for r in read_jsonl(samples_path):
+            key = (r["task"], r["doc_id"])
+            if key in wanted and key not in seen:
+                seen.add(key)
+                by_task[r["task"]].append(r)
+        results = {name: summarize_task(recs, gen.n) for name, recs in by_task.items()}
+        out = {
+            "results": results,
+            "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
+            "versions": {t.name: t.version for t in task_list},
+            "n-samples": {name: len(recs) for name, recs in by_task.items()},
+            "config": json.loads((run_dir / "config.json").read_text()),
+            "timing": {"seconds_this_session": round(elapsed, 3),
+                       "generated_tokens_this_session": n_tokens},
+            "run_dir": str(run_dir),
+        }
+        write_json_atomic(run_dir / "results.json", out)
     return out
 
 
@@ -310,7 +314,17 @@ def _slug(model: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _open_run(run_dir: Path, spec: RunSpec) -> None:
+def checkpoint_info(model: str) -> dict | None:
+    """What a vrbench trainer recorded about the checkpoint (run name, trainer, step, epoch,
+    seed), or None for any other model."""
+    path = Path(model) / CHECKPOINT_INFO
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError as e:
+        raise VrbenchError(f"{path} is not valid JSON; the checkpoint is damaged.") from e
+
+
+def _open_run(run_dir: Path, spec: RunSpec, checkpoint: dict | None) -> None:
     """Create the run directory, or check that an existing one holds this same run."""
     cfg_path = run_dir / "config.json"
     if cfg_path.exists():
@@ -323,10 +337,11 @@ def _open_run(run_dir: Path, spec: RunSpec) -> None:
             raise VrbenchError(f"{run_dir} holds a run with a different configuration; "
                                "choose another --output.")
         return
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.exists() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
         raise VrbenchError(f"{run_dir} exists and is not a vrbench run; choose another --output.")
     write_json_atomic(cfg_path, {
         "run_id": spec.identity(), **spec.__dict__,
+        "checkpoint": checkpoint,
         "reflection_words": list(analyzers.REFLECTION_WORDS),
         "scorer": "rule-based (harness.scoring: boxed > answer tag > answer phrase > last "
                   "line; numeric, then math-verify)",

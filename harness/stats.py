@@ -45,6 +45,12 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return float(spearmanr(x, y).statistic)
 
 
+def t_quantile(df: int, q: float = 0.975) -> float:
+    """Quantile of Student's t with `df` degrees of freedom (2.776 for df=2 at 0.975)."""
+    from scipy.stats import t
+    return float(t.ppf(q, df))
+
+
 def accuracy_summary(values: Sequence[float]) -> dict:
     """Mean accuracy of per-sample scores in [0, 1] with its standard error and 95% interval:
     Wilson for 0/1 scores, a normal interval (clipped to [0, 1]) for fractional ones."""

@@ -1,10 +1,14 @@
-"""Files of a run directory: atomic JSON, and a JSONL log that survives being killed."""
+"""Files of a run directory: atomic JSON, a JSONL log that survives being killed, and a lock
+that keeps two processes from writing one run at once."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -46,3 +50,16 @@ def append_jsonl(path: Path, records: list[dict]) -> None:
         f.write(payload)
         f.flush()
         os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing): a second process waits here
+    until the first is done. The kernel drops the lock when its holder dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from harness.errors import VrbenchError
+from harness.runner import CHECKPOINT_INFO
 from harness.store import append_jsonl, read_jsonl
 
 PARTS = ("vision", "connector", "language")
@@ -182,9 +183,10 @@ def checkpoint_dir(out: Path, step: int) -> Path:
 
 
 def save_checkpoint(out: Path, step: int, model, processor, optimizer, scheduler,
-                    config: dict, extra: dict | None = None) -> Path:
-    """A directory that `from_pretrained` loads, plus the trainer state to resume from.
-    Written to a temporary name and renamed, so a kill never leaves half a checkpoint."""
+                    config: dict, extra: dict | None = None, info: dict | None = None) -> Path:
+    """A directory that `from_pretrained` loads, plus the trainer state to resume from and
+    `info` (run name, trainer, step, seed) for the harness's results index. Written to a
+    temporary name and renamed, so a kill never leaves half a checkpoint."""
     final = checkpoint_dir(out, step)
     tmp = out / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -194,6 +196,8 @@ def save_checkpoint(out: Path, step: int, model, processor, optimizer, scheduler
     torch.save({"step": step, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": rng_state(), "config": config,
                 **(extra or {})}, tmp / STATE_FILE)
+    if info is not None:
+        (tmp / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
@@ -265,8 +269,12 @@ def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
         return
     barrier(s.d)
     if s.d.main:
+        info = {"name": cfg.name or s.out.name, "trainer": trainer, "step": done,
+                "epoch": round(epoch, 4), "seed": cfg.seed,
+                "base_model": str(Path(cfg.model).resolve()) if Path(cfg.model).exists()
+                else cfg.model}
         path = save_checkpoint(s.out, done, s.model, s.processor, s.opt, s.sched,
-                               config_dict(cfg))
+                               config_dict(cfg), info=info)
         evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed)
     barrier(s.d)
 

@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import leaderboard
 from harness.plots import plot_dynamics
 from harness.store import read_jsonl
 from trainers import common, rl, sft, tiny
@@ -52,20 +53,23 @@ def run(cfg: QuickstartConfig) -> str:
         base = out / f"seed{seed}"
         print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
         warm = sft.train(sft.SFTConfig(
-            model=str(model), out=str(base / "warm"), tasks=cfg.tasks, steps=cfg.warm_steps,
+            model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
+            steps=cfg.warm_steps,
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
             reflective=cfg.reflective, optim=common.OptimSettings(lr=cfg.warm_lr),
             eval=cfg.eval))
         print(f"[seed {seed}] SFT arm: {cfg.arm_steps} steps from {warm}")
         sft.train(sft.SFTConfig(
-            model=str(warm), out=str(base / "sft"), tasks=cfg.tasks, steps=cfg.arm_steps,
+            model=str(warm), out=str(base / "sft"), name="sft-arm", tasks=cfg.tasks,
+            steps=cfg.arm_steps,
             batch_size=cfg.prompts, seed=seed + 1000, resume=True, log_every=10,
             save_every=max(1, cfg.arm_steps // 2), reflective=cfg.reflective,
             optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
             eval=cfg.eval))
         print(f"[seed {seed}] RL arm: {cfg.arm_steps} steps from {warm}")
         rl.train(rl.RLConfig(
-            model=str(warm), out=str(base / "rl"), tasks=cfg.tasks, steps=cfg.arm_steps,
+            model=str(warm), out=str(base / "rl"), name="rl-arm", tasks=cfg.tasks,
+            steps=cfg.arm_steps,
             prompts_per_step=cfg.prompts, group_size=cfg.group_size, gen_chunk=cfg.prompts,
             seed=seed + 1000, resume=True, save_every=max(1, cfg.arm_steps // 2),
             kl_coef=cfg.kl_coef,
@@ -76,8 +80,11 @@ def run(cfg: QuickstartConfig) -> str:
                            offsets={"sft": cfg.warm_steps, "rl": cfg.warm_steps})
     table = summary_table(runs)
     (out / "summary.md").write_text(table + "\n")
+    board = leaderboard.write(out, out / "leaderboard",
+                              f"vrbench leaderboard --root {out} --out {out / 'leaderboard'}")
     print("\n" + table)
-    print(f"\nwrote {out / 'summary.md'}, {figure}, and per-stage checkpoints, logs "
+    print(f"\nwrote {out / 'summary.md'}, {figure}, the leaderboard ({board['markdown']}, "
+          f"{board['html'].name}, {board['csv'].name}), and per-stage checkpoints, logs "
           f"(train_log.jsonl, dynamics.jsonl) and evaluation runs under {out}")
     return table
 

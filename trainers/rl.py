@@ -44,7 +44,8 @@ LOSS_AGG = ("token-mean", "seq-mean-token-mean")
 @dataclass
 class RLConfig:
     model: str  # the starting checkpoint (also the KL reference)
-    out: str
+    out: str  # output directory: checkpoints, logs, rollouts, dynamics
+    name: str = ""  # the run's name in results and leaderboards (default: out's last part)
     tasks: str = "id"
     split: str = "train"
     steps: int = 50  # generation steps (rollout batches)

@@ -32,6 +32,7 @@ from trainers.batching import collate, encode_prompt, token_logprobs
 class SFTConfig:
     model: str  # checkpoint to start from
     out: str  # output directory: checkpoints, logs, dynamics
+    name: str = ""  # the run's name in results and leaderboards (default: out's last part)
     tasks: str = "id"
     split: str = "train"
     reflective: float = 0.0  # share of examples trained on the solution with a reflective check

@@ -1,0 +1,403 @@
+"""Leaderboard tables from the results store: markdown, CSV and one self-contained HTML page.
+
+One row per (run name, checkpoint step, generation preset). A row's cells are per-task
+accuracies, the ID and OOD macro averages, mean response length and reflection ratio.
+With one seed a cell shows the accuracy and its 95% interval (Wilson for a task, the
+Agresti-Coull bound for an average); with several seeds, the mean over seeds +- its std and
+a t interval. Per column the best mean is marked, and so is every entry whose difference
+from it is not significant at 5% (a two-sided test on the two means' standard errors,
+unpaired and so conservative; `vrbench compare` does the paired test of two runs).
+
+A second table follows the paper's reporting over training: per run name, the mean and
+the max over checkpoints of the seed-mean ID and OOD averages.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import stats
+from harness.errors import VrbenchError
+from harness.results import Entry, index
+from harness.runner import summarize_groups
+
+PREFERRED_SPLIT = {"id": "validation", "ood": "test"}  # the paper's scheme
+
+
+@dataclass
+class Cell:
+    mean: float | None
+    se: float | None = None
+    ci: tuple[float, float] | None = None
+    std: float | None = None
+    n: int = 1  # seeds behind the mean
+    best: bool = False
+    tied: bool = False  # not significantly different from the best
+
+    @classmethod
+    def over_seeds(cls, values: list[tuple[float, float | None, tuple | None]]) -> Cell:
+        """From (mean, standard error, interval) per seed."""
+        if not values:
+            return cls(None)
+        if len(values) == 1:
+            m, se, ci = values[0]
+            return cls(m, se, tuple(ci) if ci else None)
+        xs = [v[0] for v in values]
+        m, sd = statistics.fmean(xs), statistics.stdev(xs)
+        se = sd / math.sqrt(len(xs))
+        half = stats.t_quantile(len(xs) - 1) * se
+        return cls(m, se, (m - half, m + half), sd, len(xs))
+
+
+@dataclass
+class Row:
+    name: str
+    step: int | None
+    epoch: float | None
+    preset: str
+    seeds: list[int]
+    cells: dict[str, Cell] = field(default_factory=dict)
+    runs: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Board:
+    root: Path
+    columns: list[str]  # cell keys in display order
+    domains: dict[str, str]  # task -> domain
+    rows: list[Row]
+    over_training: list[dict]
+
+
+def _per_seed_results(entries: list[Entry]) -> tuple[dict, list[Path]]:
+    """Merge one seed's runs of one checkpoint into task -> results, each task taken from
+    its preferred split (ID validation, OOD test), then the run with the most samples."""
+    chosen: dict[str, tuple] = {}
+    for e in entries:
+        for task, r in e.results.items():
+            if r.get("acc") is None:
+                continue
+            dom = e.tasks[task]["domain"]
+            rank = (e.split == PREFERRED_SPLIT.get(dom), r["n_samples"], e.created or "")
+            if task not in chosen or rank > chosen[task][0]:
+                chosen[task] = (rank, r, dom, e.run_dir)
+    return ({t: (r, d) for t, (_, r, d, _) in chosen.items()},
+            sorted({run for *_, run in chosen.values()}))
+
+
+def _task_cell_value(r: dict) -> tuple:
+    return (r["acc"], math.sqrt(stats.agresti_coull_var(r["acc"], r["n_samples"])),
+            r.get("acc_ci95"))
+
+
+def _mean_of(results: dict, key: str) -> float | None:
+    xs = [r[key] for r, _ in results.values() if r.get(key) is not None]
+    return statistics.fmean(xs) if xs else None
+
+
+def build(root: str | Path, presets: list[str] | None = None) -> Board:
+    entries = [e for e in index(root) if presets is None or e.preset in presets]
+    if not entries:
+        raise VrbenchError(f"no finished runs under {root}"
+                           + (f" with preset {', '.join(presets)}" if presets else "") + ".")
+    return build_from(entries, Path(root))
+
+
+def build_from(entries: list[Entry], root: Path) -> Board:
+    """The board of these index entries; run paths are shown relative to `root`."""
+    groups: dict[tuple, dict[int, list[Entry]]] = defaultdict(lambda: defaultdict(list))
+    for e in entries:
+        groups[(e.name, e.step, e.preset)][e.seed].append(e)
+    domains: dict[str, str] = {}
+    rows = []
+    for (name, step, preset), by_seed in groups.items():
+        per_seed = {}
+        runs: list[Path] = []
+        for seed, es in sorted(by_seed.items()):
+            res, used = _per_seed_results(es)
+            if res:
+                per_seed[seed] = res
+                runs += used
+        if not per_seed:
+            continue
+        values: dict[str, list[tuple]] = defaultdict(list)
+        for res in per_seed.values():
+            for task, (r, dom) in res.items():
+                domains[task] = dom
+                values[task].append(_task_cell_value(r))
+            groups_ = summarize_groups({t: r for t, (r, _) in res.items()},
+                                       {t: d for t, (_, d) in res.items()})
+            for dom, g in groups_.items():
+                values[f"{dom.upper()} avg"].append((g["acc"], g["acc_stderr"], g["acc_ci95"]))
+            for key, col in (("length_mean", "length"), ("reflection_ratio", "reflection")):
+                if (v := _mean_of(res, key)) is not None:
+                    values[col].append((v, None, None))
+        epochs = [e.epoch for es in by_seed.values() for e in es if e.epoch is not None]
+        rows.append(Row(name, step, epochs[0] if epochs else None, preset,
+                        sorted(per_seed), {k: Cell.over_seeds(v) for k, v in values.items()},
+                        runs))
+    rows.sort(key=lambda r: (r.name, r.step or 0, r.preset))
+    columns = ([t for t in sorted(domains) if domains[t] == "id"] + ["ID avg"]
+               + [t for t in sorted(domains) if domains[t] == "ood"] + ["OOD avg"]
+               + ["length", "reflection"])
+    columns = [c for c in columns if any(c in r.cells for r in rows)]
+    for col in columns:
+        if col not in ("length", "reflection"):  # accuracy columns: higher is better
+            _mark_best(rows, col)
+    return Board(Path(root), columns, domains, rows, _over_training(rows))
+
+
+def _mark_best(rows: list[Row], col: str) -> None:
+    cells = [r.cells[col] for r in rows if col in r.cells and r.cells[col].mean is not None]
+    if not cells:
+        return
+    best = max(cells, key=lambda c: c.mean)
+    best.best = True
+    for c in cells:
+        if c is best or best.se is None or c.se is None:
+            continue
+        df = min(c.n, best.n) - 1
+        crit = stats.t_quantile(df) if df > 0 else stats.Z95
+        c.tied = best.mean - c.mean <= crit * math.hypot(best.se, c.se)
+
+
+def _over_training(rows: list[Row]) -> list[dict]:
+    """Per (name, preset): mean and max over checkpoints of the seed-mean averages."""
+    out = []
+    by_name: dict[tuple, list[Row]] = defaultdict(list)
+    for r in rows:
+        by_name[(r.name, r.preset)].append(r)
+    for (name, preset), rs in by_name.items():
+        item = {"name": name, "preset": preset, "checkpoints": len(rs)}
+        for col in ("ID avg", "OOD avg"):
+            xs = [r.cells[col].mean for r in rs if col in r.cells]
+            item[col] = (statistics.fmean(xs), max(xs)) if xs else None
+        out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------- rendering
+
+def _fmt(c: Cell | None, col: str, marks: bool = True) -> str:
+    if c is None or c.mean is None:
+        return "-"
+    if col == "length":
+        s = f"{c.mean:.0f}" + (f" ± {c.std:.0f}" if c.std is not None else "")
+    else:
+        s = f"{100 * c.mean:.1f}"
+        if c.std is not None:
+            s += f" ± {100 * c.std:.1f}"
+        elif c.ci is not None:
+            s += f" [{100 * c.ci[0]:.0f}, {100 * c.ci[1]:.0f}]"
+    if marks and c.best:
+        s = f"**{s}**"
+    elif marks and c.tied:
+        s += " ≈"
+    return s
+
+
+def _label(r: Row) -> str:
+    return r.name if r.step is None else f"{r.name} @ {r.step}"
+
+
+def _rel(p: Path, base: Path) -> str:
+    return os.path.relpath(p, base)
+
+
+def to_markdown(board: Board, command: str, figure: str | None) -> str:
+    head = ["model", "preset", "seeds", *board.columns]
+    lines = [
+        "# Leaderboard", "",
+        f"Regenerate: `{command}`", "",
+        "Accuracy in %. One seed: accuracy [95% interval]; several seeds: mean ± std over "
+        "seeds. ID tasks are scored on their validation split, OOD tasks on test. **Bold**: "
+        "the best in its column; ≈: not significantly different from it (5%, two-sided, "
+        "unpaired). `length`: mean response tokens; `reflection`: share of responses "
+        "with a reflection word.", "",
+        "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in board.rows:
+        lines.append("| " + " | ".join([_label(r), r.preset, str(len(r.seeds))]
+                                       + [_fmt(r.cells.get(c), c) for c in board.columns])
+                     + " |")
+    lines += ["", "## Over training", "",
+              "Mean and max over checkpoints of the seed-mean averages, as in the paper's tables.",
+              "", "| model | preset | checkpoints | ID mean | ID max | OOD mean | OOD max |",
+              "|---|---|---|---|---|---|---|"]
+    for t in board.over_training:
+        cells = [f"{100 * v:.1f}" for col in ("ID avg", "OOD avg")
+                 for v in (t[col] or (None, None)) if v is not None]
+        cells += ["-"] * (4 - len(cells))
+        lines.append(f"| {t['name']} | {t['preset']} | {t['checkpoints']} | "
+                     + " | ".join(cells) + " |")
+    if figure:
+        lines += ["", f"![ID and OOD accuracy]({figure})"]
+    lines += ["", "## Runs", "", f"Run directories (relative to `{board.root}`) behind each "
+              "row: `config.json` says how, `samples.jsonl` holds every response.", ""]
+    for r in board.rows:
+        lines.append(f"- {_label(r)} ({r.preset}): "
+                     + ", ".join(f"`{_rel(p, board.root)}`" for p in r.runs))
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(board: Board) -> str:
+    head = ["name", "step", "epoch", "preset", "n_seeds", "seeds"]
+    for c in board.columns:
+        head += [c, f"{c} std", f"{c} ci95 low", f"{c} ci95 high", f"{c} best",
+                 f"{c} not significantly worse"]
+    head.append("runs")
+    f = io.StringIO()
+    w = csv.writer(f)
+    w.writerow(head)
+    for r in board.rows:
+        line = [r.name, r.step, r.epoch, r.preset, len(r.seeds),
+                " ".join(map(str, r.seeds))]
+        for col in board.columns:
+            c = r.cells.get(col)
+            if c is None or c.mean is None:
+                line += [""] * 6
+                continue
+            line += [c.mean, "" if c.std is None else c.std,
+                     "" if c.ci is None else c.ci[0], "" if c.ci is None else c.ci[1],
+                     int(c.best), int(c.tied)]
+        line.append(";".join(_rel(p, board.root) for p in r.runs))
+        w.writerow(line)
+    return f.getvalue()
+
+
+def figure(board: Board, path: Path) -> Path:
+    """ID and OOD averages per row (error bars: std over seeds) as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+    data = [{"model": _label(r) + ("" if r.preset == "greedy" else f" ({r.preset})"),
+             "domain": col.split()[0], "accuracy %": 100 * c.mean}
+            for r in board.rows for col in ("ID avg", "OOD avg")
+            if (c := r.cells.get(col)) is not None and c.mean is not None]
+    height = 1.2 + 0.45 * len(board.rows)
+    fig, ax = plt.subplots(figsize=(7, height))
+    df = pd.DataFrame(data)
+    sns.barplot(df, y="model", x="accuracy %", hue="domain", ax=ax, errorbar=None)
+    for r_i, r in enumerate(board.rows):
+        for d_i, col in enumerate(("ID avg", "OOD avg")):
+            c = r.cells.get(col)
+            if c is not None and c.std is not None:
+                ax.errorbar(100 * c.mean, r_i + (d_i - 0.5) * 0.4, xerr=100 * c.std,
+                            fmt="none", ecolor="black", capsize=2, lw=1)
+    ax.set_ylabel("")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def to_html(board: Board, command: str, figure_png: Path | None) -> str:
+    """A self-contained page: the table sorts on a click on its header, the figure is
+    embedded. Each row links nothing outside the page; its run directories are listed."""
+    head = ["model", "step", "preset", "seeds", *board.columns, "runs"]
+    body = []
+    for r in board.rows:
+        tds = [f'<td data-v="{html.escape(r.name)}">{html.escape(r.name)}</td>',
+               f'<td data-v="{r.step if r.step is not None else -1}">'
+               f'{"" if r.step is None else r.step}</td>',
+               f'<td data-v="{html.escape(r.preset)}">{html.escape(r.preset)}</td>',
+               f'<td data-v="{len(r.seeds)}">{len(r.seeds)}</td>']
+        for col in board.columns:
+            c = r.cells.get(col)
+            v = "" if c is None or c.mean is None else c.mean
+            cls = " class=best" if c and c.best else (" class=tied" if c and c.tied else "")
+            title = "" if not c or c.ci is None else (
+                f' title="95% interval {100 * c.ci[0]:.1f} to {100 * c.ci[1]:.1f}"')
+            tds.append(f'<td data-v="{v}"{cls}{title}>'
+                       f'{html.escape(_fmt(c, col, marks=False))}</td>')
+        runs = "<br>".join(html.escape(_rel(p, board.root)) for p in r.runs)
+        tds.append(f'<td data-v="" class=runs>{runs}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    ths = "".join(f'<th data-col="{i}">{html.escape(h)}</th>' for i, h in enumerate(head))
+    img = ""
+    if figure_png is not None:
+        b64 = base64.b64encode(figure_png.read_bytes()).decode()
+        img = f'<img id="figure" alt="ID and OOD accuracy" src="data:image/png;base64,{b64}">'
+    return HTML_PAGE.format(command=html.escape(command), ths=ths, rows="\n".join(body),
+                            img=img, data=html.escape(json.dumps(board.columns)))
+
+
+HTML_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vrbench leaderboard</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ cursor: pointer; background: #f3f3f3; }}
+th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
+td:first-child {{ text-align: left; }}
+td.best {{ font-weight: bold; background: #e6f4e6; }}
+td.tied {{ background: #f3faf3; }}
+td.runs {{ font-size: 11px; text-align: left; color: #555; }}
+</style></head>
+<body>
+<h1>vrbench leaderboard</h1>
+<p>Regenerate: <code>{command}</code></p>
+<p>Accuracy in %. One seed: accuracy (hover for the 95% interval); several seeds: mean &plusmn;
+std over seeds. Bold green: best in the column; light green: not significantly different
+from it (5%). Click a column header to sort.</p>
+<table id="board" data-columns="{data}"><thead><tr>{ths}</tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+{img}
+<script>
+document.querySelectorAll("#board th").forEach(function (th) {{
+  th.addEventListener("click", function () {{
+    var col = Number(th.dataset.col);
+    var asc = !th.classList.contains("asc");
+    document.querySelectorAll("#board th").forEach(function (h) {{
+      h.classList.remove("asc", "desc");
+    }});
+    th.classList.add(asc ? "asc" : "desc");
+    var body = document.querySelector("#board tbody");
+    var rows = Array.from(body.rows);
+    rows.sort(function (a, b) {{
+      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
+      return asc ? c : -c;
+    }});
+    rows.forEach(function (r) {{ body.appendChild(r); }});
+  }});
+}});
+</script>
+</body></html>
+"""
+
+
+def write(root: str | Path, out: str | Path, command: str,
+          presets: list[str] | None = None) -> dict[str, Path]:
+    """Write README.md, leaderboard.csv, leaderboard.png and index.html into `out`."""
+    board = build(root, presets)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = figure(board, out / "leaderboard.png")
+    paths = {"markdown": out / "README.md", "csv": out / "leaderboard.csv", "figure": png,
+             "html": out / "index.html"}
+    _write_text(paths["markdown"], to_markdown(board, command, png.name))
+    _write_text(paths["csv"], to_csv(board))
+    _write_text(paths["html"], to_html(board, command, png))
+    return paths
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,74 @@
+"""The leaderboard page in a real browser: headless Chromium (Debian's `chromium` and
+`chromium-driver`, installed here when missing and the machine allows it) driven by
+Selenium. The table sorts on a click, the figure loads, the console stays clean."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from harness import leaderboard
+from test_results import _checkpoint, _eval, first
+
+pytestmark = pytest.mark.slow
+
+
+def _browser() -> tuple[str, str]:
+    """Paths of chromium and chromedriver, installing Debian's packages if needed."""
+    found = shutil.which("chromium"), shutil.which("chromedriver")
+    if all(found):
+        return found
+    if shutil.which("apt-get") is None:
+        pytest.skip("no chromium and no apt-get to install it")
+    res = subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "chromium",
+                          "chromium-driver"], capture_output=True, text=True, timeout=600)
+    found = shutil.which("chromium"), shutil.which("chromedriver")
+    if res.returncode != 0 or not all(found):
+        pytest.skip("chromium could not be installed: " + (res.stderr.strip()[-300:] or
+                                                           "apt-get failed"))
+    return found
+
+
+@pytest.fixture(scope="module")
+def driver():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, chromedriver = _browser()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    from selenium.webdriver.chrome.service import Service
+    d = webdriver.Chrome(service=Service(chromedriver), options=opts)
+    yield d
+    d.quit()
+
+
+def test_leaderboard_page_sorts_and_shows_its_figure(tmp_path, driver):
+    root = tmp_path / "results"
+    for name, k in (("mid", 10), ("top", 16), ("low", 3)):
+        _eval(_checkpoint(tmp_path, name, 10, 0), root, first(k), first(k // 2))
+    paths = leaderboard.write(root, tmp_path / "board", "vrbench leaderboard")
+    driver.get(paths["html"].as_uri())
+    from selenium.webdriver.common.by import By
+
+    def names():
+        return [r.find_elements(By.TAG_NAME, "td")[0].text
+                for r in driver.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
+
+    assert names() == ["low", "mid", "top"]
+    header = driver.find_element(By.XPATH, "//th[text()='count_shapes']")
+    header.click()
+    assert names() == ["low", "mid", "top"]  # ascending
+    assert "asc" in header.get_attribute("class")
+    header.click()
+    assert names() == ["top", "mid", "low"]  # descending
+    best = driver.find_elements(By.CSS_SELECTOR, "#board td.best")
+    assert best and best[0].text.startswith("80.0")
+    width = driver.execute_script(
+        "var i = document.getElementById('figure'); return i.complete ? i.naturalWidth : 0;")
+    assert width > 100
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []

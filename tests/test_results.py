@@ -1,0 +1,230 @@
+"""The results store, the leaderboard, paired comparison and the analysis report, on runs
+made by the real runner with scripted models whose accuracy is known exactly."""
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from scipy.stats import binomtest
+from scipy.stats import t as student_t
+
+import tasks
+from harness import analysis, compare, leaderboard, stats
+from harness.cli import main
+from harness.errors import VrbenchError
+from harness.results import index
+from harness.runner import CHECKPOINT_INFO, decode_images, evaluate
+from harness.store import read_jsonl
+from helpers import ScriptedBackend, image_key
+
+N = 20
+
+
+def _answers(task, right: set[int], reflect_wrong: bool = False) -> dict:
+    """Right answers (the plain worked solution) for the sample indices in `right`; wrong
+    ones are a bare wrong answer, or a long reflective ramble before it."""
+    out = {}
+    for i, s in enumerate(task.samples("test", N)):
+        wrong = ("Wait, let me verify. " * 10 if reflect_wrong else "") + "\\boxed{999}"
+        out[image_key(decode_images(s)[0])] = [s.solution if i in right else wrong]
+    return out
+
+
+def _checkpoint(base, name, step, seed, trainer="sft", base_model=None):
+    """A directory carrying what a vrbench trainer writes about its checkpoints."""
+    d = base / "checkpoints" / f"{name}-seed{seed}" / f"checkpoint-{step:06d}"
+    d.mkdir(parents=True)
+    (d / CHECKPOINT_INFO).write_text(json.dumps({
+        "name": name, "trainer": trainer, "step": step, "epoch": step / 100, "seed": seed,
+        "base_model": None if base_model is None else str(base_model.resolve())}))
+    return d
+
+
+def _eval(model, root, id_right: set[int], ood_right: set[int] | None = None, **kw):
+    out = []
+    for name, right in (("count_shapes", id_right), ("bar_chart", ood_right)):
+        if right is None:
+            continue
+        t = tasks.load(name)
+        out.append(evaluate(str(model), [t], limit=N, backend=ScriptedBackend(
+            _answers(t, right, **kw)), root=root, progress=False))
+    return out
+
+
+def first(k: int) -> set[int]:
+    return set(range(k))
+
+
+def test_index_reads_names_steps_and_seeds_from_checkpoints(tmp_path):
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        for step in (10, 20):
+            _eval(_checkpoint(tmp_path, "arm", step, seed), root, first(step // 2))
+    entries = index(root)
+    assert [(e.name, e.step, e.seed) for e in entries] == [
+        ("arm", 10, 0), ("arm", 10, 1), ("arm", 20, 0), ("arm", 20, 1)]
+    assert all(e.trainer == "sft" and e.preset == "custom" for e in entries)
+    assert entries[2].results["count_shapes"]["acc"] == 10 / N
+    # a damaged results.json is named and left out; the others stay listed
+    (entries[0].run_dir / "results.json").write_text("{")
+    assert len(index(root)) == 3
+
+
+def test_leaderboard_aggregates_seeds_with_a_t_interval(tmp_path):
+    root = tmp_path / "results"
+    accs = {0: 10, 1: 5, 2: 15}  # right answers of 20 per seed
+    for seed, k in accs.items():
+        _eval(_checkpoint(tmp_path, "arm", 40, seed), root, first(k), first(k // 5))
+    board = leaderboard.build(root)
+    (row,) = board.rows
+    assert (row.name, row.step, row.seeds) == ("arm", 40, [0, 1, 2])
+    cell = row.cells["count_shapes"]
+    xs = [k / N for k in accs.values()]
+    mean, sd = sum(xs) / 3, math.sqrt(sum((x - 0.5) ** 2 for x in xs) / 2)
+    assert cell.mean == pytest.approx(mean) and cell.std == pytest.approx(sd)
+    half = student_t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert cell.ci == pytest.approx((mean - half, mean + half))
+    assert row.cells["OOD avg"].mean == pytest.approx(sum(k // 5 for k in accs.values()) / 60)
+    assert board.columns == ["count_shapes", "ID avg", "bar_chart", "OOD avg", "length",
+                             "reflection"]
+
+
+def test_leaderboard_marks_the_best_and_the_not_significantly_worse(tmp_path):
+    root = tmp_path / "results"
+    for name, k in (("a", 18), ("b", 5), ("c", 16)):
+        _eval(_checkpoint(tmp_path, name, 10, 0), root, first(k))
+    rows = {r.name: r for r in leaderboard.build(root).rows}
+    cells = {n: rows[n].cells["count_shapes"] for n in "abc"}
+    assert cells["a"].best and not cells["b"].best and not cells["c"].best
+    se = {n: math.sqrt(stats.agresti_coull_var(k / N, N)) for n, k in (("a", 18), ("b", 5),
+                                                                      ("c", 16))}
+    # by hand: 0.9 vs 0.8 is within 1.96 joint standard errors, 0.9 vs 0.25 is not
+    assert stats.Z95 * math.hypot(se["a"], se["c"]) > 0.1 and cells["c"].tied
+    assert stats.Z95 * math.hypot(se["a"], se["b"]) < 0.65 and not cells["b"].tied
+    # one seed: the task cell's interval is the Wilson interval
+    assert cells["b"].ci == pytest.approx(stats.wilson_interval(5, N))
+
+
+def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
+    root, out = tmp_path / "results", tmp_path / "board"
+    for step, k in ((10, 4), (20, 12)):
+        for seed in (0, 1):
+            _eval(_checkpoint(tmp_path, "rl-arm", step, seed, "rl"), root, first(k + seed),
+                  first(k // 2))
+    assert main(["leaderboard", "--root", str(root), "--out", str(out)]) == 0
+    md = (out / "README.md").read_text()
+    assert "| rl-arm @ 20 | custom | 2 | **62.5 ± 3.5** |" in md
+    assert "--root " + str(root) in md and "![ID and OOD accuracy](leaderboard.png)" in md
+    rows = list(csv.DictReader((out / "leaderboard.csv").read_text().splitlines()))
+    assert [r["step"] for r in rows] == ["10", "20"]
+    assert float(rows[1]["count_shapes"]) == pytest.approx(0.625)
+    assert rows[1]["count_shapes best"] == "1" and rows[0]["count_shapes best"] == "0"
+    for r in rows:  # every number leads back to runs that hold its samples
+        runs = r["runs"].split(";")
+        assert len(runs) == 4
+        for run in runs:
+            assert (root / run / "samples.jsonl").is_file()
+    # mean and max over checkpoints, as in the paper's tables
+    assert "| rl-arm | custom | 2 | 42.5 | 62.5 |" in md
+    page = (out / "index.html").read_text()
+    assert "data:image/png;base64," in page and page.count("<tr>") == 3
+    assert (out / "leaderboard.png").stat().st_size > 1000
+
+
+def test_leaderboard_on_an_empty_root_is_one_sentence(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["leaderboard", "--root", str(tmp_path / "empty")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"vrbench: error: no finished runs under {tmp_path / 'empty'}.")
+    assert main(["leaderboard", "--root", str(tmp_path / "missing")]) == 2
+
+
+def test_mcnemar_and_bootstrap_on_hand_computed_cases():
+    import numpy as np
+    a = np.array([1, 1, 1, 1, 1, 1, 0, 0, 1, 0])
+    b = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 0])
+    assert compare.mcnemar_exact(a, b) == (6, 0, pytest.approx(2 * 0.5 ** 6))
+    assert compare.mcnemar_exact(a, b)[2] == pytest.approx(binomtest(6, 6, 0.5).pvalue)
+    diff, (lo, hi), p = compare.paired_bootstrap([a], [b], n_boot=4000)
+    assert diff == pytest.approx(-0.6) and lo < -0.6 < hi and hi < 0 and p < 0.01
+    same = compare.paired_bootstrap([a], [a.copy()], n_boot=500)
+    assert same == (0.0, (0.0, 0.0), 1.0)
+    # strata: the macro difference is the mean of the per-stratum differences
+    diff, _, _ = compare.paired_bootstrap([a, a], [b, a], n_boot=100)
+    assert diff == pytest.approx(-0.3)
+
+
+def test_compare_two_runs_pairs_their_samples(tmp_path, capsys):
+    root = tmp_path / "results"
+    (ra,) = _eval(_checkpoint(tmp_path, "a", 1, 0), root, first(4))
+    (rb,) = _eval(_checkpoint(tmp_path, "b", 1, 0), root, first(14))
+    assert main(["compare", ra["run_dir"], rb["run_dir"], "--json", "--bootstrap", "2000"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    task, avg = rows
+    assert task["label"] == "count_shapes" and task["n"] == N
+    assert task["diff"] == pytest.approx(0.5)
+    assert task["mcnemar"] == {"a_only": 0, "b_only": 10,
+                               "p": pytest.approx(binomtest(0, 10, 0.5).pvalue)}
+    assert avg["label"] == "[id average]" and avg["diff"] == pytest.approx(0.5)
+    (other,) = _eval(_checkpoint(tmp_path, "c", 1, 0), tmp_path / "elsewhere", None, first(3))
+    assert main(["compare", ra["run_dir"], other["run_dir"]]) == 2
+    assert "share no samples" in capsys.readouterr().err
+
+
+def test_spearman_interval_matches_fishers_z_by_hand():
+    lo, hi = analysis.spearman_ci(0.5, 103)
+    se = math.sqrt((1 + 0.125) / 100)
+    assert (lo, hi) == pytest.approx((math.tanh(math.atanh(0.5) - stats.Z95 * se),
+                                      math.tanh(math.atanh(0.5) + stats.Z95 * se)))
+    assert analysis.spearman_ci(0.5, 3) is None
+
+
+def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        warm = _checkpoint(tmp_path, "warm", 100, seed)
+        _eval(warm, root, first(10), first(4))
+        # the RL arm gains on OOD, the SFT arm on ID; wrong answers ramble and reflect
+        _eval(_checkpoint(tmp_path, "rl-arm", 20, seed, "rl", warm), root, first(10 + seed),
+              first(8 + 2 * seed), reflect_wrong=True)
+        _eval(_checkpoint(tmp_path, "sft-arm", 20, seed, "sft", warm), root, first(14),
+              first(4 + seed))
+    assert main(["analyze", str(root), "--out", str(tmp_path / "report")]) == 0
+    md = (tmp_path / "report" / "analysis.md").read_text()
+    # generalisation: change from the warm start, paired by seed, mean ± std in points
+    assert "| rl-arm | rl | 20 | custom | 2 | +7.5 ± 3.5 | +2.5 ± 3.5 | +25.0 ± 7.1 |" in md
+    assert "| sft-arm | sft | 20 | custom | 2 | +47.5 ± 3.5 | +20.0 ± 0.0 | +2.5 ± 3.5 |" in md
+    # seed sensitivity of the RL arm's ID accuracy: 50% and 55%
+    assert "| rl-arm | 20 | custom | 2 |" in md and "52.5 ± 3.5 | 0.067 |" in md
+    # reflection: only the RL arm's wrong answers reflect, and they are longer
+    rl = [r for r in analysis.reflection_length(index(root)) if r["name"] == "rl-arm"][0]
+    assert rl["acc_with"] == 0.0 and rl["acc_without"] == 1.0
+    assert rl["length_with"] > rl["length_without"] and rl["spearman"] > 0.5
+    assert (tmp_path / "report" / "seeds_and_reflection.png").stat().st_size > 1000
+
+
+def test_concurrent_evals_into_one_root_lose_nothing(tmp_path, tiny_model):
+    """Three `vrbench eval` processes at once: two different runs, and one of them twice
+    (the same run directory: the second waits for the lock, then finds the work done)."""
+    root = tmp_path / "results"
+    base = [sys.executable, "-m", "harness.cli", "eval", "--model", tiny_model, "--root",
+            str(root), "--limit", "6", "--max-new-tokens", "8", "--no-progress"]
+    procs = [subprocess.Popen(base + ["--tasks", t], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for t in ("count_shapes", "bar_chart",
+                                                                "count_shapes")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    entries = index(root)
+    assert sorted(next(iter(e.tasks)) for e in entries) == ["bar_chart", "count_shapes"]
+    for e in entries:
+        recs = read_jsonl(e.run_dir / "samples.jsonl")
+        assert len(recs) == 6 and len({r["doc_id"] for r in recs}) == 6
+
+
+def test_index_of_a_missing_root_is_an_error(tmp_path):
+    with pytest.raises(VrbenchError, match="does not exist"):
+        index(tmp_path / "nope")
