@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench leaderboard clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# the published leaderboard of the reference baselines (about 15 minutes on 2 cores)
+leaderboard: $(VENV)/.installed
+	$(BIN)/vrbench quickstart --seeds 0 1 2
+	$(BIN)/vrbench leaderboard --root runs/quickstart --out leaderboard --bundle
+	$(BIN)/vrbench analyze runs/quickstart --out leaderboard/analysis
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/eval_throughput.py

@@ -99,8 +99,9 @@ def _cmd_runs(args) -> None:
 def _cmd_leaderboard(args) -> None:
     from harness import leaderboard
     command = f"vrbench leaderboard --root {args.root} --out {args.out}" + (
-        " --preset " + " ".join(args.preset) if args.preset else "")
-    paths = leaderboard.write(args.root, args.out, command, args.preset)
+        " --preset " + " ".join(args.preset) if args.preset else "") + (
+        " --bundle" if args.bundle else "")
+    paths = leaderboard.write(args.root, args.out, command, args.preset, args.bundle)
     print(Path(paths["markdown"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -201,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="runs", help="results root (default: runs)")
     p.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
     p.add_argument("--preset", nargs="+", help="only these generation presets")
+    p.add_argument("--bundle", action="store_true",
+                   help="copy the runs behind the rows (config, results, samples) into "
+                        "OUT/runs, to publish the folder with its evidence")
     p.set_defaults(func=_cmd_leaderboard)
 
     p = sub.add_parser("compare", help="paired comparison of two runs: bootstrap and McNemar")

@@ -21,9 +21,10 @@ import io
 import json
 import math
 import os
+import shutil
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import stats
@@ -383,11 +384,15 @@ document.querySelectorAll("#board th").forEach(function (th) {{
 
 
 def write(root: str | Path, out: str | Path, command: str,
-          presets: list[str] | None = None) -> dict[str, Path]:
-    """Write README.md, leaderboard.csv, leaderboard.png and index.html into `out`."""
+          presets: list[str] | None = None, bundle: bool = False) -> dict[str, Path]:
+    """Write README.md, leaderboard.csv, leaderboard.png and index.html into `out`. With
+    `bundle`, the runs behind the rows (config.json, results.json, samples.jsonl) are copied
+    to `out/runs/`, so the published folder holds every sample its numbers come from."""
     board = build(root, presets)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if bundle:
+        board = _bundle(board, out / "runs")
     png = figure(board, out / "leaderboard.png")
     paths = {"markdown": out / "README.md", "csv": out / "leaderboard.csv", "figure": png,
              "html": out / "index.html"}
@@ -395,6 +400,23 @@ def write(root: str | Path, out: str | Path, command: str,
     _write_text(paths["csv"], to_csv(board))
     _write_text(paths["html"], to_html(board, command, png))
     return paths
+
+
+def _bundle(board: Board, dest: Path) -> Board:
+    """Copy the rows' run files under `dest` (replacing an earlier bundle whole) and point
+    the rows at the copies."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for row in board.rows:
+        for run in row.runs:
+            target = tmp / _rel(run, board.root)
+            target.mkdir(parents=True, exist_ok=True)
+            for name in ("config.json", "results.json", "samples.jsonl"):
+                shutil.copy2(run / name, target / name)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]
+    return replace(board, root=dest.parent, rows=rows)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -1,8 +1,11 @@
 """Test helpers shared by several test files."""
 
 import hashlib
+import json
 
+import tasks
 from harness.backends import GenerationConfig, Request, Response
+from harness.runner import CHECKPOINT_INFO, decode_images, evaluate
 
 
 def image_key(img) -> str:
@@ -26,3 +29,41 @@ class ScriptedBackend:
             texts = self.answers[image_key(r.images[0])]
             out.append([Response(t, len(t.split()) + 1, "stop") for t in texts[:config.n]])
         return out
+
+
+N = 20
+
+
+def scripted_answers(task, right: set[int], reflect_wrong: bool = False) -> dict:
+    """Right answers (the plain worked solution) for the sample indices in `right`; wrong
+    ones are a bare wrong answer, or a long reflective ramble before it."""
+    out = {}
+    for i, s in enumerate(task.samples("test", N)):
+        wrong = ("Wait, let me verify. " * 10 if reflect_wrong else "") + "\\boxed{999}"
+        out[image_key(decode_images(s)[0])] = [s.solution if i in right else wrong]
+    return out
+
+
+def checkpoint(base, name, step, seed, trainer="sft", base_model=None):
+    """A directory carrying what a vrbench trainer writes about its checkpoints."""
+    d = base / "checkpoints" / f"{name}-seed{seed}" / f"checkpoint-{step:06d}"
+    d.mkdir(parents=True)
+    (d / CHECKPOINT_INFO).write_text(json.dumps({
+        "name": name, "trainer": trainer, "step": step, "epoch": step / 100, "seed": seed,
+        "base_model": None if base_model is None else str(base_model.resolve())}))
+    return d
+
+
+def scripted_eval(model, root, id_right: set[int], ood_right: set[int] | None = None, **kw):
+    out = []
+    for name, right in (("count_shapes", id_right), ("bar_chart", ood_right)):
+        if right is None:
+            continue
+        t = tasks.load(name)
+        out.append(evaluate(str(model), [t], limit=N, backend=ScriptedBackend(
+            scripted_answers(t, right, **kw)), root=root, progress=False))
+    return out
+
+
+def first(k: int) -> set[int]:
+    return set(range(k))

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from harness import leaderboard
-from test_results import _checkpoint, _eval, first
+from helpers import checkpoint, first, scripted_eval
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def driver():
 def test_leaderboard_page_sorts_and_shows_its_figure(tmp_path, driver):
     root = tmp_path / "results"
     for name, k in (("mid", 10), ("top", 16), ("low", 3)):
-        _eval(_checkpoint(tmp_path, name, 10, 0), root, first(k), first(k // 2))
+        scripted_eval(checkpoint(tmp_path, name, 10, 0), root, first(k), first(k // 2))
     paths = leaderboard.write(root, tmp_path / "board", "vrbench leaderboard")
     driver.get(paths["html"].as_uri())
     from selenium.webdriver.common.by import By

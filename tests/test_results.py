@@ -11,58 +11,19 @@ import pytest
 from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
-import tasks
 from harness import analysis, compare, leaderboard, stats
 from harness.cli import main
 from harness.errors import VrbenchError
 from harness.results import index
-from harness.runner import CHECKPOINT_INFO, decode_images, evaluate
 from harness.store import read_jsonl
-from helpers import ScriptedBackend, image_key
-
-N = 20
-
-
-def _answers(task, right: set[int], reflect_wrong: bool = False) -> dict:
-    """Right answers (the plain worked solution) for the sample indices in `right`; wrong
-    ones are a bare wrong answer, or a long reflective ramble before it."""
-    out = {}
-    for i, s in enumerate(task.samples("test", N)):
-        wrong = ("Wait, let me verify. " * 10 if reflect_wrong else "") + "\\boxed{999}"
-        out[image_key(decode_images(s)[0])] = [s.solution if i in right else wrong]
-    return out
-
-
-def _checkpoint(base, name, step, seed, trainer="sft", base_model=None):
-    """A directory carrying what a vrbench trainer writes about its checkpoints."""
-    d = base / "checkpoints" / f"{name}-seed{seed}" / f"checkpoint-{step:06d}"
-    d.mkdir(parents=True)
-    (d / CHECKPOINT_INFO).write_text(json.dumps({
-        "name": name, "trainer": trainer, "step": step, "epoch": step / 100, "seed": seed,
-        "base_model": None if base_model is None else str(base_model.resolve())}))
-    return d
-
-
-def _eval(model, root, id_right: set[int], ood_right: set[int] | None = None, **kw):
-    out = []
-    for name, right in (("count_shapes", id_right), ("bar_chart", ood_right)):
-        if right is None:
-            continue
-        t = tasks.load(name)
-        out.append(evaluate(str(model), [t], limit=N, backend=ScriptedBackend(
-            _answers(t, right, **kw)), root=root, progress=False))
-    return out
-
-
-def first(k: int) -> set[int]:
-    return set(range(k))
+from helpers import N, checkpoint, first, scripted_eval
 
 
 def test_index_reads_names_steps_and_seeds_from_checkpoints(tmp_path):
     root = tmp_path / "results"
     for seed in (0, 1):
         for step in (10, 20):
-            _eval(_checkpoint(tmp_path, "arm", step, seed), root, first(step // 2))
+            scripted_eval(checkpoint(tmp_path, "arm", step, seed), root, first(step // 2))
     entries = index(root)
     assert [(e.name, e.step, e.seed) for e in entries] == [
         ("arm", 10, 0), ("arm", 10, 1), ("arm", 20, 0), ("arm", 20, 1)]
@@ -77,7 +38,7 @@ def test_leaderboard_aggregates_seeds_with_a_t_interval(tmp_path):
     root = tmp_path / "results"
     accs = {0: 10, 1: 5, 2: 15}  # right answers of 20 per seed
     for seed, k in accs.items():
-        _eval(_checkpoint(tmp_path, "arm", 40, seed), root, first(k), first(k // 5))
+        scripted_eval(checkpoint(tmp_path, "arm", 40, seed), root, first(k), first(k // 5))
     board = leaderboard.build(root)
     (row,) = board.rows
     assert (row.name, row.step, row.seeds) == ("arm", 40, [0, 1, 2])
@@ -95,7 +56,7 @@ def test_leaderboard_aggregates_seeds_with_a_t_interval(tmp_path):
 def test_leaderboard_marks_the_best_and_the_not_significantly_worse(tmp_path):
     root = tmp_path / "results"
     for name, k in (("a", 18), ("b", 5), ("c", 16)):
-        _eval(_checkpoint(tmp_path, name, 10, 0), root, first(k))
+        scripted_eval(checkpoint(tmp_path, name, 10, 0), root, first(k))
     rows = {r.name: r for r in leaderboard.build(root).rows}
     cells = {n: rows[n].cells["count_shapes"] for n in "abc"}
     assert cells["a"].best and not cells["b"].best and not cells["c"].best
@@ -112,7 +73,7 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
     root, out = tmp_path / "results", tmp_path / "board"
     for step, k in ((10, 4), (20, 12)):
         for seed in (0, 1):
-            _eval(_checkpoint(tmp_path, "rl-arm", step, seed, "rl"), root, first(k + seed),
+            scripted_eval(checkpoint(tmp_path, "rl-arm", step, seed, "rl"), root, first(k + seed),
                   first(k // 2))
     assert main(["leaderboard", "--root", str(root), "--out", str(out)]) == 0
     md = (out / "README.md").read_text()
@@ -127,6 +88,14 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
         assert len(runs) == 4
         for run in runs:
             assert (root / run / "samples.jsonl").is_file()
+    # a bundle carries those runs inside the published folder
+    assert main(["leaderboard", "--root", str(root), "--out", str(out), "--bundle"]) == 0
+    rows = list(csv.DictReader((out / "leaderboard.csv").read_text().splitlines()))
+    for run in rows[1]["runs"].split(";"):
+        assert run.startswith("runs/")
+        assert (out / run / "samples.jsonl").read_bytes() == (
+            root / run.removeprefix("runs/") / "samples.jsonl").read_bytes()
+    assert "Regenerate: `vrbench leaderboard --root" in (out / "README.md").read_text()
     # mean and max over checkpoints, as in the paper's tables
     assert "| rl-arm | custom | 2 | 42.5 | 62.5 |" in md
     page = (out / "index.html").read_text()
@@ -159,8 +128,8 @@ def test_mcnemar_and_bootstrap_on_hand_computed_cases():
 
 def test_compare_two_runs_pairs_their_samples(tmp_path, capsys):
     root = tmp_path / "results"
-    (ra,) = _eval(_checkpoint(tmp_path, "a", 1, 0), root, first(4))
-    (rb,) = _eval(_checkpoint(tmp_path, "b", 1, 0), root, first(14))
+    (ra,) = scripted_eval(checkpoint(tmp_path, "a", 1, 0), root, first(4))
+    (rb,) = scripted_eval(checkpoint(tmp_path, "b", 1, 0), root, first(14))
     assert main(["compare", ra["run_dir"], rb["run_dir"], "--json", "--bootstrap", "2000"]) == 0
     rows = json.loads(capsys.readouterr().out)
     task, avg = rows
@@ -169,7 +138,8 @@ def test_compare_two_runs_pairs_their_samples(tmp_path, capsys):
     assert task["mcnemar"] == {"a_only": 0, "b_only": 10,
                                "p": pytest.approx(binomtest(0, 10, 0.5).pvalue)}
     assert avg["label"] == "[id average]" and avg["diff"] == pytest.approx(0.5)
-    (other,) = _eval(_checkpoint(tmp_path, "c", 1, 0), tmp_path / "elsewhere", None, first(3))
+    (other,) = scripted_eval(checkpoint(tmp_path, "c", 1, 0), tmp_path / "elsewhere", None,
+                             first(3))
     assert main(["compare", ra["run_dir"], other["run_dir"]]) == 2
     assert "share no samples" in capsys.readouterr().err
 
@@ -185,12 +155,12 @@ def test_spearman_interval_matches_fishers_z_by_hand():
 def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):
     root = tmp_path / "results"
     for seed in (0, 1):
-        warm = _checkpoint(tmp_path, "warm", 100, seed)
-        _eval(warm, root, first(10), first(4))
+        warm = checkpoint(tmp_path, "warm", 100, seed)
+        scripted_eval(warm, root, first(10), first(4))
         # the RL arm gains on OOD, the SFT arm on ID; wrong answers ramble and reflect
-        _eval(_checkpoint(tmp_path, "rl-arm", 20, seed, "rl", warm), root, first(10 + seed),
+        scripted_eval(checkpoint(tmp_path, "rl-arm", 20, seed, "rl", warm), root, first(10 + seed),
               first(8 + 2 * seed), reflect_wrong=True)
-        _eval(_checkpoint(tmp_path, "sft-arm", 20, seed, "sft", warm), root, first(14),
+        scripted_eval(checkpoint(tmp_path, "sft-arm", 20, seed, "sft", warm), root, first(14),
               first(4 + seed))
     assert main(["analyze", str(root), "--out", str(tmp_path / "report")]) == 0
     md = (tmp_path / "report" / "analysis.md").read_text()
