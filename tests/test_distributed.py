@@ -1,5 +1,6 @@
 """Two processes (torchrun, gloo on the CPU) against one, with the same global batch."""
 
+import shutil
 import subprocess
 import sys
 
@@ -56,3 +57,29 @@ def test_rl_two_processes_match_one(tmp_path, sft_model):
         tmp_path / "two" / "rollouts-rank1.jsonl")
     key = lambda r: (r["step"], r["doc_id"], r["response"])  # noqa: E731
     assert sorted(map(key, one)) == sorted(map(key, two))
+
+
+def test_fsdp_sft_matches_one_process_and_resumes(tmp_path, tiny_model):
+    """FSDP2 (parameters, gradients and optimizer state sharded over 2 gloo processes) gives
+    the weights of one unsharded process, its checkpoints load anywhere, and a resumed
+    sharded run continues exactly."""
+    args = ["sft", "--model", tiny_model, "--tasks", "count_shapes", "--batch-size", "4",
+            "--grad-accum", "2", "--lr", "3e-3", "--save-every", "2", "--steps", "4", *EVAL]
+    _run(1, [*args, "--out", str(tmp_path / "one")])
+    _run(2, [*args, "--fsdp", "--out", str(tmp_path / "fsdp")])
+    last = "checkpoint-000004"
+    _assert_close(tmp_path / "one" / last, tmp_path / "fsdp" / last)
+    shutil.rmtree(tmp_path / "fsdp" / last)  # as if killed after step 2
+    _run(2, [*args, "--fsdp", "--resume", "--out", str(tmp_path / "fsdp")])
+    _assert_close(tmp_path / "one" / last, tmp_path / "fsdp" / last)
+    rows = read_jsonl(tmp_path / "fsdp" / "dynamics.jsonl")
+    assert [r["step"] for r in rows] == [2, 4]
+
+
+def test_fsdp_rl_matches_one_process(tmp_path, sft_model):
+    args = ["rl", "--model", sft_model, "--tasks", "count_shapes", "--steps", "2",
+            "--prompts-per-step", "4", "--gen-chunk", "2", "--group-size", "4",
+            "--max-new-tokens", "16", "--kl-coef", "0.01", "--lr", "1e-3", *EVAL]
+    _run(1, [*args, "--out", str(tmp_path / "one")])
+    _run(2, [*args, "--fsdp", "--out", str(tmp_path / "fsdp")])
+    _assert_close(tmp_path / "one" / "checkpoint-000002", tmp_path / "fsdp" / "checkpoint-000002")

@@ -4,6 +4,7 @@ dynamics written by scoring each checkpoint with the harness."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -160,8 +161,8 @@ def make_optimizer(model: torch.nn.Module, o: OptimSettings, total_steps: int):
 
 def clip_and_norm(model: torch.nn.Module, max_norm: float) -> float:
     params = [p for p in model.parameters() if p.grad is not None]
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else
-                                                float("inf")))
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # FSDP: DTensor
 
 
 def rng_state() -> dict:
@@ -182,20 +183,21 @@ def checkpoint_dir(out: Path, step: int) -> Path:
     return out / f"checkpoint-{step:06d}"
 
 
-def save_checkpoint(out: Path, step: int, model, processor, optimizer, scheduler,
-                    config: dict, extra: dict | None = None, info: dict | None = None) -> Path:
+def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, scheduler,
+                    config: dict, info: dict | None = None, weights: dict | None = None
+                    ) -> Path:
     """A directory that `from_pretrained` loads, plus the trainer state to resume from and
-    `info` (run name, trainer, step, seed) for the harness's results index. Written to a
-    temporary name and renamed, so a kill never leaves half a checkpoint."""
+    `info` (run name, trainer, step, seed) for the harness's results index. `weights` is a
+    full state dict gathered from sharded parameters (FSDP). Written to a temporary name and
+    renamed, so a kill never leaves half a checkpoint."""
     final = checkpoint_dir(out, step)
     tmp = out / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     model = getattr(model, "module", model)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, state_dict=weights)
     processor.save_pretrained(tmp)
-    torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": rng_state(), "config": config,
-                **(extra or {})}, tmp / STATE_FILE)
+    torch.save({"step": step, "optimizer": optim_state, "scheduler": scheduler.state_dict(),
+                "rng": rng_state(), "config": config}, tmp / STATE_FILE)
     if info is not None:
         (tmp / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
@@ -225,13 +227,13 @@ class Session:
     sched: torch.optim.lr_scheduler.LRScheduler
     start: int  # the first step to run (> 0 when resumed)
     autocast: object
+    fsdp: bool = False  # parameters sharded over the processes (else replicated)
 
 
 def start(cfg, trainer: str, total_updates: int) -> Session:
     """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
     trained, build optimizer and schedule, restore their state and the RNGs on resume, write
-    `train_config.json` and wrap the model for DDP under torchrun."""
-    import contextlib
+    `train_config.json` and wrap the model for DDP (or shard it with FSDP) under torchrun."""
 
     from harness.backends.hf import load_model
     d = setup_distributed()
@@ -242,11 +244,17 @@ def start(cfg, trainer: str, total_updates: int) -> Session:
     processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
     model.train()
     counts = set_trainable(model, tuple(cfg.optim.train))
+    fsdp = cfg.fsdp and d.world > 1
+    if fsdp:
+        shard(model)
     opt, sched = make_optimizer(model, cfg.optim, total_updates)
     first = 0
     if ckpt is not None:
         state = load_state(ckpt)
-        opt.load_state_dict(state["optimizer"])
+        if fsdp:
+            load_full_optimizer_state(model, opt, state["optimizer"])
+        else:
+            opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
         first = state["step"]
@@ -257,10 +265,11 @@ def start(cfg, trainer: str, total_updates: int) -> Session:
         (out / "train_config.json").write_text(json.dumps(
             config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world},
             indent=2))
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+    ddp = (torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 and not fsdp
+           else model)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
-    return Session(d, out, processor, model, ddp, opt, sched, first, autocast)
+    return Session(d, out, processor, model, ddp, opt, sched, first, autocast, fsdp)
 
 
 def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
@@ -268,15 +277,71 @@ def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
     if done != cfg.steps and not (cfg.save_every and done % cfg.save_every == 0):
         return
     barrier(s.d)
+    weights, optim_state = gather_full_state(s.model, s.opt) if s.fsdp else (
+        None, s.opt.state_dict())
     if s.d.main:
         info = {"name": cfg.name or s.out.name, "trainer": trainer, "step": done,
                 "epoch": round(epoch, 4), "seed": cfg.seed,
                 "base_model": str(Path(cfg.model).resolve()) if Path(cfg.model).exists()
                 else cfg.model}
-        path = save_checkpoint(s.out, done, s.model, s.processor, s.opt, s.sched,
-                               config_dict(cfg), info=info)
+        path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
+                               config_dict(cfg), info=info, weights=weights)
         evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed)
     barrier(s.d)
+
+
+def grad_sync(s: Session, last: bool):
+    """The context of one micro-batch's backward: gradients are reduced over the processes
+    on the last micro-batch of an optimizer step only."""
+    if s.fsdp:
+        s.model.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+    return contextlib.nullcontext() if s.d.world == 1 or last else s.ddp.no_sync()
+
+
+# -- FSDP: parameters, gradients and optimizer state sharded over the processes ---------------
+def shard(model: torch.nn.Module) -> None:
+    """FSDP2 over the processes: each transformer block (the model's `_no_split_modules`,
+    for Qwen2-VL its decoder layers and vision blocks) is a unit, then the rest."""
+    from torch.distributed.fsdp import fully_shard
+    blocks = tuple(getattr(model, "_no_split_modules", None) or ())
+    for m in model.modules():
+        if type(m).__name__ in blocks:
+            fully_shard(m)
+    fully_shard(model)
+
+
+def copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:
+    """Load a sharded (FSDP) model's full weights into an unsharded copy on every process:
+    the RL rollout model, as the hybrid engines of verl and EasyR1 sync their actor into the
+    generation engine each step."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    dst.load_state_dict(get_model_state_dict(src, options=StateDictOptions(
+        full_state_dict=True)))
+
+
+def _full_options():
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+    return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
+
+def gather_full_state(model: torch.nn.Module, opt) -> tuple[dict, dict]:
+    """Full (unsharded) model and optimizer state on the main process; every process must
+    call this."""
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+    weights = get_model_state_dict(model, options=_full_options())
+    for tied in getattr(model, "all_tied_weights_keys", None) or {}:
+        weights.pop(tied, None)  # stored once, as save_pretrained does for a whole model
+    return weights, get_optimizer_state_dict(model, opt, options=_full_options())
+
+
+def load_full_optimizer_state(model: torch.nn.Module, opt, state: dict) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+    set_optimizer_state_dict(model, opt, optim_state_dict=state,
+                             options=StateDictOptions(full_state_dict=True))
 
 
 def config_dict(cfg) -> dict:

@@ -81,6 +81,9 @@ class RLConfig:
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
     resume: bool = False
     bf16: bool = True
+    # under torchrun, shard the policy over the processes (FSDP2), not DDP; rollouts then come
+    # from a whole copy synced each step, and the frozen reference stays whole
+    fsdp: bool = False
     optim: common.OptimSettings = field(default_factory=lambda: common.OptimSettings(
         lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
     eval: common.EvalSettings = field(default_factory=common.EvalSettings)
@@ -205,7 +208,9 @@ def train(cfg: RLConfig) -> Path:
         ref.requires_grad_(False)
     data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
     processor = run.processor
-    policy = HFBackend.from_loaded(processor, model)
+    # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
+    rollout = load_model(cfg.model, device=str(d.device))[1].eval() if run.fsdp else model
+    policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
     gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                            top_p=cfg.top_p, n=cfg.group_size)
@@ -216,6 +221,8 @@ def train(cfg: RLConfig) -> Path:
                total=cfg.steps)
     for step in bar:
         t0 = time.perf_counter()
+        if run.fsdp:
+            common.copy_weights(model, rollout)
         # 1. data flow: this process's chunks of the step's prompts --------------------------
         rollouts = []  # (prompt encoding, response, reward parts, sample)
         for c in range(d.rank, n_chunks, d.world):

@@ -12,7 +12,6 @@ that transformers loads and `resume=True` continues exactly.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ class SFTConfig:
     log_every: int = 10
     resume: bool = False
     bf16: bool = True  # autocast on CUDA; the CPU always trains in float32
+    fsdp: bool = False  # under torchrun, shard the model over the processes (FSDP2), not DDP
     optim: common.OptimSettings = field(default_factory=common.OptimSettings)
     eval: common.EvalSettings = field(default_factory=common.EvalSettings)
 
@@ -82,9 +82,7 @@ def train(cfg: SFTConfig) -> Path:
             micro = examples[m * cfg.batch_size:(m + 1) * cfg.batch_size][d.rank::d.world]
             batch = collate([encode_prompt(processor, t.prompt(s), decode_images(s))
                              for t, s, _ in micro], [c for _, _, c in micro], tok.pad_token_id)
-            sync = (contextlib.nullcontext() if d.world == 1 or m == cfg.grad_accum - 1
-                    else ddp.no_sync())
-            with sync, run.autocast:
+            with common.grad_sync(run, last=m == cfg.grad_accum - 1), run.autocast:
                 logp, _ = token_logprobs(ddp, batch)
                 mask = batch["completion_mask"][:, 1:].to(logp.device)
                 nll = -(logp * mask).sum()
