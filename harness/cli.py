@@ -47,11 +47,30 @@ def _run_eval(model: str, task_spec: str, args, output: str | None = None) -> di
     out = evaluate(model, task_spec, split=args.split, limit=args.limit, preset=args.preset,
                    samples=args.samples, temperature=args.temperature, top_p=args.top_p,
                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                   seed=args.seed, output=output, root=args.root,
+                   seed=args.seed, output=output, root=args.root, backend=args.backend,
+                   backend_options=_backend_options(args),
                    reflection_mode=args.reflection_mode, progress=not args.no_progress)
     print(results_table(out))
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
     return out
+
+
+def _backend_options(args) -> dict:
+    if args.backend == "openai":
+        return {"base_url": args.base_url, "concurrency": args.concurrency}
+    if args.base_url:
+        raise VrbenchError("--base-url is for --backend openai.")
+    return {}
+
+
+def _cmd_serve(args) -> None:
+    from harness.serve import serve
+
+    def ready(server):
+        host, port = server.server_address[:2]
+        print(f"serving {args.checkpoint} as {server.model_name!r} on "
+              f"http://{host}:{port}/v1 (Ctrl-C stops)", flush=True)
+    serve(args.checkpoint, args.host, args.port, args.model_name, ready)
 
 
 def _cmd_eval(args) -> None:
@@ -140,6 +159,13 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--root", default="runs",
                    help="where run directories go when --output is not given (default: runs)")
+    p.add_argument("--backend", choices=["hf", "openai"], default="hf",
+                   help="hf: transformers in this process; openai: an OpenAI-compatible "
+                        "server at --base-url, --model being the served model's name")
+    p.add_argument("--base-url", help="the server for --backend openai, e.g. "
+                                      "http://127.0.0.1:8000/v1 (API key: OPENAI_API_KEY)")
+    p.add_argument("--concurrency", type=int, default=8,
+                   help="requests in flight at once for --backend openai (default 8)")
     p.add_argument("--reflection-mode", choices=["substring", "word"], default="substring",
                    help="reflection-word matching: the paper's substrings, or whole words")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -192,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="dynamics.png", help="the PNG to write")
     p.add_argument("--preset", help="only this generation preset")
     p.set_defaults(func=_cmd_dynamics)
+
+    p = sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible "
+                                     "chat-completions API")
+    p.add_argument("checkpoint", help="checkpoint directory")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+    p.add_argument("--model-name", help="the model id clients send (default: the checkpoint "
+                                        "path)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("runs", help="list the finished runs under a results root (the index)")
     p.add_argument("--root", default="runs", help="results root (default: runs)")

@@ -60,6 +60,7 @@ class RunSpec:
     batch_size: int
     reflection_mode: str
     backend: str
+    endpoint: str | None = None  # the server's URL, for backends that call one
 
     def identity(self) -> str:
         body = json.dumps(self.__dict__, sort_keys=True)
@@ -209,8 +210,9 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
              temperature: float | None = None, top_p: float | None = None,
              max_new_tokens: int | None = None, batch_size: int = 16, seed: int = 0,
              output: str | Path | None = None, root: str | Path = "runs",
-             backend: str | Backend = "hf", reflection_mode: str = "substring",
-             progress: bool = True, progress_desc: str = "eval") -> dict:
+             backend: str | Backend = "hf", backend_options: dict | None = None,
+             reflection_mode: str = "substring", progress: bool = True,
+             progress_desc: str = "eval") -> dict:
     """Evaluate `model` on `tasks`; returns the results dict (also in `<run>/results.json`).
 
     `tasks` are names, suites ("id", "ood", "all") or `Task` objects. Running the same call
@@ -226,7 +228,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
     gen = generation_settings(preset, n=samples, temperature=temperature, top_p=top_p,
                               max_new_tokens=max_new_tokens, seed=seed)
     backend_name = backend if isinstance(backend, str) else backend.name
-    if isinstance(backend, str):
+    options = backend_options or {}
+    if backend_name == "hf" and isinstance(backend, str):
         check_checkpoint(model)
     work = [(t, s) for t in task_list for s in t.samples(split, limit)]
     spec = RunSpec(
@@ -238,11 +241,12 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                         "data_sha256": samples_hash([x for u, x in work if u is t])}
                for t in task_list},
         generation=gen.to_dict(), preset=preset, split=split, limit=limit,
-        batch_size=batch_size, reflection_mode=reflection_mode, backend=backend_name)
+        batch_size=batch_size, reflection_mode=reflection_mode, backend=backend_name,
+        endpoint=options.get("base_url") or getattr(backend, "base_url", None))
     run_dir = Path(output) if output else Path(root) / f"{_slug(model)}-{spec.identity()[:12]}"
     # the same command started twice at once: the second waits, then finds the work done
     with locked(run_dir / LOCK_FILE):
-        _open_run(run_dir, spec, checkpoint_info(model))
+        _open_run(run_dir, spec, checkpoint_info(model) if backend_name == "hf" else None)
 
         samples_path = run_dir / "samples.jsonl"
         done = {(r["task"], r["doc_id"]) for r in read_jsonl(samples_path)}
@@ -251,7 +255,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                    if any((t.name, s.id) not in done for t, s in batch)]
         t_start, n_tokens = time.perf_counter(), 0
         if pending:
-            engine = load_backend(backend, model) if isinstance(backend, str) else backend
+            engine = (load_backend(backend, model, **options) if isinstance(backend, str)
+                      else backend)
             bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
                        disable=not progress)
             for b, batch in pending:
@@ -267,7 +272,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                         seed, b)))
                     for (t, s, prompt, _), resp in zip(live, outs, strict=True):
                         records.append(_score(t, s, prompt, resp, reflection_mode))
-                        n_tokens += sum(r.n_tokens for r in resp)
+                        n_tokens += sum(r.n_tokens or 0 for r in resp)
                 append_jsonl(samples_path, [r for r in records
                                             if (r["task"], r["doc_id"]) not in done])
                 bar.update(len(batch))

@@ -35,7 +35,7 @@ class Request:
 @dataclass(frozen=True)
 class Response:
     text: str
-    n_tokens: int  # generated tokens, end-of-sequence token included
+    n_tokens: int | None  # generated tokens, end-of-sequence included (None: not reported)
     finish_reason: str  # "stop" (end of sequence) or "length" (hit max_new_tokens)
     token_ids: tuple[int, ...] = ()  # the generated ids, end-of-sequence included
 
@@ -47,12 +47,16 @@ class Backend(Protocol):
                  ) -> list[list[Response]]: ...
 
 
-BACKENDS = ("hf",)
+BACKENDS = ("hf", "openai")
 
 
 def load_backend(name: str, model: str, **kwargs) -> Backend:
-    """A backend by name over a model path (or Hub id)."""
+    """A backend by name: `hf` over a checkpoint path (or Hub id); `openai` over a model
+    name served at `base_url`."""
     if name == "hf":
         from harness.backends.hf import HFBackend
         return HFBackend(model, **kwargs)
+    if name == "openai":
+        from harness.backends.openai_compat import OpenAIBackend
+        return OpenAIBackend(model, **kwargs)
     raise VrbenchError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}.")

@@ -76,6 +76,13 @@ class HFBackend:
         vocab = tok.get_vocab()
         self.suppress = sorted({vocab[t] for t in _VISION_TOKENS if t in vocab})
 
+    def prompt_tokens(self, request: Request) -> int:
+        """Length of the request's model input (chat template and image tokens included)."""
+        enc = self.processor(text=[chat_text(self.processor, request.prompt,
+                                             len(request.images))],
+                             images=request.images or None, return_tensors="pt")
+        return int(enc["input_ids"].shape[1])
+
     @torch.inference_mode()
     def generate(self, requests: list[Request], config: GenerationConfig
                  ) -> list[list[Response]]:
