@@ -60,6 +60,8 @@ def _backend_options(args) -> dict:
         return {"base_url": args.base_url, "concurrency": args.concurrency}
     if args.base_url:
         raise VrbenchError("--base-url is for --backend openai.")
+    if args.backend == "vllm":
+        return {"tensor_parallel_size": args.tensor_parallel_size}
     return {}
 
 
@@ -159,9 +161,12 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--root", default="runs",
                    help="where run directories go when --output is not given (default: runs)")
-    p.add_argument("--backend", choices=["hf", "openai"], default="hf",
-                   help="hf: transformers in this process; openai: an OpenAI-compatible "
-                        "server at --base-url, --model being the served model's name")
+    p.add_argument("--backend", choices=["hf", "vllm", "openai"], default="hf",
+                   help="hf: transformers in this process; vllm: vLLM offline inference "
+                        "(GPU, the vllm extra); openai: an OpenAI-compatible server at "
+                        "--base-url, --model being the served model's name")
+    p.add_argument("--tensor-parallel-size", type=int, default=1,
+                   help="GPUs per model for --backend vllm (default 1)")
     p.add_argument("--base-url", help="the server for --backend openai, e.g. "
                                       "http://127.0.0.1:8000/v1 (API key: OPENAI_API_KEY)")
     p.add_argument("--concurrency", type=int, default=8,

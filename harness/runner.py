@@ -229,7 +229,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                               max_new_tokens=max_new_tokens, seed=seed)
     backend_name = backend if isinstance(backend, str) else backend.name
     options = backend_options or {}
-    if backend_name == "hf" and isinstance(backend, str):
+    if backend_name in ("hf", "vllm") and isinstance(backend, str):
         check_checkpoint(model)
     work = [(t, s) for t in task_list for s in t.samples(split, limit)]
     spec = RunSpec(
@@ -246,7 +246,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
     run_dir = Path(output) if output else Path(root) / f"{_slug(model)}-{spec.identity()[:12]}"
     # the same command started twice at once: the second waits, then finds the work done
     with locked(run_dir / LOCK_FILE):
-        _open_run(run_dir, spec, checkpoint_info(model) if backend_name == "hf" else None)
+        _open_run(run_dir, spec, checkpoint_info(model) if backend_name != "openai" else None)
 
         samples_path = run_dir / "samples.jsonl"
         done = {(r["task"], r["doc_id"]) for r in read_jsonl(samples_path)}

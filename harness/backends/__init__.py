@@ -47,16 +47,19 @@ class Backend(Protocol):
                  ) -> list[list[Response]]: ...
 
 
-BACKENDS = ("hf", "openai")
+BACKENDS = ("hf", "openai", "vllm")
 
 
 def load_backend(name: str, model: str, **kwargs) -> Backend:
-    """A backend by name: `hf` over a checkpoint path (or Hub id); `openai` over a model
-    name served at `base_url`."""
+    """A backend by name: `hf` and `vllm` over a checkpoint path (or Hub id); `openai` over
+    a model name served at `base_url`."""
     if name == "hf":
         from harness.backends.hf import HFBackend
         return HFBackend(model, **kwargs)
     if name == "openai":
         from harness.backends.openai_compat import OpenAIBackend
         return OpenAIBackend(model, **kwargs)
+    if name == "vllm":
+        from harness.backends.vllm_backend import VLLMBackend
+        return VLLMBackend(model, **kwargs)
     raise VrbenchError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}.")
