@@ -23,6 +23,10 @@ def _cmd_tasks(args) -> None:
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
     print("\nsuites: id (all in-domain tasks), ood (all out-of-domain tasks), all")
+    from tasks.benchmarks import BENCHMARKS
+    print("\npublished benchmarks (local copies, --data-dir):")
+    for b in BENCHMARKS.values():
+        print(f"  {b.name.ljust(21)} {b.domain.ljust(3)}  {b.repo}  {b.tests}")
 
 
 def _print_card(t) -> None:
@@ -76,6 +80,11 @@ def _cmd_serve(args) -> None:
 
 
 def _cmd_eval(args) -> None:
+    if args.data_dir:
+        import os
+
+        from tasks.benchmarks import DATA_ENV
+        os.environ[DATA_ENV] = args.data_dir
     _run_eval(args.model, args.tasks, args, output=args.output)
 
 
@@ -199,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", required=True,
                    help="comma-separated task names or suites (id, ood, all)")
     p.add_argument("--output", help="run directory (default: ROOT/<model>-<config hash>)")
+    p.add_argument("--data-dir", help="folder with local copies of published benchmarks "
+                                      "(default: $VRBENCH_DATA)")
     _add_eval_options(p)
     p.set_defaults(func=_cmd_eval)
 

@@ -142,7 +142,8 @@ def _batch_seed(seed: int, index: int) -> int:
 
 
 def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: str) -> dict:
-    grades = [grade(r.text, sample.target, sample.choices or None) for r in responses]
+    grades = [grade(r.text, sample.target, sample.choices or None,
+                    sample.meta.get("precision")) for r in responses]
     analysis = [analyzers.analyze(r.text, r.n_tokens, r.finish_reason, reflection_mode)
                 | {"finish_reason": r.finish_reason} for r in responses]
     correct = [g.correct for g in grades]
@@ -154,6 +155,7 @@ def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: 
         "filtered_resps": [g.extracted for g in grades],
         "correct": correct, "acc": sum(correct) / len(correct), "pass": any(correct),
         "analysis": analysis, "error": None,
+        **({"categories": sample.meta["categories"]} if sample.meta.get("categories") else {}),
     }
 
 
@@ -183,7 +185,22 @@ def summarize_task(records: list[dict], n: int) -> dict:
     responses = [a | {"correct": c} for r in ok for a, c in zip(r["analysis"], r["correct"],
                                                                  strict=True)]
     out |= analyzers.aggregate(responses)
+    if any(r.get("categories") for r in records):
+        out["by_category"] = by_category(records)
     return out
+
+
+def by_category(records: list[dict]) -> dict:
+    """Accuracy per value of each category key (MathVerse versions, MathVista skills...);
+    a list value (a sample with several skills) counts the sample under each."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        for key, value in (r.get("categories") or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None and v != "":
+                    acc.setdefault(key, {}).setdefault(str(v), []).append(r["acc"])
+    return {k: {v: {"n": len(xs), "acc": sum(xs) / len(xs)} for v, xs in sorted(vals.items())}
+            for k, vals in sorted(acc.items())}
 
 
 def summarize_groups(results: dict, task_domains: dict[str, str]) -> dict:

@@ -199,8 +199,29 @@ def target_letter(target: str, choices: list[str]) -> str:
     return to_letter(target, choices) or target
 
 
-def grade(response: str, target: str, choices: list[str] | None = None) -> Grade:
-    """Grade one response against its target; with `choices`, as multiple choice."""
+def _rounded_equal(answer: str, target: str, precision: int) -> bool | None:
+    """MathVista's rule for float answers: equal after rounding both to `precision`
+    decimals; None when either side is not a number."""
+    a, t = to_number(normalize(answer)), to_number(normalize(target))
+    if a is None or t is None:
+        return None
+    return round(float(a), precision) == round(float(t), precision)
+
+
+def _list_equal(answer: str, target: str) -> bool | None:
+    """Bracketed lists ("[1, 2]") element by element; None when the target is no list."""
+    t = normalize(target)
+    if not (t.startswith("[") and t.endswith("]")):
+        return None
+    a = normalize(answer).strip("()[]")
+    ta, aa = [x.strip() for x in t[1:-1].split(",")], [x.strip() for x in a.split(",")]
+    return len(ta) == len(aa) and all(equivalent(x, y) for x, y in zip(aa, ta, strict=True))
+
+
+def grade(response: str, target: str, choices: list[str] | None = None,
+          precision: int | None = None) -> Grade:
+    """Grade one response against its target; with `choices`, as multiple choice; with
+    `precision`, numbers compare after rounding to that many decimals."""
     try:
         answer, method = extract(response)
         if answer is None:
@@ -209,6 +230,11 @@ def grade(response: str, target: str, choices: list[str] | None = None) -> Grade
             letter = to_letter(answer, choices)
             return Grade(letter is not None and letter == target_letter(target, choices),
                          answer, method)
-        return Grade(equivalent(answer, target), answer, method)
+        verdict = None if precision is None else _rounded_equal(answer, target, precision)
+        if verdict is None:
+            verdict = _list_equal(answer, target)
+        if verdict is None:
+            verdict = equivalent(answer, target)
+        return Grade(verdict, answer, method)
     except Exception:  # grading must never take a run down
         return Grade(False, None, "error")

@@ -37,17 +37,32 @@ def names(domain: str | None = None) -> list[str]:
     return [n for n, p in reg.items() if yaml.safe_load(p.read_text())["domain"] == domain]
 
 
+def benchmark_task(name: str) -> Task:
+    """A published benchmark (read from the local copy under --data-dir) as a task. Its one
+    split is named as the trainers and the runner expect: test, validation or train."""
+    from tasks.benchmarks import BENCHMARKS
+    b = BENCHMARKS[name]
+    split = {"testmini": "test"}.get(b.split, b.split)
+    return Task(name=name, version=f"{b.repo}:{b.split}", domain=b.domain,
+                answer_type=b.answer_type, prompt_template="{question}", splits={split: 0},
+                tests=b.tests, benchmark=name)
+
+
 def load(name: str) -> Task:
-    """A fresh `Task` by registered name (or a path to a task YAML file)."""
+    """A fresh `Task` by registered name (a task YAML or a published benchmark), or a path
+    to a task YAML file."""
+    from tasks.benchmarks import BENCHMARKS
     reg = _registry()
     if name in reg:
         return from_yaml(reg[name])
+    if name in BENCHMARKS:
+        return benchmark_task(name)
     if name.endswith((".yaml", ".yml")):
         if not Path(name).is_file():
             raise VrbenchError(f"task file {name} does not exist.")
         return from_yaml(name)
-    raise VrbenchError(f"unknown task {name!r}; known tasks: {', '.join(reg)} "
-                       f"(suites: {', '.join(SUITES)}).")
+    raise VrbenchError(f"unknown task {name!r}; known tasks: {', '.join(reg)}; benchmarks: "
+                       f"{', '.join(BENCHMARKS)} (suites: {', '.join(SUITES)}).")
 
 
 def resolve(spec: str | list[str]) -> list[Task]:

@@ -57,6 +57,7 @@ class Task:
     tests: str = ""
     card: str = ""
     generator: str | None = None
+    benchmark: str | None = None  # a published benchmark read from a local copy
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     data: dict[str, datasets.Dataset] = field(default_factory=dict, repr=False)
@@ -68,7 +69,7 @@ class Task:
         if self.answer_type not in ANSWER_TYPES:
             raise VrbenchError(f"task {self.name!r} has answer type {self.answer_type!r}; "
                                f"expected one of {', '.join(ANSWER_TYPES)}.")
-        if self.generator is None and not self.data:
+        if self.generator is None and self.benchmark is None and not self.data:
             raise VrbenchError(f"task {self.name!r} has neither a generator nor data.")
         if self.generator is not None and self.generator not in GENERATORS:
             raise VrbenchError(f"task {self.name!r} names unknown generator {self.generator!r}.")
@@ -77,11 +78,17 @@ class Task:
     def dataset(self, split: str) -> datasets.Dataset:
         """The split as a `datasets.Dataset` with an `Image` feature (built on first use)."""
         if split not in self.data:
-            if self.generator is None or split not in self.splits:
-                have = sorted(set(self.data) | set(self.splits if self.generator else ()))
+            if (self.generator is None and self.benchmark is None) or split not in self.splits:
+                have = sorted(set(self.data) | set(self.splits if self.generator
+                                                   or self.benchmark else ()))
                 raise VrbenchError(f"task {self.name!r} has no split {split!r} "
                                    f"(it has: {', '.join(have)}).")
-            self._generate(split)
+            if self.benchmark is not None:
+                from tasks import benchmarks
+                rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark])
+                self.data[split] = datasets.Dataset.from_list(rows, features=FEATURES)
+            else:
+                self._generate(split)
         return self.data[split]
 
     def _generate(self, upto: str):

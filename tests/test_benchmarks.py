@@ -1,0 +1,208 @@
+"""Published benchmarks from local copies: small fixtures in the Hugging Face schemas and
+layouts (parquet files, `save_to_disk` folders, the hub cache), scored through the real
+runner by a backend that answers from a table keyed by prompt."""
+
+import io
+import json
+
+import datasets
+import pytest
+from PIL import Image
+
+import tasks
+from harness.backends import Response
+from harness.cli import main
+from harness.runner import evaluate
+from tasks.benchmarks import DATA_ENV
+from trainers.common import TrainSet
+
+
+def _png(color) -> dict:
+    buf = io.BytesIO()
+    Image.new("RGB", (28, 28), color).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+class ByPrompt:
+    """Answers each prompt with the text registered for (a substring of) it."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers, self.prompts = answers, []
+
+    def generate(self, requests, config):
+        out = []
+        for r in requests:
+            self.prompts.append(r.prompt)
+            text = next(v for k, v in self.answers.items() if k in r.prompt)
+            out.append([Response(text, len(text.split()), "stop")])
+        return out
+
+
+MATHVISTA = {
+    "pid": ["1", "2", "3", "4"],
+    "question": ["Which is larger?", "How many?", "What is x?", "List the roots."],
+    "image": ["images/1.jpg", "images/2.jpg", "images/3.jpg", "images/4.jpg"],
+    "decoded_image": [_png("red"), _png("green"), _png("blue"), _png("white")],
+    "choices": [["left", "right"], None, None, None],
+    "unit": [None, None, "cm", None],
+    "precision": [None, None, 1.0, None],
+    "answer": ["right", "7", "1.5", "[1, 2]"],
+    "question_type": ["multi_choice", "free_form", "free_form", "free_form"],
+    "answer_type": ["text", "integer", "float", "list"],
+    "metadata": [{"task": "figure QA", "context": "bar chart", "grade": "elementary school",
+                  "skills": ["arithmetic reasoning", "statistical reasoning"]},
+                 {"task": "math word problem", "context": "synthetic scene",
+                  "grade": "elementary school", "skills": ["arithmetic reasoning"]},
+                 {"task": "geometry problem solving", "context": "geometry diagram",
+                  "grade": "high school", "skills": ["geometry reasoning"]},
+                 {"task": "textbook question answering", "context": "function plot",
+                  "grade": "college", "skills": ["algebraic reasoning"]}],
+    "query": ["Hint: answer with the option's letter.\nQuestion: Which is larger?\n"
+              "Choices:\n(A) left\n(B) right", "Hint: answer with an integer.\nQuestion: How "
+              "many?", "Hint: a float with one decimal.\nQuestion: What is x?",
+              "Hint: a Python list.\nQuestion: List the roots."],
+}
+
+
+def _mathvista(base):
+    feats = datasets.Features({
+        "pid": datasets.Value("string"), "question": datasets.Value("string"),
+        "image": datasets.Value("string"), "decoded_image": datasets.Image(),
+        "choices": datasets.List(datasets.Value("string")), "unit": datasets.Value("string"),
+        "precision": datasets.Value("float64"), "answer": datasets.Value("string"),
+        "question_type": datasets.Value("string"), "answer_type": datasets.Value("string"),
+        "metadata": {"task": datasets.Value("string"), "context": datasets.Value("string"),
+                     "grade": datasets.Value("string"),
+                     "skills": datasets.List(datasets.Value("string"))},
+        "query": datasets.Value("string")})
+    d = base / "AI4Math" / "MathVista" / "data"
+    d.mkdir(parents=True)
+    datasets.Dataset.from_dict(MATHVISTA, features=feats).to_parquet(
+        str(d / "testmini-00000-of-00001.parquet"))
+
+
+def test_mathvista_prompts_and_scores(tmp_path, monkeypatch):
+    _mathvista(tmp_path)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    backend = ByPrompt({"Which is larger": "The right bar is taller, so the answer is right.",
+                        "How many": "\\boxed{8}",
+                        "What is x": "x is about \\boxed{1.46}",
+                        "List the roots": "The answer is [1, 2]"})
+    out = evaluate("scripted", "mathvista_testmini", backend=backend,
+                   output=tmp_path / "run", progress=False)
+    # the prompt is the official query, untouched
+    assert backend.prompts == MATHVISTA["query"]
+    r = out["results"]["mathvista_testmini"]
+    # option text counts for its letter; 1.46 rounds to the target's 1 decimal; lists match
+    assert r["acc"] == 0.75 and r["n_samples"] == 4
+    cats = r["by_category"]
+    assert cats["skills"]["arithmetic reasoning"] == {"n": 2, "acc": 0.5}
+    assert cats["grade"]["high school"] == {"n": 1, "acc": 1.0}
+    assert out["config"]["tasks"]["mathvista_testmini"]["version"] == \
+        "AI4Math/MathVista:testmini"
+
+
+def _mathverse(base):
+    rows = {"sample_index": ["1", "2", "3"], "problem_index": ["1", "1", "2"],
+            "problem_version": ["Vision Only", "Text Dominant", "Text Only"],
+            "question": ["", "AB = 3, what is BC?", "What is the area?\nChoices:\nA:2\nB:4"],
+            "image": [_png("red"), _png("red"), None], "answer": ["4", "4", "B"],
+            "question_type": ["free-form", "free-form", "multi-choice"],
+            "metadata": [{"subject": "plane geometry", "subfield": "length"}] * 2
+            + [{"subject": "plane geometry", "subfield": "area"}],
+            "query_cot": ["Answer the question in the image. (cot)",
+                          "AB = 3, what is BC? (cot)", "What is the area? (cot)"],
+            "question_for_eval": ["", "AB = 3, what is BC?",
+                                  "What is the area?\nChoices:\nA:2\nB:4"]}
+    feats = datasets.Features({
+        **{k: datasets.Value("string") for k in rows if k not in ("image", "metadata")},
+        "image": datasets.Image(), "metadata": {"subject": datasets.Value("string"),
+                                                "subfield": datasets.Value("string")}})
+    datasets.DatasetDict({"testmini": datasets.Dataset.from_dict(rows, features=feats)}
+                         ).save_to_disk(str(base / "MathVerse" / "testmini"))
+
+
+def test_mathverse_by_version_with_a_text_only_problem(tmp_path, monkeypatch):
+    _mathverse(tmp_path)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    backend = ByPrompt({"image. (cot)": "\\boxed{4}", "BC? (cot)": "\\boxed{5}",
+                        "area? (cot)": "The area is 4, so the answer is B"})
+    out = evaluate("scripted", "mathverse_testmini", backend=backend,
+                   output=tmp_path / "run", progress=False)
+    r = out["results"]["mathverse_testmini"]
+    assert r["acc"] == pytest.approx(2 / 3) and r["n_errors"] == 0
+    assert r["by_category"]["version"] == {"Text Dominant": {"n": 1, "acc": 0.0},
+                                           "Text Only": {"n": 1, "acc": 1.0},
+                                           "Vision Only": {"n": 1, "acc": 1.0}}
+
+
+def test_mathvision_from_the_hub_cache_layout(tmp_path, monkeypatch):
+    rows = {"id": ["1", "2"], "question": ["Which shape?", "How many sides?"],
+            "options": [["circle", "square"], []], "image": ["images/1.jpg", "images/2.jpg"],
+            "decoded_image": [_png("red"), _png("blue")], "answer": ["B", "6"],
+            "solution": ["", ""], "level": [1, 3], "subject": ["metric geometry", "counting"]}
+    feats = datasets.Features({
+        "id": datasets.Value("string"), "question": datasets.Value("string"),
+        "options": datasets.List(datasets.Value("string")), "image": datasets.Value("string"),
+        "decoded_image": datasets.Image(), "answer": datasets.Value("string"),
+        "solution": datasets.Value("string"), "level": datasets.Value("int64"),
+        "subject": datasets.Value("string")})
+    d = tmp_path / "datasets--MathLLMs--MathVision" / "snapshots" / "0123abc" / "data"
+    d.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(d / "testmini-0.parquet"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    backend = ByPrompt({"Which shape": "\\boxed{square}", "How many sides": "\\boxed{5}"})
+    out = evaluate("scripted", "mathvision_testmini", backend=backend,
+                   output=tmp_path / "run", progress=False)
+    assert backend.prompts[0] == ("Which shape?\n\nChoices: (A) circle (B) square\n"
+                                  "Put the final answer in \\boxed{}.")
+    r = out["results"]["mathvision_testmini"]
+    assert r["acc"] == 0.5
+    assert r["by_category"]["level"] == {"1": {"n": 1, "acc": 1.0}, "3": {"n": 1, "acc": 0.0}}
+
+
+def test_geometry3k_trains_and_evaluates_from_a_saved_copy(tmp_path, monkeypatch):
+    feats = datasets.Features({"images": datasets.List(datasets.Image()),
+                               "problem": datasets.Value("string"),
+                               "answer": datasets.Value("string")})
+    split = {s: datasets.Dataset.from_dict(
+        {"images": [[_png("red")], [_png("blue")]],
+         "problem": [f"<image>Find x ({s} 1).", f"<image>Find y ({s} 2)."],
+         "answer": ["3", "\\frac{1}{2}"]}, features=feats) for s in ("train", "validation", "test")}
+    datasets.DatasetDict(split).save_to_disk(str(tmp_path / "geometry3k"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    data = TrainSet("geometry3k_train", "train", seed=0)
+    assert len(data) == 2
+    task, sample = data.example(0)
+    assert sample.solution in ("\\boxed{3}", "\\boxed{\\frac{1}{2}}")
+    assert task.prompt(sample).startswith("Find ") and "<image>" not in task.prompt(sample)
+    backend = ByPrompt({"validation 1": "\\boxed{3}", "validation 2": "\\boxed{0.5}"})
+    out = evaluate("scripted", "geometry3k_validation", split="validation", backend=backend,
+                   output=tmp_path / "run", progress=False)
+    assert out["results"]["geometry3k_validation"]["acc"] == 1.0
+    assert tasks.load("geometry3k_validation").domain == "id"
+
+
+def test_missing_copy_says_what_to_download(tmp_path, capsys, tiny_model):
+    (tmp_path / "empty").mkdir()
+    code = main(["eval", "--model", tiny_model, "--tasks", "mathvista_testmini",
+                 "--data-dir", str(tmp_path / "empty")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "no local copy of AI4Math/MathVista" in err and "hf download AI4Math/MathVista" in err
+    assert main(["eval", "--model", tiny_model, "--tasks", "mathvista_testmini",
+                 "--data-dir", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_results_json_keeps_the_breakdown(tmp_path, monkeypatch):
+    _mathvista(tmp_path)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    backend = ByPrompt({"": "\\boxed{7}"})
+    evaluate("scripted", "mathvista_testmini", backend=backend, output=tmp_path / "run",
+             progress=False)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["results"]["mathvista_testmini"]["by_category"]["task"][
+        "math word problem"] == {"n": 1, "acc": 1.0}
