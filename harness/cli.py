@@ -41,8 +41,8 @@ def _print_card(t) -> None:
 
 def _cmd_build_tiny(args) -> None:
     from trainers import tiny
-    out = tiny.build(args.out, size=args.size, seed=args.seed)
-    print(f"wrote a tiny Qwen2-VL checkpoint ({args.size}, seed {args.seed}) to {out}")
+    out = tiny.build(args.out, size=args.size, seed=args.seed, arch=args.arch)
+    print(f"wrote a tiny {args.arch} checkpoint ({args.size}, seed {args.seed}) to {out}")
 
 
 def _run_eval(model: str, task_spec: str, args, output: str | None = None) -> dict:
@@ -197,9 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", choices=["id", "ood"], help="only tasks of this domain")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("build-tiny", help="build the tiny reference Qwen2-VL model offline")
+    p = sub.add_parser("build-tiny", help="build a tiny reference VLM offline (Qwen2-VL by "
+                                          "default; Qwen2.5-VL, LLaVA, Idefics3)")
     p.add_argument("out", help="output checkpoint directory")
     p.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
+    p.add_argument("--arch", default="qwen2_vl",
+                   choices=["qwen2_vl", "qwen2_5_vl", "llava", "idefics3"],
+                   help="architecture (default: qwen2_vl, the paper's family)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_build_tiny)
 

@@ -23,8 +23,11 @@ class Encoded:
 
     input_ids: torch.Tensor  # (L,)
     mm_token_type_ids: torch.Tensor | None  # (L,)
-    pixel_values: torch.Tensor | None
-    image_grid_thw: torch.Tensor | None
+    vision: dict[str, torch.Tensor]  # what the processor made of the images: pixel_values,
+    # and per architecture image_grid_thw (Qwen2-VL), pixel_attention_mask (Idefics3)...
+
+
+TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 
 
 def encode_prompt(processor, prompt: str, images: list) -> Encoded:
@@ -32,12 +35,13 @@ def encode_prompt(processor, prompt: str, images: list) -> Encoded:
                     return_tensors="pt")
     mm = enc.get("mm_token_type_ids")
     return Encoded(enc["input_ids"][0], None if mm is None else mm[0],
-                   enc.get("pixel_values"), enc.get("image_grid_thw"))
+                   {k: v for k, v in enc.items() if k not in TEXT_KEYS})
 
 
 def collate(prompts: list[Encoded], completions: list[list[int]], pad_id: int) -> dict:
     """Model inputs for prompt + completion sequences, plus `completion_mask` (1 on the
-    completion's tokens, aligned with `input_ids`)."""
+    completion's tokens, aligned with `input_ids`). Vision tensors are concatenated along
+    their first axis, as each architecture's processor batches them."""
     seqs, masks, mm_types = [], [], []
     for p, c in zip(prompts, completions, strict=True):
         comp = torch.tensor(c, dtype=torch.long)
@@ -57,18 +61,14 @@ def collate(prompts: list[Encoded], completions: list[list[int]], pad_id: int) -
     }
     if mm_types:
         batch["mm_token_type_ids"] = pad(mm_types, 0)
-    pix = [p.pixel_values for p in prompts if p.pixel_values is not None]
-    if pix:
-        batch["pixel_values"] = torch.cat(pix)
-        batch["image_grid_thw"] = torch.cat([p.image_grid_thw for p in prompts
-                                             if p.image_grid_thw is not None])
+    for key in dict.fromkeys(k for p in prompts for k in p.vision):
+        batch[key] = torch.cat([p.vision[key] for p in prompts if key in p.vision])
     return batch
 
 
 def model_inputs(batch: dict, device) -> dict:
     """The tensors the model's forward takes, on `device`."""
-    keys = ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw")
-    return {k: batch[k].to(device) for k in keys if k in batch}
+    return {k: v.to(device) for k, v in batch.items() if k != "completion_mask"}
 
 
 def token_logprobs(model, batch: dict, temperature: float = 1.0

@@ -333,18 +333,17 @@ def _slices(n: int, k: int) -> list[slice]:
 
 
 def _rows(batch: dict, rows) -> dict:
-    """The sub-batch of some sequences, with their images' patches."""
+    """The sub-batch of some sequences, with their images (one image a sequence in the
+    trainers' batches)."""
     idx = torch.arange(batch["input_ids"].shape[0])[rows]
-    out = {k: batch[k][idx] for k in ("input_ids", "attention_mask", "completion_mask",
-                                      "mm_token_type_ids") if k in batch}
-    if "pixel_values" in batch:
-        grid = batch["image_grid_thw"]
-        # images and sequences correspond one to one in the trainers' batches
-        patches = grid.prod(dim=1)
+    out = {k: v[idx] for k, v in batch.items() if k != "pixel_values"}
+    if "image_grid_thw" in batch:  # Qwen2-VL: patches of all images in one flat tensor
+        patches = batch["image_grid_thw"].prod(dim=1)
         starts = torch.cat([torch.zeros(1, dtype=torch.long), patches.cumsum(0)])
         out["pixel_values"] = torch.cat([batch["pixel_values"][starts[i]:starts[i + 1]]
                                          for i in idx.tolist()])
-        out["image_grid_thw"] = grid[idx]
+    elif "pixel_values" in batch:  # one entry an image
+        out["pixel_values"] = batch["pixel_values"][idx]
     return out
 
 

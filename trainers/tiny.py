@@ -76,27 +76,34 @@ def corpus() -> list[str]:
     return texts
 
 
-def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+def train_tokenizer(texts: list[str], vocab_size: int, extra_special: tuple[str, ...] = (),
+                    image_token: str = "<|image_pad|>") -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size,
+                                  special_tokens=SPECIAL_TOKENS + list(extra_special),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|im_end|>",
         pad_token="<|endoftext|>", padding_side="left",
-        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>",
+        extra_special_tokens={"image_token": image_token, "video_token": "<|video_pad|>",
                               "vision_start_token": "<|vision_start|>",
                               "vision_end_token": "<|vision_end|>"})
 
 
-def build(out: str | Path, size: str = "tiny", seed: int = 0) -> Path:
-    """Write a tiny Qwen2-VL checkpoint to `out`; deterministic for a given size and seed."""
+def build(out: str | Path, size: str = "tiny", seed: int = 0, arch: str = "qwen2_vl") -> Path:
+    """Write a tiny checkpoint of `arch` (the paper's Qwen2-VL by default) to `out`;
+    deterministic for a given architecture, size and seed."""
+    from harness.errors import VrbenchError
     if size not in SIZES:
-        from harness.errors import VrbenchError
         raise VrbenchError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}.")
+    if arch not in ARCHS:
+        raise VrbenchError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
+    if arch != "qwen2_vl":
+        return ARCHS[arch](Path(out), SIZES[size], seed)
     s = SIZES[size]
     out = Path(out)
     tokenizer = train_tokenizer(corpus(), s.vocab)
@@ -139,6 +146,132 @@ def build(out: str | Path, size: str = "tiny", seed: int = 0) -> Path:
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
+
+
+def _save(out: Path, model, processor, ids: dict, eos: str, pad: str) -> Path:
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids[pad], pad_token_id=ids[pad], eos_token_id=[ids[eos], ids[pad]],
+        do_sample=False)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
+
+
+def _llama_text(s: TinySize, tokenizer, ids: dict) -> dict:
+    return {"model_type": "llama", "vocab_size": len(tokenizer), "hidden_size": s.hidden,
+            "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
+            "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
+            "max_position_embeddings": 4096, "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": True}
+
+
+def _chat_template(image: str) -> str:
+    return CHAT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", image)
+
+
+def build_qwen2_5_vl(out: Path, s: TinySize, seed: int) -> Path:
+    """Qwen2.5-VL: Qwen2-VL's interface with a windowed-attention vision tower."""
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+    )
+    tokenizer = train_tokenizer(corpus(), s.vocab)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28,
+                                                    "longest_edge": 28 * 28 * 64}),
+        tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE)
+    head_dim = s.hidden // s.heads
+    t = head_dim // 2 - 2 * (3 * head_dim // 16)
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer), "hidden_size": s.hidden,
+            "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
+            "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                                "mrope_section": [t, 3 * head_dim // 16, 3 * head_dim // 16]},
+            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True},
+        vision_config={
+            "depth": s.vision_depth, "hidden_size": s.vision_dim,
+            "intermediate_size": 2 * s.vision_dim, "num_heads": s.vision_heads,
+            "out_hidden_size": s.hidden, "patch_size": 14, "spatial_merge_size": 2,
+            "temporal_patch_size": 2, "window_size": 56,
+            "fullatt_block_indexes": [s.vision_depth - 1]},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return _save(out, Qwen2_5_VLForConditionalGeneration(config), processor, ids,
+                 "<|im_end|>", "<|endoftext|>")
+
+
+def build_llava(out: Path, s: TinySize, seed: int) -> Path:
+    """LLaVA: a CLIP vision tower (images resized to 112 px, 64 patch tokens), an MLP
+    projector and a Llama language model."""
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaProcessor,
+    )
+    tokenizer = train_tokenizer(corpus(), s.vocab, ("<image>",), image_token="<image>")
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in [*SPECIAL_TOKENS, "<image>"]}
+    processor = LlavaProcessor(
+        image_processor=CLIPImageProcessor(size={"shortest_edge": 112},
+                                           crop_size={"height": 112, "width": 112}),
+        tokenizer=tokenizer, patch_size=14, vision_feature_select_strategy="default",
+        num_additional_image_tokens=1, chat_template=_chat_template("<image>"))
+    config = LlavaConfig(
+        vision_config={"model_type": "clip_vision_model", "hidden_size": s.vision_dim,
+                       "intermediate_size": 2 * s.vision_dim,
+                       "num_hidden_layers": s.vision_depth,
+                       "num_attention_heads": s.vision_heads, "image_size": 112,
+                       "patch_size": 14, "projection_dim": s.vision_dim},
+        text_config=_llama_text(s, tokenizer, ids), image_token_id=ids["<image>"],
+        vision_feature_select_strategy="default", vision_feature_layer=-1,
+        tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return _save(out, LlavaForConditionalGeneration(config), processor, ids, "<|im_end|>",
+                 "<|endoftext|>")
+
+
+def build_idefics3(out: Path, s: TinySize, seed: int) -> Path:
+    """Idefics3 (the SmolVLM family): a SigLIP-style tower on 112-px images, pixel shuffle
+    (scale 2: 16 tokens an image) and a Llama language model."""
+    from transformers import (
+        Idefics3Config,
+        Idefics3ForConditionalGeneration,
+        Idefics3ImageProcessor,
+        Idefics3Processor,
+    )
+    extra = ("<image>", "<fake_token_around_image>", "<global-img>", "<end_of_utterance>")
+    tokenizer = train_tokenizer(corpus(), s.vocab, extra, image_token="<image>")
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in [*SPECIAL_TOKENS, *extra]}
+    processor = Idefics3Processor(
+        image_processor=Idefics3ImageProcessor(
+            do_image_splitting=False, size={"longest_edge": 112},
+            max_image_size={"longest_edge": 112}),
+        tokenizer=tokenizer, image_seq_len=16, chat_template=_chat_template("<image>"))
+    config = Idefics3Config(
+        vision_config={"hidden_size": s.vision_dim, "intermediate_size": 2 * s.vision_dim,
+                       "num_hidden_layers": s.vision_depth,
+                       "num_attention_heads": s.vision_heads, "image_size": 112,
+                       "patch_size": 14},
+        text_config=_llama_text(s, tokenizer, ids), scale_factor=2,
+        image_token_id=ids["<image>"], tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    return _save(out, Idefics3ForConditionalGeneration(config), processor, ids, "<|im_end|>",
+                 "<|endoftext|>")
+
+
+ARCHS = {"qwen2_vl": None, "qwen2_5_vl": build_qwen2_5_vl, "llava": build_llava,
+         "idefics3": build_idefics3}
 
 
 def n_params(model: torch.nn.Module) -> int:
