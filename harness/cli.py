@@ -154,6 +154,15 @@ def _cmd_analyze(args) -> None:
     print(f"wrote {report} and its figures")
 
 
+def _cmd_export_lmeval(args) -> None:
+    from harness.lmeval_export import export
+    paths = export(args.out, args.tasks, args.split, args.limit, args.max_new_tokens)
+    print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}; run them with\n"
+          f"  lm_eval --model hf-multimodal --model_args pretrained=MODEL "
+          f"--apply_chat_template --include_path {args.out} --tasks "
+          + ",".join(p.stem for p in paths) + " --batch_size 1")
+
+
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     from harness.runner import PRESETS
     p.add_argument("--split", default="test", help="task split to evaluate (default: test)")
@@ -247,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-name", help="the model id clients send (default: the checkpoint "
                                         "path)")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("export-lmeval", help="write lm-evaluation-harness task YAMLs (and "
+                                             "their data) for vrbench tasks")
+    p.add_argument("out", help="output folder (pass it to lm_eval --include_path)")
+    p.add_argument("--tasks", default="all", help="task names or suites (default: all)")
+    p.add_argument("--split", default="test", help="split to export (default: test)")
+    p.add_argument("--limit", type=int, help="first N samples of each task")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="max_gen_toks (default 256)")
+    p.set_defaults(func=_cmd_export_lmeval)
 
     p = sub.add_parser("runs", help="list the finished runs under a results root (the index)")
     p.add_argument("--root", default="runs", help="results root (default: runs)")
