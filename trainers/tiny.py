@@ -102,50 +102,7 @@ def build(out: str | Path, size: str = "tiny", seed: int = 0, arch: str = "qwen2
         raise VrbenchError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}.")
     if arch not in ARCHS:
         raise VrbenchError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}.")
-    if arch != "qwen2_vl":
-        return ARCHS[arch](Path(out), SIZES[size], seed)
-    s = SIZES[size]
-    out = Path(out)
-    tokenizer = train_tokenizer(corpus(), s.vocab)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    # Images up to 8x8 merged tokens (224x224 px) are kept at their size: no resizing of the
-    # 28-pixel-aligned figures.
-    image_processor = Qwen2VLImageProcessor(
-        size={"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 64})
-    processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
-                                 video_processor=Qwen2VLVideoProcessor(),
-                                 chat_template=CHAT_TEMPLATE)
-    head_dim = s.hidden // s.heads
-    t = head_dim // 2 - 2 * (3 * head_dim // 16)
-    config = Qwen2VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": s.hidden,
-            "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
-            "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [t, 3 * head_dim // 16, 3 * head_dim // 16]},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True,
-        },
-        vision_config={
-            "depth": s.vision_depth, "embed_dim": s.vision_dim, "hidden_size": s.hidden,
-            "num_heads": s.vision_heads, "mlp_ratio": 2, "patch_size": 14,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
-        },
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
-    model.generation_config = GenerationConfig(
-        bos_token_id=ids["<|endoftext|>"], pad_token_id=ids["<|endoftext|>"],
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], do_sample=False)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return out
+    return ARCHS[arch](Path(out), SIZES[size], seed)
 
 
 def _save(out: Path, model, processor, ids: dict, eos: str, pad: str) -> Path:
@@ -171,6 +128,51 @@ def _chat_template(image: str) -> str:
     return CHAT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", image)
 
 
+def _qwen(s: TinySize, processor_cls) -> tuple:
+    """The Qwen-VL family's shared parts: tokenizer, special ids, processor, text config
+    (with M-RoPE sections summing to head_dim / 2) and the vision token ids."""
+    tokenizer = train_tokenizer(corpus(), s.vocab)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    # Images up to 8x8 merged tokens (224x224 px) are kept at their size: no resizing of the
+    # 28-pixel-aligned figures.
+    processor = processor_cls(
+        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28,
+                                                    "longest_edge": 28 * 28 * 64}),
+        tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+        chat_template=CHAT_TEMPLATE)
+    head_dim = s.hidden // s.heads
+    t = head_dim // 2 - 2 * (3 * head_dim // 16)
+    text = {
+        "vocab_size": len(tokenizer), "hidden_size": s.hidden,
+        "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
+        "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+                            "mrope_section": [t, 3 * head_dim // 16, 3 * head_dim // 16]},
+        "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True}
+    vision_ids = {"image_token_id": ids["<|image_pad|>"],
+                  "video_token_id": ids["<|video_pad|>"],
+                  "vision_start_token_id": ids["<|vision_start|>"],
+                  "vision_end_token_id": ids["<|vision_end|>"]}
+    return ids, processor, text, vision_ids
+
+
+def build_qwen2_vl(out: Path, s: TinySize, seed: int) -> Path:
+    """Qwen2-VL, the paper's family."""
+    ids, processor, text, vision_ids = _qwen(s, Qwen2VLProcessor)
+    config = Qwen2VLConfig(
+        text_config=text,
+        vision_config={
+            "depth": s.vision_depth, "embed_dim": s.vision_dim, "hidden_size": s.hidden,
+            "num_heads": s.vision_heads, "mlp_ratio": 2, "patch_size": 14,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
+        tie_word_embeddings=True, **vision_ids)
+    torch.manual_seed(seed)
+    return _save(out, Qwen2VLForConditionalGeneration(config), processor, ids, "<|im_end|>",
+                 "<|endoftext|>")
+
+
 def build_qwen2_5_vl(out: Path, s: TinySize, seed: int) -> Path:
     """Qwen2.5-VL: Qwen2-VL's interface with a windowed-attention vision tower."""
     from transformers import (
@@ -178,34 +180,16 @@ def build_qwen2_5_vl(out: Path, s: TinySize, seed: int) -> Path:
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
     )
-    tokenizer = train_tokenizer(corpus(), s.vocab)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(size={"shortest_edge": 28 * 28,
-                                                    "longest_edge": 28 * 28 * 64}),
-        tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
-        chat_template=CHAT_TEMPLATE)
-    head_dim = s.hidden // s.heads
-    t = head_dim // 2 - 2 * (3 * head_dim // 16)
+    ids, processor, text, vision_ids = _qwen(s, Qwen2_5_VLProcessor)
     config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": s.hidden,
-            "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
-            "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
-                                "mrope_section": [t, 3 * head_dim // 16, 3 * head_dim // 16]},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True},
+        text_config=text,
         vision_config={
             "depth": s.vision_depth, "hidden_size": s.vision_dim,
             "intermediate_size": 2 * s.vision_dim, "num_heads": s.vision_heads,
             "out_hidden_size": s.hidden, "patch_size": 14, "spatial_merge_size": 2,
             "temporal_patch_size": 2, "window_size": 56,
             "fullatt_block_indexes": [s.vision_depth - 1]},
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True)
+        tie_word_embeddings=True, **vision_ids)
     torch.manual_seed(seed)
     return _save(out, Qwen2_5_VLForConditionalGeneration(config), processor, ids,
                  "<|im_end|>", "<|endoftext|>")
@@ -270,7 +254,7 @@ def build_idefics3(out: Path, s: TinySize, seed: int) -> Path:
                  "<|endoftext|>")
 
 
-ARCHS = {"qwen2_vl": None, "qwen2_5_vl": build_qwen2_5_vl, "llava": build_llava,
+ARCHS = {"qwen2_vl": build_qwen2_vl, "qwen2_5_vl": build_qwen2_5_vl, "llava": build_llava,
          "idefics3": build_idefics3}
 
 
