@@ -156,6 +156,7 @@ def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: 
         "correct": correct, "acc": sum(correct) / len(correct), "pass": any(correct),
         "analysis": analysis, "error": None,
         **({"categories": sample.meta["categories"]} if sample.meta.get("categories") else {}),
+        **({"group": sample.meta["group"]} if sample.meta.get("group") else {}),
     }
 
 
@@ -188,6 +189,15 @@ def summarize_task(records: list[dict], n: int) -> dict:
     if any(r.get("categories") for r in records):
         out["by_category"] = by_category(records)
     return out
+
+
+def _benchmark_summary(task: Task, records: list[dict]) -> dict:
+    """A published benchmark's own extra results (We-Math's diagnosis)."""
+    if task.benchmark is None:
+        return {}
+    from tasks.benchmarks import BENCHMARKS
+    hook = BENCHMARKS[task.benchmark].summarize
+    return {"diagnosis": hook(records)} if hook is not None and records else {}
 
 
 def by_category(records: list[dict]) -> dict:
@@ -304,7 +314,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
             if key in wanted and key not in seen:
                 seen.add(key)
                 by_task[r["task"]].append(r)
-        results = {name: summarize_task(recs, gen.n) for name, recs in by_task.items()}
+        results = {t.name: summarize_task(by_task[t.name], gen.n) | _benchmark_summary(
+            t, by_task[t.name]) for t in task_list}
         out = {
             "results": results,
             "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),

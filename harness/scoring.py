@@ -181,8 +181,11 @@ _LETTER_PATTERNS = [
 
 
 def to_letter(answer: str, choices: list[str]) -> str | None:
-    """The option an answer names: by letter, else by the option's value; None otherwise."""
+    """The option an answer names: by letter, else by the option's value; None otherwise.
+    We-Math's answer template wraps it in double angle brackets: <<B>>."""
     s = normalize(answer)
+    if s.startswith("<<") and s.endswith(">>"):
+        s = s[2:-2].strip()
     valid = LETTERS[:len(choices)]
     for pat in _LETTER_PATTERNS:
         m = pat.match(s)

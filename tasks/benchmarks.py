@@ -40,6 +40,7 @@ class Benchmark:
     convert: Callable[[dict, Path], dict]  # a published row -> question, target, ...
     tests: str
     config: str | None = None
+    summarize: Callable[[list[dict]], dict] | None = None  # extra results from the records
 
 
 # -- locating a local copy ---------------------------------------------------------------------
@@ -197,7 +198,76 @@ def _mm_math(row: dict, root: Path) -> dict:
         "choices": [], "solution": solution, "meta": {"categories": {}}}
 
 
+WEMATH_PROMPT = (
+    "Now, we require you to solve a multiple-choice math question. Please briefly describe "
+    "your thought process and provide the final answer(option).\nQuestion: {question}\n"
+    "Option: {option}\nRegarding the format, please answer following the template below, "
+    "and be sure to include two <> symbols:\n<Thought process>: <<your thought process>> "
+    "Answer: <<your option>>")
+_WEMATH_OPTION = re.compile(r"^\s*([A-H])[.:：]\s*(.*?)\s*$")
+
+
+def _wemath(row: dict, root: Path) -> dict:
+    parts = [m.groups() for p in str(row.get("option") or "").split(";")
+             if (m := _WEMATH_OPTION.match(p))]
+    choices = [text for _, text in parts] if [k for k, _ in parts] == list(
+        LETTERS[:len(parts)]) else []
+    key = str(row["key"])
+    return {
+        "id": f"wemath-{row['ID']}-{key}",
+        "question": WEMATH_PROMPT.format(question=row["question"], option=row["option"]),
+        "images": _first_image(row, root, "image_path", "image"),
+        "target": str(row["answer"]).strip(), "choices": choices,
+        "meta": {"group": {"problem": str(row["ID"]), "key": key},
+                 "categories": {"steps": key.split("_")[0],
+                                "knowledge concept": row.get("knowledge concept")}}}
+
+
+def wemath_diagnosis(records: list[dict]) -> dict:
+    """We-Math's four-way diagnosis of each multi-step problem from its one-step parts
+    (key `Nsteps_i`) and the whole (`Nsteps_multi`), as the benchmark's own evaluation
+    counts them: insufficient knowledge (IK: a part wrong, the whole wrong), inadequate
+    generalisation (IG: every part right, the whole wrong), complete mastery (CM strict:
+    every part right and the whole; loose: any part right and the whole) and rote
+    memorisation (RM strict: a part wrong, the whole right; loose: every part wrong, the
+    whole right). Score = (N - 0.5 IG - RM - IK) / N over the N multi-step problems (the
+    official script fixes N = 525, testmini's count)."""
+    problems: dict[tuple, dict[str, bool]] = {}
+    for r in records:
+        g = r.get("group") or {}
+        steps, _, part = g.get("key", "").partition("_")
+        if steps in ("2steps", "3steps"):
+            problems.setdefault((steps, g["problem"]), {})[part] = r["acc"] == 1.0
+    counts = dict.fromkeys(("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose"), 0)
+    n = 0
+    for (steps, _), answers in problems.items():
+        k = int(steps[0])
+        parts = [answers.get(str(i)) for i in range(1, k + 1)]
+        if "multi" not in answers or None in parts:
+            continue  # an incomplete problem is not diagnosed
+        n += 1
+        whole = answers["multi"]
+        counts["IG"] += all(parts) and not whole
+        counts["IK"] += (not all(parts)) and not whole
+        counts["CM_strict"] += all(parts) and whole
+        counts["CM_loose"] += any(parts) and whole
+        counts["RM_strict"] += (not all(parts)) and whole
+        counts["RM_loose"] += (not any(parts)) and whole
+    out: dict = {"n_problems": n, **counts}
+    if n:
+        for mode in ("strict", "loose"):
+            out[f"score_{mode}"] = (n - 0.5 * counts["IG"] - counts[f"RM_{mode}"]
+                                    - counts["IK"]) / n
+            done = counts[f"CM_{mode}"] + counts[f"RM_{mode}"]
+            out[f"rm_rate_{mode}"] = counts[f"RM_{mode}"] / done if done else None
+    return out
+
+
 BENCHMARKS = {b.name: b for b in (
+    Benchmark("wemath_testmini", "We-Math/We-Math", "testmini", "ood", "multiple_choice",
+              _wemath, "We-Math testmini (1740): the official answer template; accuracy by "
+              "step count and knowledge concept, and the four-way diagnosis (IK, IG, CM, RM; "
+              "strict and loose scores)", summarize=wemath_diagnosis),
     Benchmark("mathvista_testmini", "AI4Math/MathVista", "testmini", "ood", "expression",
               _mathvista, "MathVista testmini (1000): official query prompt; multiple choice "
               "by letter or option text, floats rounded to the given precision; by task, "

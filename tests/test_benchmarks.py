@@ -206,3 +206,43 @@ def test_results_json_keeps_the_breakdown(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["results"]["mathvista_testmini"]["by_category"]["task"][
         "math word problem"] == {"n": 1, "acc": 1.0}
+
+
+def test_wemath_four_way_diagnosis_by_hand(tmp_path, monkeypatch):
+    # (problem ID, key, answered right?) -> by hand, over N = 5 multi-step problems:
+    # 1 IG (parts right, whole wrong), 2 RM strict & CM loose, 3 RM strict & loose (every
+    # part wrong, whole right), 4 CM, 5 IK; a one-step problem stays out of the diagnosis
+    plan = [("1", "2steps_1", 1), ("1", "2steps_2", 1), ("1", "2steps_multi", 0),
+            ("2", "2steps_1", 0), ("2", "2steps_2", 1), ("2", "2steps_multi", 1),
+            ("3", "3steps_1", 0), ("3", "3steps_2", 0), ("3", "3steps_3", 0),
+            ("3", "3steps_multi", 1),
+            ("4", "2steps_1", 1), ("4", "2steps_2", 1), ("4", "2steps_multi", 1),
+            ("5", "2steps_1", 0), ("5", "2steps_2", 0), ("5", "2steps_multi", 0),
+            ("6", "1steps_1", 1)]
+    rows = {"ID": [p for p, _, _ in plan], "split": ["testmini"] * len(plan),
+            "knowledge concept": ["angles"] * len(plan),
+            "question": [f"Q{p}-{k}?" for p, k, _ in plan],
+            "option": ["A. 1; B. 2; C. 3"] * len(plan), "answer": ["B"] * len(plan),
+            "image_path": [_png("white")] * len(plan), "key": [k for _, k, _ in plan],
+            "question number": list(range(len(plan))),
+            "knowledge concept description": [""] * len(plan)}
+    feats = datasets.Features({k: datasets.Value("string") for k in rows
+                               if k not in ("image_path", "question number")}
+                              | {"image_path": datasets.Image(),
+                                 "question number": datasets.Value("int64")})
+    d = tmp_path / "We-Math" / "We-Math"
+    d.mkdir(parents=True)
+    datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(d / "testmini.parquet"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    backend = ByPrompt({f"Q{p}-{k}?": "<Thought process>: <<...>> Answer: <<"
+                        + ("B" if ok else "A") + ">>" for p, k, ok in plan})
+    out = evaluate("scripted", "wemath_testmini", backend=backend, output=tmp_path / "run",
+                   progress=False)
+    assert "Option: A. 1; B. 2; C. 3" in backend.prompts[0]
+    r = out["results"]["wemath_testmini"]
+    assert r["acc"] == pytest.approx(9 / 17)
+    assert r["diagnosis"] == {
+        "n_problems": 5, "IK": 1, "IG": 1, "CM_strict": 1, "CM_loose": 2, "RM_strict": 2,
+        "RM_loose": 1, "score_strict": pytest.approx(0.3), "score_loose": pytest.approx(0.5),
+        "rm_rate_strict": pytest.approx(2 / 3), "rm_rate_loose": pytest.approx(1 / 3)}
+    assert r["by_category"]["steps"]["1steps"] == {"n": 1, "acc": 1.0}
