@@ -52,7 +52,7 @@ def _run_eval(model: str, task_spec: str, args, output: str | None = None) -> di
                    samples=args.samples, temperature=args.temperature, top_p=args.top_p,
                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
                    seed=args.seed, output=output, root=args.root, backend=args.backend,
-                   backend_options=_backend_options(args),
+                   backend_options=_backend_options(args), judge=_judge(args),
                    reflection_mode=args.reflection_mode, progress=not args.no_progress)
     print(results_table(out))
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
@@ -67,6 +67,16 @@ def _backend_options(args) -> dict:
     if args.backend == "vllm":
         return {"tensor_parallel_size": args.tensor_parallel_size}
     return {}
+
+
+def _judge(args):
+    if not args.judge_model:
+        return None
+    from harness.judge import JudgeSpec
+    if not args.judge_base_url:
+        raise VrbenchError("--judge-model needs --judge-base-url (an OpenAI-compatible "
+                           "endpoint; key from OPENAI_API_KEY).")
+    return JudgeSpec(args.judge_model, args.judge_base_url)
 
 
 def _cmd_serve(args) -> None:
@@ -189,6 +199,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                                       "http://127.0.0.1:8000/v1 (API key: OPENAI_API_KEY)")
     p.add_argument("--concurrency", type=int, default=8,
                    help="requests in flight at once for --backend openai (default 8)")
+    p.add_argument("--judge-model", help="also score with this LLM judge (off by default); "
+                                         "its verdicts are stored beside the rule-based ones")
+    p.add_argument("--judge-base-url", help="the judge's OpenAI-compatible endpoint")
     p.add_argument("--reflection-mode", choices=["substring", "word"], default="substring",
                    help="reflection-word matching: the paper's substrings, or whole words")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -28,6 +28,7 @@ from harness import analyzers, stats
 from harness.backends import Backend, GenerationConfig, Request, load_backend
 from harness.backends.hf import check_checkpoint
 from harness.errors import VrbenchError
+from harness.judge import Judge, JudgeSpec, agreement
 from harness.scoring import grade
 from harness.store import append_jsonl, locked, read_jsonl, write_json_atomic
 from tasks import Sample, Task
@@ -61,6 +62,7 @@ class RunSpec:
     reflection_mode: str
     backend: str
     endpoint: str | None = None  # the server's URL, for backends that call one
+    judge: dict | None = None  # the optional LLM judge: model, endpoint, prompt hash
 
     def identity(self) -> str:
         body = json.dumps(self.__dict__, sort_keys=True)
@@ -188,6 +190,11 @@ def summarize_task(records: list[dict], n: int) -> dict:
     out |= analyzers.aggregate(responses)
     if any(r.get("categories") for r in records):
         out["by_category"] = by_category(records)
+    judged = [r for r in ok if "judge_correct" in r]
+    if judged:  # the LLM judge's verdicts beside the rule-based ones
+        verdicts = [v for r in judged for v in r["judge_correct"]]
+        out["judge_acc"] = sum(verdicts) / len(verdicts)
+        out |= agreement([c for r in judged for c in r["correct"]], verdicts)
     return out
 
 
@@ -238,8 +245,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
              max_new_tokens: int | None = None, batch_size: int = 16, seed: int = 0,
              output: str | Path | None = None, root: str | Path = "runs",
              backend: str | Backend = "hf", backend_options: dict | None = None,
-             reflection_mode: str = "substring", progress: bool = True,
-             progress_desc: str = "eval") -> dict:
+             reflection_mode: str = "substring", judge: JudgeSpec | None = None,
+             progress: bool = True, progress_desc: str = "eval") -> dict:
     """Evaluate `model` on `tasks`; returns the results dict (also in `<run>/results.json`).
 
     `tasks` are names, suites ("id", "ood", "all") or `Task` objects. Running the same call
@@ -269,7 +276,8 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                for t in task_list},
         generation=gen.to_dict(), preset=preset, split=split, limit=limit,
         batch_size=batch_size, reflection_mode=reflection_mode, backend=backend_name,
-        endpoint=options.get("base_url") or getattr(backend, "base_url", None))
+        endpoint=options.get("base_url") or getattr(backend, "base_url", None),
+        judge=None if judge is None else judge.to_dict())
     run_dir = Path(output) if output else Path(root) / f"{_slug(model)}-{spec.identity()[:12]}"
     # the same command started twice at once: the second waits, then finds the work done
     with locked(run_dir / LOCK_FILE):
@@ -284,6 +292,7 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
         if pending:
             engine = (load_backend(backend, model, **options) if isinstance(backend, str)
                       else backend)
+            judging = None if judge is None else Judge(judge)
             bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
                        disable=not progress)
             for b, batch in pending:
@@ -298,7 +307,11 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
                     outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(
                         seed, b)))
                     for (t, s, prompt, _), resp in zip(live, outs, strict=True):
-                        records.append(_score(t, s, prompt, resp, reflection_mode))
+                        rec = _score(t, s, prompt, resp, reflection_mode)
+                        if judging is not None:
+                            rec["judge_correct"] = judging.verdicts(prompt, s.target,
+                                                                    rec["resps"])
+                        records.append(rec)
                         n_tokens += sum(r.n_tokens or 0 for r in resp)
                 append_jsonl(samples_path, [r for r in records
                                             if (r["task"], r["doc_id"]) not in done])

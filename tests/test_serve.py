@@ -10,10 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from PIL import Image
 
+import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.openai_compat import OpenAIBackend, data_url
 from harness.errors import VrbenchError
+from harness.judge import JudgeSpec
+from harness.runner import decode_images, evaluate
 from harness.store import read_jsonl
+from helpers import ScriptedBackend, image_key
 
 openai = pytest.importorskip("openai")
 
@@ -119,3 +123,55 @@ def test_openai_backend_needs_a_server_url(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(VrbenchError, match="--base-url"):
         OpenAIBackend("m")
+
+
+class _Judge(BaseHTTPRequestHandler):
+    """A judge that calls a response correct when it contains "42" anywhere: unlike the
+    rule-based scorer, it ignores where the answer stands."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = body["messages"][0]["content"][-1]["text"]
+        response = text.split("Student's response:\n", 1)[1]
+        verdict = "correct" if "42" in response else "incorrect"
+        out = json.dumps({"id": "j", "object": "chat.completion", "created": 0, "model": "judge",
+                          "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                              "role": "assistant", "content": verdict}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+def test_llm_judge_scores_beside_the_rules(tmp_path):
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    t = tasks.load("count_shapes")
+    samples = t.samples("test", 8)
+    # responses 0-3 box the right answer; 4-5 say 42 unboxed after a boxed wrong answer;
+    # 6-7 are wrong for both scorers
+    texts = [s.solution for s in samples[:4]] + ["\\boxed{99} or maybe 42"] * 2 + [
+        "\\boxed{99}"] * 2
+    backend = ScriptedBackend({image_key(decode_images(s)[0]): [x]
+                               for s, x in zip(samples, texts, strict=True)})
+    spec = JudgeSpec("judge", f"http://127.0.0.1:{srv.server_address[1]}/v1")
+    try:
+        out = evaluate("scripted", [t], limit=8, backend=backend, judge=spec,
+                       output=tmp_path / "run", progress=False)
+    finally:
+        srv.shutdown()
+    r = out["results"]["count_shapes"]
+    assert r["acc"] == 0.5
+    # the judge says right only where "42" appears (4, 5): the scorers agree on 6 and 7
+    judged = [rec["judge_correct"][0] for rec in read_jsonl(tmp_path / "run" / "samples.jsonl")]
+    expected = ["42" in x for x in texts]
+    assert judged == expected and r["judge_acc"] == 0.25
+    assert r["judge_agreement"] == pytest.approx(2 / 8)
+    # kappa by hand: p_rule = .5, p_judge = .25, chance = .5*.25 + .5*.75 = .5
+    assert r["judge_kappa"] == pytest.approx((0.25 - 0.5) / (1 - 0.5))
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["judge"]["model"] == "judge" and len(cfg["judge"]["prompt_sha256"]) == 64
