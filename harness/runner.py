@@ -292,31 +292,10 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
         if pending:
             engine = (load_backend(backend, model, **options) if isinstance(backend, str)
                       else backend)
-            judging = None if judge is None else Judge(judge)
-            bar = tqdm(total=sum(len(b) for _, b in pending), desc=progress_desc, unit="sample",
-                       disable=not progress)
-            for b, batch in pending:
-                records, live = [], []
-                for t, s in batch:
-                    prompt = t.prompt(s)
-                    try:
-                        live.append((t, s, prompt, Request(prompt, decode_images(s))))
-                    except ValueError as e:
-                        records.append(_errored(t, s, prompt, str(e)))
-                if live:
-                    outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(
-                        seed, b)))
-                    for (t, s, prompt, _), resp in zip(live, outs, strict=True):
-                        rec = _score(t, s, prompt, resp, reflection_mode)
-                        if judging is not None:
-                            rec["judge_correct"] = judging.verdicts(prompt, s.target,
-                                                                    rec["resps"])
-                        records.append(rec)
-                        n_tokens += sum(r.n_tokens or 0 for r in resp)
-                append_jsonl(samples_path, [r for r in records
-                                            if (r["task"], r["doc_id"]) not in done])
-                bar.update(len(batch))
-            bar.close()
+            n_tokens = _generate(pending, engine, gen, seed, reflection_mode,
+                                 None if judge is None else Judge(judge), samples_path, done,
+                                 tqdm(total=sum(len(b) for _, b in pending), unit="sample",
+                                      desc=progress_desc, disable=not progress))
         elapsed = time.perf_counter() - t_start
 
         wanted = {(t.name, s.id) for t, s in work}
@@ -341,6 +320,33 @@ def evaluate(model: str, tasks: str | list[str | Task], *, split: str = "test",
         }
         write_json_atomic(run_dir / "results.json", out)
     return out
+
+
+def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
+              judge: Judge | None, samples_path: Path, done: set, bar) -> int:
+    """Generate and score the pending batches, appending each batch's records as it
+    finishes; returns the number of generated tokens."""
+    n_tokens = 0
+    for b, batch in pending:
+        records, live = [], []
+        for t, s in batch:
+            prompt = t.prompt(s)
+            try:
+                live.append((t, s, prompt, Request(prompt, decode_images(s))))
+            except ValueError as e:
+                records.append(_errored(t, s, prompt, str(e)))
+        if live:
+            outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(seed, b)))
+            for (t, s, prompt, _), resp in zip(live, outs, strict=True):
+                rec = _score(t, s, prompt, resp, reflection_mode)
+                if judge is not None:
+                    rec["judge_correct"] = judge.verdicts(prompt, s.target, rec["resps"])
+                records.append(rec)
+                n_tokens += sum(r.n_tokens or 0 for r in resp)
+        append_jsonl(samples_path, [r for r in records if (r["task"], r["doc_id"]) not in done])
+        bar.update(len(batch))
+    bar.close()
+    return n_tokens
 
 
 def _resolve_tasks(spec) -> list[Task]:
