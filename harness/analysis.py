@@ -162,6 +162,10 @@ def _mean_std(xs: list[float]) -> tuple[float, float | None] | None:
 
 # ---------------------------------------------------------------- report
 
+def _step(step) -> str:
+    return "-" if step is None else str(step)
+
+
 def _pct(x, signed: bool = False) -> str:
     return "-" if x is None else (f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}")
 
@@ -181,14 +185,17 @@ def _figures(points: list[dict], out: Path) -> list[Path]:
     paths = []
     if points:
         df = pd.DataFrame(points)
+        names = sorted(df["name"].unique())
+        colors = dict(zip(names, sns.color_palette(n_colors=len(names)), strict=True))
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
         trained = df[df["step"].notna()]
         if not trained.empty:
             sns.lineplot(trained, x="step", y="length", hue="name", units="seed",
-                         estimator=None, marker="o", ax=axes[0])
-        axes[0].set_title("mean response length per seed")
-        sns.scatterplot(df, x="length", y="reflection", hue="name", ax=axes[1])
-        axes[1].set_title("reflection ratio vs mean length (one point per checkpoint, seed)")
+                         estimator=None, marker="o", palette=colors, ax=axes[0])
+        axes[0].set_title("mean response length, one line per seed")
+        sns.scatterplot(df, x="length", y="reflection", hue="name", palette=colors,
+                        ax=axes[1])
+        axes[1].set_title("reflection ratio vs length (a checkpoint and seed a point)")
         fig.tight_layout()
         paths.append(out / "seeds_and_reflection.png")
         fig.savefig(paths[-1], dpi=110)
@@ -241,7 +248,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
             cols.append(f"{n}" if not n else
                         f"{n}, {r[f'length_{key}']:.1f}, {_pct(r[f'acc_{key}'])} "
                         f"[{_pct(r[f'acc_{key}_ci95'][0])}, {_pct(r[f'acc_{key}_ci95'][1])}]")
-        lines.append(f"| {r['name']} | {r['step']} | {r['preset']} | {r['responses']} | "
+        lines.append(f"| {r['name']} | {_step(r['step'])} | {r['preset']} | {r['responses']} | "
                      f"{rho} | {cols[0]} | {cols[1]} |")
     if len(points) >= 3:
         rho = stats.spearman([p["length"] for p in points], [p["reflection"] for p in points])

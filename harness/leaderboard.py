@@ -160,8 +160,8 @@ def build_from(entries: list[Entry], root: Path) -> Board:
 
 def _mark_best(rows: list[Row], col: str) -> None:
     cells = [r.cells[col] for r in rows if col in r.cells and r.cells[col].mean is not None]
-    if not cells:
-        return
+    if not cells or len({c.mean for c in cells}) == 1:
+        return  # nothing to rank: an empty or constant column
     best = max(cells, key=lambda c: c.mean)
     best.best = True
     for c in cells:

@@ -30,6 +30,7 @@ class QuickstartConfig:
     seeds: tuple[int, ...] = (0,)
     warm_steps: int = 500
     warm_lr: float = 2e-3
+    warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
     reflective: float = 0.5  # share of warm-start solutions with a reflective check
     arm_steps: int = 40
     prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
@@ -54,7 +55,7 @@ def run(cfg: QuickstartConfig) -> str:
         print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
         warm = sft.train(sft.SFTConfig(
             model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
-            steps=cfg.warm_steps,
+            steps=cfg.warm_steps, save_every=cfg.warm_eval_every,
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
             reflective=cfg.reflective, optim=common.OptimSettings(lr=cfg.warm_lr),
             eval=cfg.eval))
