@@ -246,3 +246,29 @@ def test_wemath_four_way_diagnosis_by_hand(tmp_path, monkeypatch):
         "RM_loose": 1, "score_strict": pytest.approx(0.3), "score_loose": pytest.approx(0.5),
         "rm_rate_strict": pytest.approx(2 / 3), "rm_rate_loose": pytest.approx(1 / 3)}
     assert r["by_category"]["steps"]["1steps"] == {"n": 1, "acc": 1.0}
+
+
+def test_mm_math_solutions_train_and_score(tmp_path, monkeypatch):
+    rows = {"id": ["a", "b"], "question": ["<image>In the figure, AB = 4. What is BC?",
+                                           "<image>Find the angle."],
+            "answer": ["20", "30^\\circ"],
+            "solution": ["By similar triangles, BC = 5 * 4 = 20.", "\\boxed{30^\\circ}"],
+            "image": [_png("black"), _png("gray")]}
+    feats = datasets.Features({k: datasets.Value("string") for k in rows if k != "image"}
+                              | {"image": datasets.Image()})
+    d = tmp_path / "MM_Math" / "data"
+    d.mkdir(parents=True)
+    for split in ("train", "validation"):
+        datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(d / f"{split}.parquet"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    t = tasks.load("mm_math_train")
+    first, second = t.samples("train")
+    # a textbook solution gets the boxed answer the trainers' reward and the grader read
+    assert first.solution == "By similar triangles, BC = 5 * 4 = 20. \\boxed{20}"
+    assert second.solution == "\\boxed{30^\\circ}"
+    assert t.prompt(first) == ("In the figure, AB = 4. What is BC?\n"
+                               "Put the final answer in \\boxed{}.")
+    backend = ByPrompt({"BC?": "\\boxed{20}", "angle": "The angle is \\boxed{30}"})
+    out = evaluate("scripted", "mm_math_validation", split="validation", backend=backend,
+                   output=tmp_path / "run", progress=False)
+    assert out["results"]["mm_math_validation"]["acc"] == 1.0  # 30 matches 30^\circ
