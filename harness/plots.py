@@ -11,6 +11,7 @@ from harness.store import read_jsonl
 
 METRICS = {"acc": "accuracy", "length_mean": "mean response length (tokens)",
            "reflection_ratio": "reflection ratio"}
+RATIOS = ("acc", "reflection_ratio")  # drawn on [0, 1]: a +-1 std band may pass the bounds
 
 
 def load_dynamics(runs: list[str | Path]) -> list[dict]:
@@ -50,6 +51,8 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
                      errorbar="sd", marker="o", ax=ax, legend=i == len(METRICS) - 1)
         ax.set_ylabel(label)
         ax.set_xlabel("training step")
+        if col in RATIOS:
+            ax.set_ylim(-0.03, 1.03)
     sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     out = Path(out)

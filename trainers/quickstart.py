@@ -109,9 +109,11 @@ def summary_table(runs: list[Path]) -> str:
         for dom in ("id", "ood"):
             sel = [r for r in rows if r["domain"] == dom]
             if sel:
-                by_dom[dom] = {k: statistics.fmean(r[k] or 0 for r in sel)
-                               for k in ("acc", "majority_baseline", "length_mean",
-                                         "reflection_ratio")}
+                by_dom[dom] = {k: statistics.fmean(r[k] for r in sel)
+                               for k in ("acc", "majority_baseline")}
+        # length and reflection: the mean over all tasks, as in the leaderboard
+        by_dom["all"] = {k: statistics.fmean(r[k] or 0 for r in rows)
+                         for k in ("length_mean", "reflection_ratio")}
         stages.setdefault(name, []).append(by_dom)
 
     def cell(vals: list[float], pct: bool = True) -> str:
@@ -128,8 +130,8 @@ def summary_table(runs: list[Path]) -> str:
         ids = [s["id"]["acc"] for s in per_seed if "id" in s]
         oods = [s["ood"]["acc"] for s in per_seed if "ood" in s]
         gaps = [s["id"]["acc"] - s["ood"]["acc"] for s in per_seed if "id" in s and "ood" in s]
-        lens = [statistics.fmean(s[d]["length_mean"] for d in s) for s in per_seed]
-        refl = [statistics.fmean(s[d]["reflection_ratio"] for d in s) for s in per_seed]
+        lens = [s["all"]["length_mean"] for s in per_seed]
+        refl = [s["all"]["reflection_ratio"] for s in per_seed]
         lines.append(f"| {name} | {len(per_seed)} | {cell(ids)} | {cell(oods)} | {cell(gaps)} | "
                      f"{cell(lens, pct=False)} | {cell(refl)} |")
     chance = stages["untrained"][0]
