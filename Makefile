@@ -19,11 +19,12 @@ test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
-# the published leaderboard of the reference baselines (about 15 minutes on 2 cores)
+# the published leaderboard of the reference baselines (about 35 minutes on 2 cores)
 leaderboard: $(VENV)/.installed
 	$(BIN)/vrbench quickstart --seeds 0 1 2
 	$(BIN)/vrbench leaderboard --root runs/quickstart --out leaderboard --bundle
 	$(BIN)/vrbench analyze runs/quickstart --out leaderboard/analysis
+	cp runs/quickstart/dynamics.png leaderboard/dynamics.png
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/eval_throughput.py
