@@ -112,7 +112,7 @@ def summary_table(runs: list[Path]) -> str:
                 by_dom[dom] = {k: statistics.fmean(r[k] for r in sel)
                                for k in ("acc", "majority_baseline")}
         # length and reflection: the mean over all tasks, as in the leaderboard
-        by_dom["all"] = {k: statistics.fmean(r[k] or 0 for r in rows)
+        by_dom["all"] = {k: statistics.fmean(r[k] for r in rows if r[k] is not None)
                          for k in ("length_mean", "reflection_ratio")}
         stages.setdefault(name, []).append(by_dom)
 
