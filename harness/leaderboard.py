@@ -46,8 +46,10 @@ class Cell:
     tied: bool = False  # not significantly different from the best
 
     @classmethod
-    def over_seeds(cls, values: list[tuple[float, float | None, tuple | None]]) -> Cell:
-        """From (mean, standard error, interval) per seed."""
+    def over_seeds(cls, values: list[tuple[float, float | None, tuple | None]],
+                   bounds: tuple[float, float] | None = None) -> Cell:
+        """From (mean, standard error, interval) per seed; the t interval over seeds is
+        clipped to `bounds` (a ratio's [0, 1])."""
         if not values:
             return cls(None)
         if len(values) == 1:
@@ -57,7 +59,8 @@ class Cell:
         m, sd = statistics.fmean(xs), statistics.stdev(xs)
         se = sd / math.sqrt(len(xs))
         half = stats.t_quantile(len(xs) - 1) * se
-        return cls(m, se, (m - half, m + half), sd, len(xs))
+        lo, hi = bounds or (-math.inf, math.inf)
+        return cls(m, se, (max(lo, m - half), min(hi, m + half)), sd, len(xs))
 
 
 @dataclass
@@ -144,9 +147,10 @@ def build_from(entries: list[Entry], root: Path) -> Board:
                 if (v := _mean_of(res, key)) is not None:
                     values[col].append((v, None, None))
         epochs = [e.epoch for es in by_seed.values() for e in es if e.epoch is not None]
-        rows.append(Row(name, step, epochs[0] if epochs else None, preset,
-                        sorted(per_seed), {k: Cell.over_seeds(v) for k, v in values.items()},
-                        runs))
+        cells = {k: Cell.over_seeds(v, None if k == "length" else (0, 1))  # ratios in [0, 1]
+                 for k, v in values.items()}
+        rows.append(Row(name, step, epochs[0] if epochs else None, preset, sorted(per_seed),
+                        cells, runs))
     rows.sort(key=lambda r: (r.name, r.step or 0, r.preset))
     columns = ([t for t in sorted(domains) if domains[t] == "id"] + ["ID avg"]
                + [t for t in sorted(domains) if domains[t] == "ood"] + ["OOD avg"]
