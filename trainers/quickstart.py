@@ -105,16 +105,16 @@ def summary_table(runs: list[Path]) -> str:
         rows = _final_rows(run)
         name = {"untrained": "untrained", "warm": "SFT warm start", "sft": "+ SFT arm",
                 "rl": "+ RL arm"}[run.name]
-        by_dom = {}
+        means = {}
         for dom in ("id", "ood"):
             sel = [r for r in rows if r["domain"] == dom]
             if sel:
-                by_dom[dom] = {k: statistics.fmean(r[k] for r in sel)
+                means[dom] = {k: statistics.fmean(r[k] for r in sel)
                                for k in ("acc", "majority_baseline")}
         # length and reflection: the mean over all tasks, as in the leaderboard
-        by_dom["all"] = {k: statistics.fmean(r[k] for r in rows if r[k] is not None)
+        means["all"] = {k: statistics.fmean(r[k] for r in rows if r[k] is not None)
                          for k in ("length_mean", "reflection_ratio")}
-        stages.setdefault(name, []).append(by_dom)
+        stages.setdefault(name, []).append(means)
 
     def cell(vals: list[float], pct: bool = True) -> str:
         scale = 100 if pct else 1
