@@ -19,7 +19,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
 from harness.prompting import chat_text
-from harness.runner import decode_images, evaluate
+from harness.runner import evaluate
+from tasks import decode_images
 from trainers import tiny
 
 

@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     args = ap.parse_args()
-    no_eval = common.EvalSettings(id_tasks="count_shapes", ood_tasks="", limit=1,
+    no_eval = common.CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=1,
                                   max_new_tokens=4)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -22,11 +22,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from harness import stats
-from harness.errors import VrbenchError
-from harness.leaderboard import Board, Row, _per_seed_results, build_from
-from harness.results import Entry, index
-from harness.runner import summarize_groups
+from harness.leaderboard import Board, Row, build_from
+from harness.metrics import summarize_groups
+from harness.plots import pyplot
+from harness.report import pct
+from harness.results import Entry, checkpoint_results, index
 from harness.store import read_jsonl
+from tasks.errors import VrbenchError
 
 
 def _cv(c) -> float | None:
@@ -101,7 +103,7 @@ def checkpoint_points(entries: list[Entry]) -> list[dict]:
         groups[(e.name, e.step, e.preset, e.seed)].append(e)
     points = []
     for (name, step, preset, seed), es in groups.items():
-        res, _ = _per_seed_results(es)
+        res, _ = checkpoint_results(es)
         lens = [r["length_mean"] for r, _ in res.values() if r.get("length_mean") is not None]
         refl = [r["reflection_ratio"] for r, _ in res.values()
                 if r.get("reflection_ratio") is not None]
@@ -113,7 +115,7 @@ def checkpoint_points(entries: list[Entry]) -> list[dict]:
 
 
 def _domain_means(entries: list[Entry]) -> dict[str, float]:
-    res, _ = _per_seed_results(entries)
+    res, _ = checkpoint_results(entries)
     groups = summarize_groups({t: r for t, (r, _) in res.items()},
                               {t: d for t, (_, d) in res.items()})
     return {dom: g["acc"] for dom, g in groups.items()}
@@ -166,20 +168,14 @@ def _step(step) -> str:
     return "-" if step is None else str(step)
 
 
-def _pct(x, signed: bool = False) -> str:
-    return "-" if x is None else (f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}")
-
-
 def _ms(v, signed: bool = True) -> str:
     if v is None:
         return "-"
-    return _pct(v[0], signed) + ("" if v[1] is None else f" ± {100 * v[1]:.1f}")
+    return pct(v[0], signed) + ("" if v[1] is None else f" ± {100 * v[1]:.1f}")
 
 
 def _figures(points: list[dict], out: Path) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import pandas as pd
     import seaborn as sns
     paths = []
@@ -246,8 +242,8 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
         for key in ("with", "without"):
             n = r[f"n_{key}"]
             cols.append(f"{n}" if not n else
-                        f"{n}, {r[f'length_{key}']:.1f}, {_pct(r[f'acc_{key}'])} "
-                        f"[{_pct(r[f'acc_{key}_ci95'][0])}, {_pct(r[f'acc_{key}_ci95'][1])}]")
+                        f"{n}, {r[f'length_{key}']:.1f}, {pct(r[f'acc_{key}'])} "
+                        f"[{pct(r[f'acc_{key}_ci95'][0])}, {pct(r[f'acc_{key}_ci95'][1])}]")
         lines.append(f"| {r['name']} | {_step(r['step'])} | {r['preset']} | {r['responses']} | "
                      f"{rho} | {cols[0]} | {cols[1]} |")
     if len(points) >= 3:

@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.errors import VrbenchError
+from tasks.errors import VrbenchError
 
 
 def _cmd_tasks(args) -> None:
     import tasks
+    from harness.report import text_table
     if args.name:
         _print_card(tasks.load(args.name))
         return
@@ -19,9 +20,7 @@ def _cmd_tasks(args) -> None:
         t = tasks.load(name)
         splits = " ".join(f"{k}={v}" for k, v in t.splits.items())
         rows.append((t.name, t.domain, t.version, t.answer_type, splits, t.tests))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+    print(text_table(rows))
     print("\nsuites: id (all in-domain tasks), ood (all out-of-domain tasks), all")
     from tasks.benchmarks import BENCHMARKS
     print("\npublished benchmarks (local copies, --data-dir):")
@@ -45,38 +44,14 @@ def _cmd_build_tiny(args) -> None:
     print(f"wrote a tiny {args.arch} checkpoint ({args.size}, seed {args.seed}) to {out}")
 
 
-def _run_eval(model: str, task_spec: str, args, output: str | None = None) -> dict:
+def _cmd_eval(args) -> None:
+    from harness.config import EvalConfig
+    from harness.flags import build
     from harness.report import results_table
     from harness.runner import evaluate
-    out = evaluate(model, task_spec, split=args.split, limit=args.limit, preset=args.preset,
-                   samples=args.samples, temperature=args.temperature, top_p=args.top_p,
-                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                   seed=args.seed, output=output, root=args.root, backend=args.backend,
-                   backend_options=_backend_options(args), judge=_judge(args),
-                   reflection_mode=args.reflection_mode, progress=not args.no_progress)
+    out = evaluate(args.model, args.tasks, build(EvalConfig, args))
     print(results_table(out))
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
-    return out
-
-
-def _backend_options(args) -> dict:
-    if args.backend == "openai":
-        return {"base_url": args.base_url, "concurrency": args.concurrency}
-    if args.base_url:
-        raise VrbenchError("--base-url is for --backend openai.")
-    if args.backend == "vllm":
-        return {"tensor_parallel_size": args.tensor_parallel_size}
-    return {}
-
-
-def _judge(args):
-    if not args.judge_model:
-        return None
-    from harness.judge import JudgeSpec
-    if not args.judge_base_url:
-        raise VrbenchError("--judge-model needs --judge-base-url (an OpenAI-compatible "
-                           "endpoint; key from OPENAI_API_KEY).")
-    return JudgeSpec(args.judge_model, args.judge_base_url)
 
 
 def _cmd_serve(args) -> None:
@@ -89,33 +64,24 @@ def _cmd_serve(args) -> None:
     serve(args.checkpoint, args.host, args.port, args.model_name, ready)
 
 
-def _cmd_eval(args) -> None:
-    if args.data_dir:
-        import os
-
-        from tasks.benchmarks import DATA_ENV
-        os.environ[DATA_ENV] = args.data_dir
-    _run_eval(args.model, args.tasks, args, output=args.output)
-
-
 def _cmd_train(args) -> None:
-    from trainers import cli_config
+    from harness.flags import build
     if args.command == "sft":
         from trainers.sft import SFTConfig as cls
         from trainers.sft import train
     else:
         from trainers.rl import RLConfig as cls
         from trainers.rl import train
-    final = train(cli_config.build(cls, args))
+    final = train(build(cls, args))
     print(f"final checkpoint: {final}\n"
           f"logs: {Path(args.out) / 'train_log.jsonl'}, dynamics: "
           f"{Path(args.out) / 'dynamics.jsonl'}, evaluation runs: {Path(args.out) / 'evals'}")
 
 
 def _cmd_quickstart(args) -> None:
-    from trainers import cli_config
+    from harness.flags import build
     from trainers.quickstart import QuickstartConfig, run
-    run(cli_config.build(QuickstartConfig, args))
+    run(build(QuickstartConfig, args))
 
 
 def _cmd_dynamics(args) -> None:
@@ -124,15 +90,14 @@ def _cmd_dynamics(args) -> None:
 
 
 def _cmd_runs(args) -> None:
+    from harness.report import text_table
     from harness.results import index
     rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
     for e in index(args.root):
         rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,
                      e.split, ",".join(f"{t}@{v['version']}" for t, v in e.tasks.items()),
                      str(e.run_dir)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    print(text_table(rows))
     print(f"\n{len(rows) - 1} runs under {args.root}")
 
 
@@ -173,40 +138,6 @@ def _cmd_export_lmeval(args) -> None:
           + ",".join(p.stem for p in paths) + " --batch_size 1")
 
 
-def _add_eval_options(p: argparse.ArgumentParser) -> None:
-    from harness.runner import PRESETS
-    p.add_argument("--split", default="test", help="task split to evaluate (default: test)")
-    p.add_argument("--limit", type=int, help="first N samples of each task")
-    p.add_argument("--preset", choices=list(PRESETS),
-                   help="generation preset: " + "; ".join(
-                       f"{k}: n={v['n']} T={v['temperature']} top_p={v['top_p']}"
-                       for k, v in PRESETS.items()) + " (default: greedy)")
-    p.add_argument("--samples", type=int, help="responses per prompt (pass@k)")
-    p.add_argument("--temperature", type=float, help="sampling temperature (0: greedy)")
-    p.add_argument("--top-p", type=float, help="nucleus sampling threshold")
-    p.add_argument("--max-new-tokens", type=int, help="token limit per response (default 256)")
-    p.add_argument("--batch-size", type=int, default=16, help="prompts per batch (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--root", default="runs",
-                   help="where run directories go when --output is not given (default: runs)")
-    p.add_argument("--backend", choices=["hf", "vllm", "openai"], default="hf",
-                   help="hf: transformers in this process; vllm: vLLM offline inference "
-                        "(GPU, the vllm extra); openai: an OpenAI-compatible server at "
-                        "--base-url, --model being the served model's name")
-    p.add_argument("--tensor-parallel-size", type=int, default=1,
-                   help="GPUs per model for --backend vllm (default 1)")
-    p.add_argument("--base-url", help="the server for --backend openai, e.g. "
-                                      "http://127.0.0.1:8000/v1 (API key: OPENAI_API_KEY)")
-    p.add_argument("--concurrency", type=int, default=8,
-                   help="requests in flight at once for --backend openai (default 8)")
-    p.add_argument("--judge-model", help="also score with this LLM judge (off by default); "
-                                         "its verdicts are stored beside the rule-based ones")
-    p.add_argument("--judge-base-url", help="the judge's OpenAI-compatible endpoint")
-    p.add_argument("--reflection-mode", choices=["substring", "word"], default="substring",
-                   help="reflection-word matching: the paper's substrings, or whole words")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vrbench",
@@ -229,30 +160,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_build_tiny)
 
+    from harness import flags
+    from harness.config import EvalConfig
     p = sub.add_parser("eval", help="evaluate a checkpoint on tasks; resumable")
     p.add_argument("--model", required=True, help="checkpoint directory (or Hub id)")
     p.add_argument("--tasks", required=True,
                    help="comma-separated task names or suites (id, ood, all)")
-    p.add_argument("--output", help="run directory (default: ROOT/<model>-<config hash>)")
-    p.add_argument("--data-dir", help="folder with local copies of published benchmarks "
-                                      "(default: $VRBENCH_DATA)")
-    _add_eval_options(p)
+    flags.add_options(p, EvalConfig)
     p.set_defaults(func=_cmd_eval)
 
-    from trainers import cli_config
     from trainers.rl import RLConfig
     from trainers.sft import SFTConfig
     for name, cls, text in (("sft", SFTConfig, "supervised fine-tuning on worked solutions"),
                             ("rl", RLConfig, "RL (Reinforce++ / GRPO family) with the "
                                              "harness's grader as reward")):
         p = sub.add_parser(name, help=text + "; torchrun-ready")
-        cli_config.add_options(p, cls, required=("model", "out"))
+        flags.add_options(p, cls, required=("model", "out"))
         p.set_defaults(func=_cmd_train)
 
     from trainers.quickstart import QuickstartConfig
     p = sub.add_parser("quickstart", help="the main job: build the tiny model, SFT warm start, "
                                           "then SFT vs RL arms, all scored on ID and OOD")
-    cli_config.add_options(p, QuickstartConfig)
+    flags.add_options(p, QuickstartConfig)
     p.set_defaults(func=_cmd_quickstart)
 
     p = sub.add_parser("dynamics", help="plot accuracy, length and reflection against step")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import VrbenchError
 from harness.results import load_entry
 from harness.store import read_jsonl
+from tasks.errors import VrbenchError
 
 N_BOOT = 10_000
 

@@ -23,16 +23,18 @@ import math
 import os
 import shutil
 import statistics
+import string
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 
 from harness import stats
-from harness.errors import VrbenchError
-from harness.results import Entry, index
-from harness.runner import summarize_groups
-
-PREFERRED_SPLIT = {"id": "validation", "ood": "test"}  # the paper's scheme
+from harness.metrics import summarize_groups
+from harness.plots import pyplot
+from harness.results import Entry, checkpoint_results, index
+from harness.store import write_text_atomic
+from tasks.errors import VrbenchError
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Cell:
     n: int = 1  # seeds behind the mean
     best: bool = False
     tied: bool = False  # not significantly different from the best
+    values: tuple[float, ...] = ()  # the per-seed values, in seed order
 
     @classmethod
     def over_seeds(cls, values: list[tuple[float, float | None, tuple | None]],
@@ -52,15 +55,15 @@ class Cell:
         clipped to `bounds` (a ratio's [0, 1])."""
         if not values:
             return cls(None)
+        xs = tuple(v[0] for v in values)
         if len(values) == 1:
             m, se, ci = values[0]
-            return cls(m, se, tuple(ci) if ci else None)
-        xs = [v[0] for v in values]
+            return cls(m, se, tuple(ci) if ci else None, values=xs)
         m, sd = statistics.fmean(xs), statistics.stdev(xs)
         se = sd / math.sqrt(len(xs))
         half = stats.t_quantile(len(xs) - 1) * se
         lo, hi = bounds or (-math.inf, math.inf)
-        return cls(m, se, (max(lo, m - half), min(hi, m + half)), sd, len(xs))
+        return cls(m, se, (max(lo, m - half), min(hi, m + half)), sd, len(xs), values=xs)
 
 
 @dataclass
@@ -77,26 +80,14 @@ class Row:
 @dataclass
 class Board:
     root: Path
-    columns: list[str]  # cell keys in display order
+    columns: list[str]  # cell keys in display order (rows also hold an "ID - OOD" cell)
     domains: dict[str, str]  # task -> domain
     rows: list[Row]
     over_training: list[dict]
+    baseline: dict[str, float]  # column -> the accuracy of always giving the most common answer
 
 
-def _per_seed_results(entries: list[Entry]) -> tuple[dict, list[Path]]:
-    """Merge one seed's runs of one checkpoint into task -> results, each task taken from
-    its preferred split (ID validation, OOD test), then the run with the most samples."""
-    chosen: dict[str, tuple] = {}
-    for e in entries:
-        for task, r in e.results.items():
-            if r.get("acc") is None:
-                continue
-            dom = e.tasks[task]["domain"]
-            rank = (e.split == PREFERRED_SPLIT.get(dom), r["n_samples"], e.created or "")
-            if task not in chosen or rank > chosen[task][0]:
-                chosen[task] = (rank, r, dom, e.run_dir)
-    return ({t: (r, d) for t, (_, r, d, _) in chosen.items()},
-            sorted({run for *_, run in chosen.values()}))
+_RATIO = ("ID avg", "OOD avg", "reflection")  # with the task columns, ratios in [0, 1]
 
 
 def _task_cell_value(r: dict) -> tuple:
@@ -123,12 +114,13 @@ def build_from(entries: list[Entry], root: Path) -> Board:
     for e in entries:
         groups[(e.name, e.step, e.preset)][e.seed].append(e)
     domains: dict[str, str] = {}
+    baselines: dict[str, float] = {}
     rows = []
     for (name, step, preset), by_seed in groups.items():
         per_seed = {}
         runs: list[Path] = []
         for seed, es in sorted(by_seed.items()):
-            res, used = _per_seed_results(es)
+            res, used = checkpoint_results(es)
             if res:
                 per_seed[seed] = res
                 runs += used
@@ -143,11 +135,17 @@ def build_from(entries: list[Entry], root: Path) -> Board:
                                        {t: d for t, (_, d) in res.items()})
             for dom, g in groups_.items():
                 values[f"{dom.upper()} avg"].append((g["acc"], g["acc_stderr"], g["acc_ci95"]))
+            if "id" in groups_ and "ood" in groups_:
+                values["ID - OOD"].append((groups_["id"]["acc"] - groups_["ood"]["acc"], None,
+                                           None))
+            for task, (r, _) in res.items():
+                if r.get("majority_baseline") is not None:
+                    baselines.setdefault(task, r["majority_baseline"])
             for key, col in (("length_mean", "length"), ("reflection_ratio", "reflection")):
                 if (v := _mean_of(res, key)) is not None:
                     values[col].append((v, None, None))
         epochs = [e.epoch for es in by_seed.values() for e in es if e.epoch is not None]
-        cells = {k: Cell.over_seeds(v, None if k == "length" else (0, 1))  # ratios in [0, 1]
+        cells = {k: Cell.over_seeds(v, (0, 1) if k in _RATIO or k in domains else None)
                  for k, v in values.items()}
         rows.append(Row(name, step, epochs[0] if epochs else None, preset, sorted(per_seed),
                         cells, runs))
@@ -159,7 +157,12 @@ def build_from(entries: list[Entry], root: Path) -> Board:
     for col in columns:
         if col not in ("length", "reflection"):  # accuracy columns: higher is better
             _mark_best(rows, col)
-    return Board(Path(root), columns, domains, rows, _over_training(rows))
+    baseline = dict(baselines)
+    for dom in ("id", "ood"):
+        xs = [b for t, b in baselines.items() if domains[t] == dom]
+        if xs:
+            baseline[f"{dom.upper()} avg"] = statistics.fmean(xs)
+    return Board(Path(root), columns, domains, rows, _over_training(rows), baseline)
 
 
 def _mark_best(rows: list[Row], col: str) -> None:
@@ -234,6 +237,10 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         lines.append("| " + " | ".join([_label(r), r.preset, str(len(r.seeds))]
                                        + [_fmt(r.cells.get(c), c) for c in board.columns])
                      + " |")
+    if board.baseline:
+        lines.append("| always the most common answer | - | - | " + " | ".join(
+            _fmt(Cell(board.baseline[c]), c) if c in board.baseline else ""
+            for c in board.columns) + " |")
     lines += ["", "## Over training", "",
               "Mean and max over checkpoints of the seed-mean averages, as in the paper's tables.",
               "", "| model | preset | checkpoints | ID mean | ID max | OOD mean | OOD max |",
@@ -281,9 +288,7 @@ def to_csv(board: Board) -> str:
 
 def figure(board: Board, path: Path) -> Path:
     """ID and OOD averages per row (error bars: std over seeds) as a PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import pandas as pd
     import seaborn as sns
     data = [{"model": _label(r) + ("" if r.preset == "greedy" else f" ({r.preset})"),
@@ -334,57 +339,10 @@ def to_html(board: Board, command: str, figure_png: Path | None) -> str:
     if figure_png is not None:
         b64 = base64.b64encode(figure_png.read_bytes()).decode()
         img = f'<img id="figure" alt="ID and OOD accuracy" src="data:image/png;base64,{b64}">'
-    return HTML_PAGE.format(command=html.escape(command), ths=ths, rows="\n".join(body),
-                            img=img, data=html.escape(json.dumps(board.columns)))
-
-
-HTML_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>vrbench leaderboard</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ cursor: pointer; background: #f3f3f3; }}
-th.asc::after {{ content: " \\25B2"; }} th.desc::after {{ content: " \\25BC"; }}
-td:first-child {{ text-align: left; }}
-td.best {{ font-weight: bold; background: #e6f4e6; }}
-td.tied {{ background: #f3faf3; }}
-td.runs {{ font-size: 11px; text-align: left; color: #555; }}
-</style></head>
-<body>
-<h1>vrbench leaderboard</h1>
-<p>Regenerate: <code>{command}</code></p>
-<p>Accuracy in %. One seed: accuracy (hover for the 95% interval); several seeds: mean &plusmn;
-std over seeds. Bold green: best in the column; light green: not significantly different
-from it (5%). Click a column header to sort.</p>
-<table id="board" data-columns="{data}"><thead><tr>{ths}</tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-{img}
-<script>
-document.querySelectorAll("#board th").forEach(function (th) {{
-  th.addEventListener("click", function () {{
-    var col = Number(th.dataset.col);
-    var asc = !th.classList.contains("asc");
-    document.querySelectorAll("#board th").forEach(function (h) {{
-      h.classList.remove("asc", "desc");
-    }});
-    th.classList.add(asc ? "asc" : "desc");
-    var body = document.querySelector("#board tbody");
-    var rows = Array.from(body.rows);
-    rows.sort(function (a, b) {{
-      var x = a.cells[col].dataset.v, y = b.cells[col].dataset.v;
-      var nx = parseFloat(x), ny = parseFloat(y);
-      var c = (isNaN(nx) || isNaN(ny)) ? x.localeCompare(y) : nx - ny;
-      return asc ? c : -c;
-    }});
-    rows.forEach(function (r) {{ body.appendChild(r); }});
-  }});
-}});
-</script>
-</body></html>
-"""
+    page = string.Template(resources.files("harness").joinpath(
+        "templates/leaderboard.html").read_text(encoding="utf-8"))
+    return page.substitute(command=html.escape(command), ths=ths, rows="\n".join(body),
+                           img=img, data=html.escape(json.dumps(board.columns)))
 
 
 def write(root: str | Path, out: str | Path, command: str,
@@ -400,9 +358,9 @@ def write(root: str | Path, out: str | Path, command: str,
     png = figure(board, out / "leaderboard.png")
     paths = {"markdown": out / "README.md", "csv": out / "leaderboard.csv", "figure": png,
              "html": out / "index.html"}
-    _write_text(paths["markdown"], to_markdown(board, command, png.name))
-    _write_text(paths["csv"], to_csv(board))
-    _write_text(paths["html"], to_html(board, command, png))
+    write_text_atomic(paths["markdown"], to_markdown(board, command, png.name))
+    write_text_atomic(paths["csv"], to_csv(board))
+    write_text_atomic(paths["html"], to_html(board, command, png))
     return paths
 
 
@@ -421,9 +379,3 @@ def _bundle(board: Board, dest: Path) -> Board:
     os.replace(tmp, dest)
     rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]
     return replace(board, root=dest.parent, rows=rows)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

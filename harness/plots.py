@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.errors import VrbenchError
 from harness.store import read_jsonl
+from tasks.errors import VrbenchError
 
 METRICS = {"acc": "accuracy", "length_mean": "mean response length (tokens)",
            "reflection_ratio": "reflection ratio"}
 RATIOS = ("acc", "reflection_ratio")  # drawn on [0, 1]: a +-1 std band may pass the bounds
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display is needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def load_dynamics(runs: list[str | Path]) -> list[dict]:
@@ -31,9 +39,7 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     """One PNG with a panel per metric. Rows are first averaged over the tasks of a domain
     (per run, seed and step), then the runs sharing a name give the band. `offsets` shifts
     the steps of runs by name (an arm started from another run's last step)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import pandas as pd
     import seaborn as sns
 

@@ -1,10 +1,26 @@
-"""Plain-text tables of a run's results, for the terminal and for markdown."""
+"""Plain-text tables for the terminal and for markdown."""
 
 from __future__ import annotations
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}"
+def pct(x: float | None, signed: bool = False) -> str:
+    """A ratio as a percentage with one decimal ("-" for none)."""
+    if x is None:
+        return "-"
+    return f"{100 * x:+.1f}" if signed else f"{100 * x:.1f}"
+
+
+def text_table(rows: list[tuple[str, ...]], right: tuple[int, ...] = (),
+               rule: bool = False) -> str:
+    """Columns padded to their widest cell; the columns in `right` aligned right; with
+    `rule`, a line under the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in rows]
+    if rule:
+        lines.insert(1, "-" * max(len(x) for x in lines))
+    return "\n".join(lines)
 
 
 def results_table(out: dict) -> str:
@@ -17,20 +33,16 @@ def results_table(out: dict) -> str:
     cfg_tasks = out["config"]["tasks"]
     for name, r in out["results"].items():
         ci = r.get("acc_ci95")
-        rows.append((name, cfg_tasks[name]["domain"], str(r["n_samples"]), _pct(r["acc"]),
-                     "-" if not ci else f"{_pct(ci[0])}-{_pct(ci[1])}",
-                     _pct(r.get("majority_baseline")),
+        rows.append((name, cfg_tasks[name]["domain"], str(r["n_samples"]), pct(r["acc"]),
+                     "-" if not ci else f"{pct(ci[0])}-{pct(ci[1])}",
+                     pct(r.get("majority_baseline")),
                      "-" if r.get("length_mean") is None else f"{r['length_mean']:.0f}",
-                     _pct(r.get("length_clip_ratio")), _pct(r.get("reflection_ratio")),
-                     _pct(r.get("format_ratio")), str(r["n_errors"])))
+                     pct(r.get("length_clip_ratio")), pct(r.get("reflection_ratio")),
+                     pct(r.get("format_ratio")), str(r["n_errors"])))
     for dom, g in out["groups"].items():
         ci = g["acc_ci95"]
-        rows.append((f"[{dom} average]", dom, "", _pct(g["acc"]),
-                     f"{_pct(ci[0])}-{_pct(ci[1])}", "",
+        rows.append((f"[{dom} average]", dom, "", pct(g["acc"]),
+                     f"{pct(ci[0])}-{pct(ci[1])}", "",
                      "-" if g["length_mean"] is None else f"{g['length_mean']:.0f}",
                      "", "", "", ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return text_table(rows, right=tuple(range(1, len(head))), rule=True)

@@ -14,12 +14,73 @@ evaluation's sampling seed.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import platform
+import subprocess
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
-from harness.errors import VrbenchError
+from tasks.errors import VrbenchError
+
+CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
+PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",
+            "math-verify", "numpy")
+PREFERRED_SPLIT = {"id": "validation", "ood": "test"}  # the paper's scheme
+
+
+# -- provenance: where a run's model and code came from ---------------------------------------
+def checkpoint_info(model: str) -> dict | None:
+    """What a vrbench trainer recorded about the checkpoint (run name, trainer, step, epoch,
+    seed, base model), or None for any other model."""
+    path = Path(model) / CHECKPOINT_INFO
+    try:
+        info = json.loads(path.read_text()) if path.is_file() else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VrbenchError(f"{path} is not valid JSON; the checkpoint is damaged.") from e
+    if info is not None and not isinstance(info, dict):
+        raise VrbenchError(f"{path} is not a JSON object; the checkpoint is damaged.")
+    return info
+
+
+def model_sha256(path: str) -> str | None:
+    """sha256 over a local checkpoint's files (names and bytes); None for a Hub id."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")):
+        h.update(str(f.relative_to(p)).encode())
+        with open(f, "rb") as fh:
+            while chunk := fh.read(1 << 23):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return None
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# -- the index ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -38,14 +99,6 @@ class Entry:
     results: dict  # task -> metrics, as in results.json
     created: str | None
     base_model: str | None = None  # the checkpoint a trainer started from
-
-    def as_row(self) -> dict:
-        return {"run_dir": str(self.run_dir), "name": self.name, "trainer": self.trainer,
-                "step": self.step, "epoch": self.epoch, "seed": self.seed,
-                "model": self.model, "model_sha256": self.model_sha256,
-                "preset": self.preset, "split": self.split,
-                "tasks": {t: v["version"] for t, v in self.tasks.items()},
-                "created": self.created, "base_model": self.base_model}
 
 
 def load_entry(run_dir: Path) -> Entry:
@@ -93,3 +146,20 @@ def index(root: str | Path) -> list[Entry]:
             print(f"vrbench: skipping {res.parent}: {e}", file=sys.stderr)
     return sorted(entries, key=lambda e: (e.name, e.step or 0, e.preset, e.seed,
                                           str(e.run_dir)))
+
+
+def checkpoint_results(entries: list[Entry]) -> tuple[dict, list[Path]]:
+    """Merge one seed's runs of one checkpoint into task -> (results, domain), each task taken
+    from its preferred split (ID validation, OOD test), then from the run with the most
+    samples; and the run directories used."""
+    chosen: dict[str, tuple] = {}
+    for e in entries:
+        for task, r in e.results.items():
+            if r.get("acc") is None:
+                continue
+            dom = e.tasks[task]["domain"]
+            rank = (e.split == PREFERRED_SPLIT.get(dom), r["n_samples"], e.created or "")
+            if task not in chosen or rank > chosen[task][0]:
+                chosen[task] = (rank, r, dom, e.run_dir)
+    return ({t: (r, d) for t, (_, r, d, _) in chosen.items()},
+            sorted({run for *_, run in chosen.values()}))

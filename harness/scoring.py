@@ -18,7 +18,8 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+from tasks.options import LETTERS
+
 MAX_ANSWER_CHARS = 200  # longer "answers" are not sent to the symbolic checker
 TAIL_CHARS = 2000  # answer phrases are looked for in the response's tail only
 

@@ -95,7 +95,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
 
-    def log_message(self, fmt, *args):  # one line per request on stderr, without the noise
+    def log_message(self, fmt, *args):  # no access log
         pass
 
     def _send(self, status: int, obj: dict) -> None:

@@ -3,26 +3,34 @@
     >>> import tasks
     >>> t = tasks.load("count_shapes")
     >>> t.samples("test", limit=2)[0].question
+
+This is the bottom layer: it imports nothing of the harness or the trainers. Importing the
+package is cheap (`tasks.errors` and `tasks.options` pull in nothing heavy); the data classes
+load on first use.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from harness.errors import VrbenchError
-from tasks.spec import Sample, Task
+from tasks.errors import VrbenchError
 
 DEFS = Path(__file__).parent / "defs"
 SUITES = {"id": "all in-domain tasks", "ood": "all out-of-domain tasks", "all": "every task"}
 
-__all__ = ["Sample", "Task", "load", "names", "resolve", "from_yaml"]
+__all__ = ["Sample", "Task", "decode_images", "load", "names", "resolve", "from_yaml"]
 
 
-def from_yaml(path: str | Path) -> Task:
-    spec = yaml.safe_load(Path(path).read_text())
-    return Task(**spec)
+def __getattr__(name: str):
+    if name in ("Sample", "Task", "decode_images"):
+        from tasks import spec
+        return getattr(spec, name)
+    raise AttributeError(f"module 'tasks' has no attribute {name!r}")
+
+
+def from_yaml(path: str | Path):
+    from tasks.spec import task_from_yaml
+    return task_from_yaml(path)
 
 
 def _registry() -> dict[str, Path]:
@@ -31,32 +39,35 @@ def _registry() -> dict[str, Path]:
 
 def names(domain: str | None = None) -> list[str]:
     """Registered task names, optionally only those of one domain ("id" or "ood")."""
+    import yaml
     reg = _registry()
     if domain is None:
         return list(reg)
     return [n for n, p in reg.items() if yaml.safe_load(p.read_text())["domain"] == domain]
 
 
-def benchmark_task(name: str) -> Task:
-    """A published benchmark (read from the local copy under --data-dir) as a task. Its one
-    split is named as the trainers and the runner expect: test, validation or train."""
+def benchmark_task(name: str, data_dir: str | None = None):
+    """A published benchmark (read from the local copy under `data_dir`, default
+    $VRBENCH_DATA) as a task. Its one split is named as the trainers and the runner expect:
+    test, validation or train."""
     from tasks.benchmarks import BENCHMARKS
+    from tasks.spec import Task
     b = BENCHMARKS[name]
     split = {"testmini": "test"}.get(b.split, b.split)
     return Task(name=name, version=f"{b.repo}:{b.split}", domain=b.domain,
                 answer_type=b.answer_type, prompt_template="{question}", splits={split: 0},
-                tests=b.tests, benchmark=name)
+                tests=b.tests, benchmark=name, data_dir=data_dir)
 
 
-def load(name: str) -> Task:
+def load(name: str, data_dir: str | None = None):
     """A fresh `Task` by registered name (a task YAML or a published benchmark), or a path
-    to a task YAML file."""
+    to a task YAML file. `data_dir` holds the local copies of published benchmarks."""
     from tasks.benchmarks import BENCHMARKS
     reg = _registry()
     if name in reg:
         return from_yaml(reg[name])
     if name in BENCHMARKS:
-        return benchmark_task(name)
+        return benchmark_task(name, data_dir)
     if name.endswith((".yaml", ".yml")):
         if not Path(name).is_file():
             raise VrbenchError(f"task file {name} does not exist.")
@@ -65,7 +76,7 @@ def load(name: str) -> Task:
                        f"{', '.join(BENCHMARKS)} (suites: {', '.join(SUITES)}).")
 
 
-def resolve(spec: str | list[str]) -> list[Task]:
+def resolve(spec: str | list[str], data_dir: str | None = None) -> list:
     """Tasks from names, suites ("id", "ood", "all") and commas: "id,bar_chart"."""
     parts = spec.split(",") if isinstance(spec, str) else [p for s in spec for p in s.split(",")]
     out: list[str] = []
@@ -76,4 +87,4 @@ def resolve(spec: str | list[str]) -> list[Task]:
             out.append(part)
     if not out:
         raise VrbenchError("no task named; pass task names or a suite (id, ood, all).")
-    return [load(n) for n in dict.fromkeys(out)]
+    return [load(n, data_dir) for n in dict.fromkeys(out)]

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import datasets
 
-from harness.errors import VrbenchError
-from harness.scoring import LETTERS
+from tasks.errors import VrbenchError
+from tasks.options import LETTERS, lettered
 
 DATA_ENV = "VRBENCH_DATA"
 BOXED = "\nPut the final answer in \\boxed{}."
@@ -44,8 +44,9 @@ class Benchmark:
 
 
 # -- locating a local copy ---------------------------------------------------------------------
-def data_dir() -> Path:
-    d = os.environ.get(DATA_ENV)
+def data_dir(explicit: str | None = None) -> Path:
+    """The folder of local copies: `explicit` (--data-dir), else $VRBENCH_DATA."""
+    d = explicit or os.environ.get(DATA_ENV)
     if not d:
         raise VrbenchError(f"benchmarks are read from local copies: pass --data-dir DIR (or set "
                            f"{DATA_ENV}).")
@@ -168,7 +169,7 @@ def _mathvision(row: dict, root: Path) -> dict:
     options = [str(o) for o in row.get("options") or []]
     q = row["question"]
     if options:
-        q += "\n\nChoices: " + " ".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(options))
+        q += "\n\nChoices: " + lettered(options)
     return {
         "id": f"mathvision-{row['id']}", "question": q + BOXED,
         "images": _first_image(row, root, "decoded_image", "image"),
@@ -288,9 +289,10 @@ BENCHMARKS = {b.name: b for b in (
 )}
 
 
-def rows(bench: Benchmark) -> list[dict]:
-    """The benchmark's samples as rows of the task features (tasks.spec.FEATURES)."""
-    ds, root = open_split(data_dir(), bench.repo, bench.split, bench.config)
+def rows(bench: Benchmark, base: str | None = None) -> list[dict]:
+    """The benchmark's samples as rows of the task features (tasks.spec.FEATURES), read
+    from the local copy under `base` (default: $VRBENCH_DATA)."""
+    ds, root = open_split(data_dir(base), bench.repo, bench.split, bench.config)
     out = []
     for i, raw in enumerate(ds.with_format("arrow")[:].to_pylist()):
         raw["_index"] = i

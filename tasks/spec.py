@@ -7,13 +7,16 @@ import io
 import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import datasets
+import yaml
+from PIL import Image
 from tqdm.auto import tqdm
 
-from harness.errors import VrbenchError
-from harness.scoring import LETTERS
+from tasks.errors import VrbenchError
+from tasks.options import lettered
 from tasks.synthetic import GENERATORS
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
@@ -58,6 +61,7 @@ class Task:
     card: str = ""
     generator: str | None = None
     benchmark: str | None = None  # a published benchmark read from a local copy
+    data_dir: str | None = None  # where that copy lies (default: $VRBENCH_DATA)
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     data: dict[str, datasets.Dataset] = field(default_factory=dict, repr=False)
@@ -85,7 +89,7 @@ class Task:
                                    f"(it has: {', '.join(have)}).")
             if self.benchmark is not None:
                 from tasks import benchmarks
-                rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark])
+                rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark], self.data_dir)
                 self.data[split] = datasets.Dataset.from_list(rows, features=FEATURES)
             else:
                 self._generate(split)
@@ -144,9 +148,41 @@ class Task:
     # -- prompting ---------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
         """The text of the user turn: the template with the question and options filled in."""
-        options = " ".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(sample.choices))
         return self.prompt_template.replace("{question}", sample.question).replace(
-            "{options}", options)
+            "{options}", lettered(sample.choices))
+
+
+    def summarize(self, records: list[dict]) -> dict:
+        """The task's own results beyond accuracy, from its scored sample records (a
+        published benchmark's diagnosis, such as We-Math's); {} for most tasks."""
+        if self.benchmark is None or not records:
+            return {}
+        from tasks.benchmarks import BENCHMARKS
+        hook = BENCHMARKS[self.benchmark].summarize
+        return {"diagnosis": hook(records)} if hook is not None else {}
+
+
+def task_from_yaml(path: str | Path) -> Task:
+    spec = yaml.safe_load(Path(path).read_text())
+    return Task(**spec)
+
+
+def decode_images(sample: Sample) -> list[Image.Image]:
+    """The sample's images as RGB; raises ValueError naming what is wrong."""
+    out = []
+    for i, im in enumerate(sample.images):
+        try:
+            if im.get("bytes"):
+                img = Image.open(io.BytesIO(im["bytes"]))
+            elif im.get("path"):
+                img = Image.open(im["path"])
+            else:
+                raise ValueError("no bytes and no path")
+            img.load()
+            out.append(img.convert("RGB"))
+        except Exception as e:
+            raise ValueError(f"image {i} of {sample.id} could not be decoded ({e})") from e
+    return out
 
 
 def samples_hash(samples: list[Sample]) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from harness.scoring import LETTERS
 from tasks import render
+from tasks.options import LETTERS
 
 REFLECTIVE_OPENERS = (
     "Let me verify:",

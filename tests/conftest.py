@@ -13,10 +13,10 @@ def tiny_model(tmp_path_factory):
 def sft_model(tmp_path_factory, tiny_model):
     """The tiny model after a short SFT on count_shapes: it has learned the answer format,
     so RL has rewards that vary within a group."""
-    from trainers.common import EvalSettings, OptimSettings
+    from trainers.common import CheckpointEval, OptimSettings
     from trainers.sft import SFTConfig, train
     out = tmp_path_factory.mktemp("sft")
     return str(train(SFTConfig(
         model=tiny_model, out=str(out), tasks="count_shapes", steps=60, batch_size=8,
         log_every=5, optim=OptimSettings(lr=3e-3),
-        eval=EvalSettings(id_tasks="count_shapes", ood_tasks="", limit=8, max_new_tokens=32))))
+        eval=CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=8, max_new_tokens=32))))

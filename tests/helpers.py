@@ -5,7 +5,9 @@ import json
 
 import tasks
 from harness.backends import GenerationConfig, Request, Response
-from harness.runner import CHECKPOINT_INFO, decode_images, evaluate
+from harness.results import CHECKPOINT_INFO
+from harness.runner import evaluate
+from tasks import decode_images
 
 
 def image_key(img) -> str:
@@ -60,7 +62,7 @@ def scripted_eval(model, root, id_right: set[int], ood_right: set[int] | None = 
         if right is None:
             continue
         t = tasks.load(name)
-        out.append(evaluate(str(model), [t], limit=N, backend=ScriptedBackend(
+        out.append(evaluate(str(model), [t], limit=N, engine=ScriptedBackend(
             scripted_answers(t, right, **kw)), root=root, progress=False))
     return out
 

@@ -72,6 +72,9 @@ def test_accuracy_summary():
     assert s["acc"] == 0.75
     assert s["acc_stderr"] == pytest.approx(math.sqrt(0.25) / 2)
     assert s["acc_ci95"] == list(stats.wilson_interval(3, 4))
-    frac = stats.accuracy_summary([0.5, 0.25, 1.0])
-    assert frac["acc_ci95"][0] < frac["acc"] < frac["acc_ci95"][1]
+    frac = stats.accuracy_summary([0.5, 0.25, 1.0])  # fractional: a normal interval
+    se = sps.sem([0.5, 0.25, 1.0])
+    assert frac["acc_stderr"] == pytest.approx(se)
+    # 0.583 +- 1.96 * 0.220, clipped at 1
+    assert frac["acc_ci95"] == pytest.approx([0.5833333 - stats.Z95 * se, 1.0])
     assert stats.spearman([1, 1, 1], [1, 2, 3]) is None

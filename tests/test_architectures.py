@@ -11,9 +11,9 @@ from harness.cli import main
 from harness.runner import evaluate
 from harness.store import read_jsonl
 from trainers import rl, sft
-from trainers.common import EvalSettings
+from trainers.common import CheckpointEval
 
-EVAL = EvalSettings(id_tasks="count_shapes", ood_tasks="", limit=2, max_new_tokens=6)
+EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=2, max_new_tokens=6)
 MODEL_TYPES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "llava": "llava",
                "idefics3": "idefics3"}
 

@@ -90,7 +90,7 @@ def test_mathvista_prompts_and_scores(tmp_path, monkeypatch):
                         "How many": "\\boxed{8}",
                         "What is x": "x is about \\boxed{1.46}",
                         "List the roots": "The answer is [1, 2]"})
-    out = evaluate("scripted", "mathvista_testmini", backend=backend,
+    out = evaluate("scripted", "mathvista_testmini", engine=backend,
                    output=tmp_path / "run", progress=False)
     # the prompt is the official query, untouched
     assert backend.prompts == MATHVISTA["query"]
@@ -129,7 +129,7 @@ def test_mathverse_by_version_with_a_text_only_problem(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     backend = ByPrompt({"image. (cot)": "\\boxed{4}", "BC? (cot)": "\\boxed{5}",
                         "area? (cot)": "The area is 4, so the answer is B"})
-    out = evaluate("scripted", "mathverse_testmini", backend=backend,
+    out = evaluate("scripted", "mathverse_testmini", engine=backend,
                    output=tmp_path / "run", progress=False)
     r = out["results"]["mathverse_testmini"]
     assert r["acc"] == pytest.approx(2 / 3) and r["n_errors"] == 0
@@ -154,7 +154,7 @@ def test_mathvision_from_the_hub_cache_layout(tmp_path, monkeypatch):
     datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(d / "testmini-0.parquet"))
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     backend = ByPrompt({"Which shape": "\\boxed{square}", "How many sides": "\\boxed{5}"})
-    out = evaluate("scripted", "mathvision_testmini", backend=backend,
+    out = evaluate("scripted", "mathvision_testmini", engine=backend,
                    output=tmp_path / "run", progress=False)
     assert backend.prompts[0] == ("Which shape?\n\nChoices: (A) circle (B) square\n"
                                   "Put the final answer in \\boxed{}.")
@@ -179,7 +179,7 @@ def test_geometry3k_trains_and_evaluates_from_a_saved_copy(tmp_path, monkeypatch
     assert sample.solution in ("\\boxed{3}", "\\boxed{\\frac{1}{2}}")
     assert task.prompt(sample).startswith("Find ") and "<image>" not in task.prompt(sample)
     backend = ByPrompt({"validation 1": "\\boxed{3}", "validation 2": "\\boxed{0.5}"})
-    out = evaluate("scripted", "geometry3k_validation", split="validation", backend=backend,
+    out = evaluate("scripted", "geometry3k_validation", split="validation", engine=backend,
                    output=tmp_path / "run", progress=False)
     assert out["results"]["geometry3k_validation"]["acc"] == 1.0
     assert tasks.load("geometry3k_validation").domain == "id"
@@ -201,7 +201,7 @@ def test_results_json_keeps_the_breakdown(tmp_path, monkeypatch):
     _mathvista(tmp_path)
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     backend = ByPrompt({"": "\\boxed{7}"})
-    evaluate("scripted", "mathvista_testmini", backend=backend, output=tmp_path / "run",
+    evaluate("scripted", "mathvista_testmini", engine=backend, output=tmp_path / "run",
              progress=False)
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["results"]["mathvista_testmini"]["by_category"]["task"][
@@ -236,7 +236,7 @@ def test_wemath_four_way_diagnosis_by_hand(tmp_path, monkeypatch):
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
     backend = ByPrompt({f"Q{p}-{k}?": "<Thought process>: <<...>> Answer: <<"
                         + ("B" if ok else "A") + ">>" for p, k, ok in plan})
-    out = evaluate("scripted", "wemath_testmini", backend=backend, output=tmp_path / "run",
+    out = evaluate("scripted", "wemath_testmini", engine=backend, output=tmp_path / "run",
                    progress=False)
     assert "Option: A. 1; B. 2; C. 3" in backend.prompts[0]
     r = out["results"]["wemath_testmini"]
@@ -269,6 +269,6 @@ def test_mm_math_solutions_train_and_score(tmp_path, monkeypatch):
     assert t.prompt(first) == ("In the figure, AB = 4. What is BC?\n"
                                "Put the final answer in \\boxed{}.")
     backend = ByPrompt({"BC?": "\\boxed{20}", "angle": "The angle is \\boxed{30}"})
-    out = evaluate("scripted", "mm_math_validation", split="validation", backend=backend,
+    out = evaluate("scripted", "mm_math_validation", split="validation", engine=backend,
                    output=tmp_path / "run", progress=False)
     assert out["results"]["mm_math_validation"]["acc"] == 1.0  # 30 matches 30^\circ

@@ -1,11 +1,11 @@
-import csv
-
 import pytest
 from PIL import Image
 
+from harness import leaderboard
 from harness.cli import main
-from harness.store import append_jsonl, read_jsonl
-from trainers.common import EvalSettings
+from harness.store import read_jsonl
+from helpers import checkpoint, first, scripted_eval
+from trainers.common import CheckpointEval
 from trainers.quickstart import QuickstartConfig, run, summary_table
 
 
@@ -14,7 +14,7 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
     cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
                            seeds=(0, 1), warm_steps=30,
                            warm_lr=3e-3, arm_steps=2, prompts=4, group_size=2,
-                           eval=EvalSettings(id_tasks="count_shapes,digit_sum",
+                           eval=CheckpointEval(id_tasks="count_shapes,digit_sum",
                                              ood_tasks="bar_chart", limit=4,
                                              max_new_tokens=24))
     table = run(cfg)
@@ -32,14 +32,6 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
     assert lines[3].split("|")[2].strip() == "2"  # two seeds behind the warm-start row
     assert "±" in lines[3]
     assert (qs / "summary.md").read_text().strip() == table
-    # the summary and the leaderboard agree on the final warm start's ID average, length
-    # and reflection ratio (means over seeds; length and reflection over all tasks)
-    with open(qs / "leaderboard" / "leaderboard.csv") as f:
-        warm = next(r for r in csv.DictReader(f) if (r["name"], r["step"]) == ("warm-start", "30"))
-    cells = [c.strip().split(" ±")[0] for c in lines[3].split("|")]
-    assert cells[3] == f"{100 * float(warm['ID avg']):.1f}"
-    assert cells[6] == f"{float(warm['length']):.1f}"
-    assert cells[7] == f"{100 * float(warm['reflection']):.1f}"
     with Image.open(qs / "dynamics.png") as im:
         assert im.width > 600
     # a second run finds everything done and trains nothing more
@@ -54,20 +46,31 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
     assert main(["dynamics", str(tmp_path)]) == 2
 
 
-def test_summary_means_length_and_reflection_over_all_tasks(tmp_path):
-    """ID and OOD accuracy are macro averages per domain; length and reflection are means
-    over all tasks (the leaderboard's definition), not a mean of the two domain means."""
-    def stage(name, tasks):
-        run = tmp_path / name
-        run.mkdir()
-        append_jsonl(run / "dynamics.jsonl", [
-            {"step": step, "task": t, "domain": dom, "acc": acc, "majority_baseline": 0.25,
-             "length_mean": length + step, "reflection_ratio": refl}
-            for step in (0, 10) for t, dom, acc, length, refl in tasks])
-        return run
-
-    tasks = [("a", "id", 0.5, 0, 0.0), ("b", "id", 1.0, 10, 0.5), ("c", "ood", 0.25, 50, 1.0)]
-    table = summary_table([stage("untrained", tasks), stage("warm", tasks)])
-    warm = [c.strip() for c in table.splitlines()[3].split("|")]
-    # final step 10: lengths 10, 20, 60 -> 30.0; reflection 0, 0.5, 1 -> 50%
-    assert warm[1:8] == ["SFT warm start", "1", "75.0", "25.0", "50.0", "30.0", "50.0"]
+def test_summary_renders_the_leaderboard_rows_of_each_final_stage(tmp_path):
+    """The summary holds the leaderboard's own cells (one source for both tables), the
+    ID - OOD gap per seed, and the most-common-answer row."""
+    root = tmp_path / "results"
+    untrained = tmp_path / "model-x"
+    untrained.mkdir()
+    scripted_eval(untrained, root, first(0), first(0))
+    right = {0: (10, 4), 1: (14, 2)}  # (ID, OOD) right answers of 20, per seed
+    for seed, (i, o) in right.items():
+        for step in (5, 10):  # only the last step is a stage's final checkpoint
+            k = i if step == 10 else 0
+            scripted_eval(checkpoint(tmp_path, "warm-start", step, seed), root, first(k),
+                          first(o), reflect_wrong=True)
+    board = leaderboard.build(root)
+    table = summary_table(board, "model-x", preset="custom")
+    lines = table.splitlines()
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
+        "untrained", "SFT warm start", "always the most common answer"]
+    warm = [c.strip() for c in lines[3].split("|")]
+    row = next(r for r in board.rows if (r.name, r.step) == ("warm-start", 10))
+    # ID 50% and 70%; OOD 20% and 10%; gaps 30 and 60 points
+    assert warm[1:6] == ["SFT warm start", "2", "60.0 ± 14.1", "15.0 ± 7.1", "45.0 ± 21.2"]
+    assert warm[6] == f"{row.cells['length'].mean:.1f} ± {row.cells['length'].std:.1f}"
+    assert warm[7] == (f"{100 * row.cells['reflection'].mean:.1f} ± "
+                       f"{100 * row.cells['reflection'].std:.1f}")
+    base = [c.strip() for c in lines[-1].split("|")]
+    assert base[3] == f"{100 * board.baseline['ID avg']:.1f}"
+    assert base[4] == f"{100 * board.baseline['OOD avg']:.1f}"

@@ -6,11 +6,12 @@ import pytest
 from PIL import Image
 
 import tasks
-from harness.errors import VrbenchError
-from harness.runner import decode_images, evaluate
+from harness import stats
+from harness.runner import evaluate
 from harness.store import read_jsonl
 from helpers import ScriptedBackend, image_key
-from tasks import Task
+from tasks import Task, decode_images
+from tasks.errors import VrbenchError
 from tasks.spec import FEATURES
 
 
@@ -27,13 +28,12 @@ def _answers(task, n_right_of_every: int, limit: int, n: int = 1):
 def test_accuracy_and_behaviour_from_known_answers(tmp_path):
     t = tasks.load("count_shapes")
     backend = ScriptedBackend(_answers(t, 4, 20))
-    out = evaluate("scripted", [t], limit=20, backend=backend, output=tmp_path / "run",
+    out = evaluate("scripted", [t], limit=20, engine=backend, output=tmp_path / "run",
                    progress=False)
     r = out["results"]["count_shapes"]
     assert r["n_samples"] == 20 and r["n_errors"] == 0
     assert r["acc"] == 5 / 20  # samples 0, 4, 8, 12, 16
-    lo, hi = r["acc_ci95"]
-    assert lo < 0.25 < hi
+    assert r["acc_ci95"] == list(stats.wilson_interval(5, 20))
     # the right answers are exactly the reflective ones
     assert r["reflection_ratio"] == 0.25
     assert r["reflection_ratio_in_correct_answers"] == 1.0
@@ -52,7 +52,7 @@ def test_accuracy_and_behaviour_from_known_answers(tmp_path):
 def test_pass_at_k_counts_any_correct_sample(tmp_path):
     t = tasks.load("count_shapes")
     backend = ScriptedBackend(_answers(t, 2, 10, n=4))
-    out = evaluate("scripted", [t], limit=10, samples=4, temperature=1.0, backend=backend,
+    out = evaluate("scripted", [t], limit=10, samples=4, temperature=1.0, engine=backend,
                    output=tmp_path / "run", progress=False)
     r = out["results"]["count_shapes"]
     assert r["pass@4"] == 0.5  # half the samples have one right response among 4
@@ -124,7 +124,7 @@ def test_bad_settings_are_clear_errors(tmp_path, tiny_model):
 def test_presets_set_the_paper_generation_settings(tmp_path):
     t = tasks.load("count_shapes")
     backend = ScriptedBackend(_answers(t, 1, 2, n=8))
-    out = evaluate("scripted", [t], limit=2, preset="pass8", backend=backend,
+    out = evaluate("scripted", [t], limit=2, preset="pass8", engine=backend,
                    output=tmp_path / "run", progress=False)
     gen = out["config"]["generation"]
     assert (gen["n"], gen["temperature"], gen["top_p"]) == (8, 1.0, 1.0)

@@ -1,8 +1,10 @@
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.scoring import Grade, extract, grade, last_boxed
+from harness.scoring import Grade, extract, grade, last_boxed, strip_think
 
 CASES = [
     ("so the count is \\boxed{16}", "16", True),
@@ -73,18 +75,30 @@ TOKENS = st.sampled_from(["\\boxed{", "{", "}", "\\frac{", "<think>", "</think>"
                           "Final answer:", "7", "\n", "$", "(B)", "\\text{", "°", " ", "x^"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=500)  # milliseconds per example
 @given(st.one_of(st.text(max_size=300), st.lists(TOKENS, max_size=3000).map("".join)),
-       st.sampled_from(["7", "C", "\\frac{1}{2}"]),
-       st.sampled_from([None, ["1", "7", "x"]]))
-def test_grade_never_raises(response, target, choices):
-    g = grade(response, target, choices)
-    assert isinstance(g.correct, bool)
+       st.sampled_from([("7", None), ("C", ["1", "7", "x"]), ("\\frac{1}{2}", None)]))
+def test_a_final_boxed_answer_is_read_after_any_text(prefix, case):
+    """Whatever comes before (unbalanced braces, stray boxes, answer phrases), a response
+    that ends by boxing the target is graded right, unless a <think> is left open (then
+    there is no answer at all), and grading stays fast."""
+    target, choices = case
+    text = f"{prefix}\n\\boxed{{{target}}}"
+    g = grade(text, target, choices)
+    assert g.correct is (strip_think(text) is not None)
+    assert g.extracted == (target if g.correct else None)
 
 
-def test_grade_handles_huge_adversarial_input():
-    # Quadratic brace matching or a backtracking regex would not finish on these.
-    for text in ["\\boxed{" * 100_000, "{" * 300_000 + "\\boxed{7}", "\\boxed{" + "}" * 300_000,
-                 "answer is " * 50_000, "<think>" * 50_000 + "</think>\\boxed{7}"]:
-        grade(text, "7")
-    assert grade("{" * 300_000 + "\\boxed{7}", "7").correct
+@pytest.mark.parametrize("text,correct", [
+    ("\\boxed{" * 100_000, False),  # a box never closed: nothing is boxed
+    ("{" * 300_000 + "\\boxed{7}", True),
+    ("\\boxed{" + "}" * 300_000, False),  # an empty box
+    ("answer is " * 50_000, False),
+    ("<think>" * 50_000 + "</think>\\boxed{7}", True),
+])
+def test_grade_handles_huge_adversarial_input(text, correct):
+    # Quadratic brace matching or a backtracking regex would take seconds to minutes here.
+    t0 = time.perf_counter()
+    g = grade(text, "7")
+    assert time.perf_counter() - t0 < 0.5
+    assert g.correct is correct

@@ -13,11 +13,11 @@ from PIL import Image
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.openai_compat import OpenAIBackend, data_url
-from harness.errors import VrbenchError
-from harness.judge import JudgeSpec
-from harness.runner import decode_images, evaluate
+from harness.runner import evaluate
 from harness.store import read_jsonl
 from helpers import ScriptedBackend, image_key
+from tasks import decode_images
+from tasks.errors import VrbenchError
 
 openai = pytest.importorskip("openai")
 
@@ -158,9 +158,10 @@ def test_llm_judge_scores_beside_the_rules(tmp_path):
         "\\boxed{99}"] * 2
     backend = ScriptedBackend({image_key(decode_images(s)[0]): [x]
                                for s, x in zip(samples, texts, strict=True)})
-    spec = JudgeSpec("judge", f"http://127.0.0.1:{srv.server_address[1]}/v1")
+    url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
     try:
-        out = evaluate("scripted", [t], limit=8, backend=backend, judge=spec,
+        out = evaluate("scripted", [t], limit=8, engine=backend, judge_model="judge",
+                       judge_base_url=url,
                        output=tmp_path / "run", progress=False)
     finally:
         srv.shutdown()

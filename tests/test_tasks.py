@@ -6,8 +6,8 @@ from PIL import Image
 
 import tasks
 from harness.analyzers import analyze
-from harness.errors import VrbenchError
 from harness.scoring import grade
+from tasks.errors import VrbenchError
 
 
 def test_registry_has_both_domains_with_three_or_more_tasks():

@@ -7,7 +7,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
-from harness.runner import decode_images
+from tasks import decode_images
 from trainers import tiny
 
 

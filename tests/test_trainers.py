@@ -10,14 +10,14 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
-from harness.errors import VrbenchError
-from harness.runner import decode_images
 from harness.store import read_jsonl
+from tasks import decode_images
+from tasks.errors import VrbenchError
 from trainers import rl, sft
 from trainers.batching import collate, encode_prompt, token_logprobs
-from trainers.common import EvalSettings, OptimSettings, part_of, set_trainable
+from trainers.common import CheckpointEval, OptimSettings, part_of, set_trainable
 
-TINY_EVAL = EvalSettings(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
+TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
                          max_new_tokens=8)
 
 
@@ -104,7 +104,7 @@ def _rl_cfg(model, out, **kw):
     base = dict(model=model, out=str(out), tasks="count_shapes", steps=2, prompts_per_step=4,
                 group_size=4, gen_chunk=2, max_new_tokens=24, save_every=1,
                 optim=OptimSettings(lr=1e-3, warmup=0.0, min_lr_ratio=1.0),
-                eval=EvalSettings(id_tasks="count_shapes", ood_tasks="", limit=2,
+                eval=CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=2,
                                   max_new_tokens=8))
     return rl.RLConfig(**(base | kw))
 

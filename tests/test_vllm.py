@@ -6,8 +6,8 @@ import torch
 
 import tasks
 from harness.backends import GenerationConfig, Request, load_backend
-from harness.errors import VrbenchError
-from harness.runner import decode_images
+from tasks import decode_images
+from tasks.errors import VrbenchError
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM needs a CUDA GPU")
 

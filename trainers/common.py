@@ -12,42 +12,87 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.distributed as dist
 
-from harness.errors import VrbenchError
-from harness.runner import CHECKPOINT_INFO
+from harness.config import EvalConfig
+from harness.results import CHECKPOINT_INFO
 from harness.store import append_jsonl, read_jsonl
+from tasks.errors import VrbenchError
 
 PARTS = ("vision", "connector", "language")
 STATE_FILE = "trainer_state.pt"
 
 
 @dataclass
-class EvalSettings:
+class CheckpointEval(EvalConfig):
     """How each saved checkpoint is scored: ID tasks on their validation split, OOD tasks on
-    test (the paper's scheme), under one or more generation presets."""
+    test (the paper's scheme), under one or more generation presets; every other setting is
+    an `EvalConfig` field (its flags are prefixed: `--eval-limit`)."""
 
-    id_tasks: str = "id"
-    ood_tasks: str = "ood"
+    FLAG_PREFIX: ClassVar[str] = "eval_"
+    # set per evaluation by the trainer: the split by domain, the preset from `presets`, the
+    # seed from training, the output under the run, the data from the trainer's --data-dir
+    NOT_FLAGS: ClassVar[tuple[str, ...]] = ("split", "preset", "samples", "temperature",
+                                            "top_p", "seed", "output", "root", "data_dir")
+    id_tasks: str = "id"  # ID tasks, scored on their validation split ('' for none)
+    ood_tasks: str = "ood"  # OOD tasks, scored on their test split ('' for none)
+    presets: tuple[str, ...] = ("greedy",)  # generation presets, one evaluation each
     limit: int | None = 64
-    presets: tuple[str, ...] = ("greedy",)
-    max_new_tokens: int = 96
+    max_new_tokens: int | None = 96
     batch_size: int = 32
 
 
 @dataclass
 class OptimSettings:
-    lr: float = 1e-3
-    vision_lr_mult: float = 1.0  # the vision tower learns from scratch faster with more
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = 1e-8
-    warmup: float = 0.1  # share of the steps
+    FLAG_PREFIX: ClassVar[str] = ""  # plain flags: --lr
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    vision_lr_mult: float = 1.0  # the vision tower's learning rate is lr times this (a
+    # tower trained from scratch learns faster with more)
+    weight_decay: float = 0.01  # AdamW weight decay of matrices (not of biases and norms)
+    betas: tuple[float, float] = (0.9, 0.95)  # AdamW betas
+    eps: float = 1e-8  # AdamW epsilon
+    warmup: float = 0.1  # linear warm-up over this share of the steps
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # gradient-norm clipping (0: none)
     train: tuple[str, ...] = PARTS  # which of vision, connector, language are trained
+
+
+@dataclass
+class TrainConfig:
+    """What every trainer takes; `SFTConfig` and `RLConfig` add their own fields."""
+
+    model: str  # the starting checkpoint
+    out: str  # output directory: checkpoints, logs, dynamics, evaluation runs
+    name: str = ""  # the run's name in results and leaderboards (default: out's last part)
+    tasks: str = "id"  # training tasks: names, suites or task YAML paths
+    split: str = "train"  # the tasks' split to train on
+    steps: int = 300  # optimizer steps (SFT) or generation steps (RL)
+    seed: int = 0  # data order, sampling and initialisation seed
+    save_every: int = 0  # save and score a checkpoint every N steps (0: the final one only)
+    log_every: int = 10  # append a line to train_log.jsonl every N steps
+    resume: bool = False  # continue from the latest checkpoint in out
+    bf16: bool = True  # bf16 autocast on CUDA (the CPU always computes in float32)
+    fsdp: bool = False  # under torchrun, shard the model over the processes (FSDP2), not DDP
+    data_dir: str | None = None  # local copies of published benchmarks, for training or
+    # scoring on them (default: $VRBENCH_DATA)
+    optim: OptimSettings = field(default_factory=OptimSettings)
+    eval: CheckpointEval = field(default_factory=CheckpointEval)
+
+    def check(self, world: int) -> None:
+        """Refuse impossible settings with one sentence, before anything is loaded or
+        written; `world` is the number of processes."""
+        for name in ("steps", "log_every"):
+            if getattr(self, name) < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if self.save_every < 0:
+            raise VrbenchError("--save-every must be 0 or more.")
+        if not (math.isfinite(self.optim.lr) and self.optim.lr > 0):
+            raise VrbenchError(f"--lr must be a positive number, not {self.optim.lr}.")
+        _check_parts(self.optim.train)
+        self.eval.check()
 
 
 @dataclass
@@ -67,9 +112,10 @@ class TrainSet:
     epoch): the examples of any step are known without replaying the steps before, which is
     what makes resuming exact."""
 
-    def __init__(self, spec: str, split: str, seed: int):
+    def __init__(self, spec: str, split: str, seed: int, data_dir: str | None = None):
         import tasks as task_registry
-        self.items = [(t, s) for t in task_registry.resolve(spec) for s in t.samples(split)]
+        self.items = [(t, s) for t in task_registry.resolve(spec, data_dir)
+                      for s in t.samples(split)]
         if not self.items:
             raise VrbenchError(f"no {split} samples in {spec!r}.")
         self.seed = seed
@@ -121,11 +167,15 @@ def part_of(param_name: str) -> str:
     return "language"
 
 
-def set_trainable(model: torch.nn.Module, parts: tuple[str, ...]) -> dict[str, int]:
-    """Freeze what is not trained; returns trainable parameter counts per part."""
+def _check_parts(parts: tuple[str, ...]) -> None:
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise VrbenchError(f"unknown trainable part(s) {sorted(unknown)}; choose from {PARTS}.")
+
+
+def set_trainable(model: torch.nn.Module, parts: tuple[str, ...]) -> dict[str, int]:
+    """Freeze what is not trained; returns trainable parameter counts per part."""
+    _check_parts(parts)
     counts = dict.fromkeys(PARTS, 0)
     for name, p in model.named_parameters():
         part = part_of(name)
@@ -230,13 +280,14 @@ class Session:
     fsdp: bool = False  # parameters sharded over the processes (else replicated)
 
 
-def start(cfg, trainer: str, total_updates: int) -> Session:
+def start(cfg: TrainConfig, trainer: str, total_updates: int) -> Session:
     """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
     trained, build optimizer and schedule, restore their state and the RNGs on resume, write
     `train_config.json` and wrap the model for DDP (or shard it with FSDP) under torchrun."""
 
     from harness.backends.hf import load_model
     d = setup_distributed()
+    cfg.check(d.world)
     out = Path(cfg.out)
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if not cfg.resume and latest_checkpoint(out) is not None:
@@ -272,7 +323,7 @@ def start(cfg, trainer: str, total_updates: int) -> Session:
     return Session(d, out, processor, model, ddp, opt, sched, first, autocast, fsdp)
 
 
-def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
+def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: float) -> None:
     """Every `save_every` steps and at the end: write a checkpoint and score it."""
     if done != cfg.steps and not (cfg.save_every and done % cfg.save_every == 0):
         return
@@ -286,7 +337,8 @@ def maybe_save(s: Session, cfg, trainer: str, done: int, epoch: float) -> None:
                 else cfg.model}
         path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
                                config_dict(cfg), info=info, weights=weights)
-        evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed)
+        evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
+                            cfg.data_dir)
     barrier(s.d)
 
 
@@ -348,8 +400,8 @@ def config_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg), default=str))
 
 
-def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float,
-                        ev: EvalSettings, trainer: str, seed: int) -> list[dict]:
+def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float, ev: CheckpointEval,
+                        trainer: str, seed: int, data_dir: str | None = None) -> list[dict]:
     """Score a checkpoint with the harness and append one row per task and preset to
     `out/dynamics.jsonl`. Runs land in `out/evals/`, resumable like any run."""
     from harness.runner import evaluate
@@ -360,9 +412,9 @@ def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float,
         for spec, split in ((ev.id_tasks, "validation"), (ev.ood_tasks, "test")):
             if not spec or (ckpt.name, preset, split) in done:
                 continue
-            res = evaluate(str(ckpt), spec, split=split, limit=ev.limit, preset=preset,
-                           max_new_tokens=ev.max_new_tokens, batch_size=ev.batch_size,
-                           seed=seed, output=out / "evals" / f"{ckpt.name}-{preset}-{split}",
+            res = evaluate(str(ckpt), spec, ev.base(), split=split, preset=preset, seed=seed,
+                           output=str(out / "evals" / f"{ckpt.name}-{preset}-{split}"),
+                           data_dir=data_dir,
                            progress_desc=f"scoring {ckpt.name} ({split}, {preset})")
             for task, r in res["results"].items():
                 rows.append({

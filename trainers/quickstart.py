@@ -12,32 +12,32 @@ Every stage resumes: running it again continues where it stopped.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import leaderboard
 from harness.plots import plot_dynamics
-from harness.store import read_jsonl
+from harness.store import write_text_atomic
 from trainers import common, rl, sft, tiny
 
 
 @dataclass
 class QuickstartConfig:
-    out: str = "runs/quickstart"
-    size: str = "small"
+    out: str = "runs/quickstart"  # where every stage, its runs and the summary go
+    size: str = "small"  # the tiny reference model: tiny, small or base
     tasks: str = "id"  # the training tasks (their train split)
-    seeds: tuple[int, ...] = (0,)
-    warm_steps: int = 500
-    warm_lr: float = 2e-3
+    seeds: tuple[int, ...] = (0,)  # one warm start and two arms per seed
+    warm_steps: int = 500  # SFT warm-start steps
+    warm_lr: float = 2e-3  # the warm start's peak learning rate
     warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
     reflective: float = 0.5  # share of warm-start solutions with a reflective check
-    arm_steps: int = 40
+    arm_steps: int = 40  # optimizer steps of each arm
     prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
     group_size: int = 4  # RL responses per prompt
     arm_lr: float = 1e-4  # the same constant learning rate in both arms
     kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
-    eval: common.EvalSettings = field(default_factory=lambda: common.EvalSettings(limit=64))
+    eval: common.CheckpointEval = field(default_factory=common.CheckpointEval)  # how every
+    # checkpoint is scored
 
 
 def run(cfg: QuickstartConfig) -> str:
@@ -79,10 +79,10 @@ def run(cfg: QuickstartConfig) -> str:
         runs += [base / "warm", base / "sft", base / "rl"]
     figure = plot_dynamics(runs, out / "dynamics.png",
                            offsets={"sft": cfg.warm_steps, "rl": cfg.warm_steps})
-    table = summary_table(runs)
-    (out / "summary.md").write_text(table + "\n")
     board = leaderboard.write(out, out / "leaderboard",
                               f"vrbench leaderboard --root {out} --out {out / 'leaderboard'}")
+    table = summary_table(leaderboard.build(out), model.name, cfg.eval.presets[0])
+    write_text_atomic(out / "summary.md", table + "\n")
     print("\n" + table)
     print(f"\nwrote {out / 'summary.md'}, {figure}, the leaderboard ({board['markdown']}, "
           f"{board['html'].name}, {board['csv'].name}), and per-stage checkpoints, logs "
@@ -90,52 +90,34 @@ def run(cfg: QuickstartConfig) -> str:
     return table
 
 
-def _final_rows(run: Path) -> list[dict]:
-    rows = read_jsonl(run / "dynamics.jsonl")
-    last = max(r["step"] for r in rows)
-    return [r for r in rows if r["step"] == last]
+STAGES = (("SFT warm start", "warm-start"), ("+ SFT arm", "sft-arm"), ("+ RL arm", "rl-arm"))
 
 
-def summary_table(runs: list[Path]) -> str:
-    """Final-checkpoint accuracy per domain (macro over tasks), mean +- std over seeds, with
-    the ID-to-OOD drop, response length and reflection ratio; the last row is the accuracy
-    of always giving each task's most common answer."""
-    stages: dict[str, list[dict]] = {}
-    for run in runs:
-        rows = _final_rows(run)
-        name = {"untrained": "untrained", "warm": "SFT warm start", "sft": "+ SFT arm",
-                "rl": "+ RL arm"}[run.name]
-        means = {}
-        for dom in ("id", "ood"):
-            sel = [r for r in rows if r["domain"] == dom]
-            if sel:
-                means[dom] = {k: statistics.fmean(r[k] for r in sel)
-                               for k in ("acc", "majority_baseline")}
-        # length and reflection: the mean over all tasks, as in the leaderboard
-        means["all"] = {k: statistics.fmean(r[k] for r in rows if r[k] is not None)
-                         for k in ("length_mean", "reflection_ratio")}
-        stages.setdefault(name, []).append(means)
+def summary_table(board: leaderboard.Board, untrained: str, preset: str = "greedy") -> str:
+    """The leaderboard's rows of each stage's final checkpoint (the untrained model, the warm
+    start and both arms): ID and OOD accuracy (macro over tasks), the ID - OOD drop, response
+    length and reflection ratio (means over all tasks), mean +- std over seeds; the last row
+    is the accuracy of always giving each task's most common answer."""
+    def final(name: str) -> leaderboard.Row | None:
+        rows = [r for r in board.rows if r.name == name and r.preset == preset]
+        return max(rows, key=lambda r: r.step or 0) if rows else None
 
-    def cell(vals: list[float], pct: bool = True) -> str:
+    def cell(c: leaderboard.Cell | None, pct: bool = True) -> str:
+        if c is None or c.mean is None:
+            return "-"
         scale = 100 if pct else 1
-        m = statistics.fmean(vals) * scale
-        if len(vals) < 2:
-            return f"{m:.1f}"
-        return f"{m:.1f} ± {statistics.stdev(vals) * scale:.1f}"
+        return f"{c.mean * scale:.1f}" + ("" if c.std is None else f" ± {c.std * scale:.1f}")
 
-    head = ("| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | "
-            "reflection % |")
-    lines = [head, "|" + "---|" * 7]
-    for name, per_seed in stages.items():
-        ids = [s["id"]["acc"] for s in per_seed if "id" in s]
-        oods = [s["ood"]["acc"] for s in per_seed if "ood" in s]
-        gaps = [s["id"]["acc"] - s["ood"]["acc"] for s in per_seed if "id" in s and "ood" in s]
-        lens = [s["all"]["length_mean"] for s in per_seed]
-        refl = [s["all"]["reflection_ratio"] for s in per_seed]
-        lines.append(f"| {name} | {len(per_seed)} | {cell(ids)} | {cell(oods)} | {cell(gaps)} | "
-                     f"{cell(lens, pct=False)} | {cell(refl)} |")
-    chance = stages["untrained"][0]
-    lines.append(f"| always the most common answer | - | "
-                 f"{cell([chance['id']['majority_baseline']])} | "
-                 f"{cell([chance['ood']['majority_baseline']])} | | | |")
+    lines = ["| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | "
+             "reflection % |", "|" + "---|" * 7]
+    for label, name in (("untrained", untrained), *STAGES):
+        row = final(name)
+        if row is not None:
+            c = row.cells
+            lines.append(f"| {label} | {len(row.seeds)} | {cell(c.get('ID avg'))} | "
+                         f"{cell(c.get('OOD avg'))} | {cell(c.get('ID - OOD'))} | "
+                         f"{cell(c.get('length'), pct=False)} | {cell(c.get('reflection'))} |")
+    base = {k: leaderboard.Cell(v) for k, v in board.baseline.items()}
+    lines.append(f"| always the most common answer | - | {cell(base.get('ID avg'))} | "
+                 f"{cell(base.get('OOD avg'))} | | | |")
     return "\n".join(lines)

@@ -19,7 +19,7 @@ GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
 
 from __future__ import annotations
 
-import os
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,77 +28,84 @@ import torch
 from tqdm.auto import tqdm
 
 from harness import analyzers
-from harness.backends import GenerationConfig, Request
+from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
-from harness.errors import VrbenchError
-from harness.runner import decode_images
 from harness.scoring import grade
 from harness.store import append_jsonl
+from tasks import Sample, decode_images
+from tasks.errors import VrbenchError
 from trainers import common
-from trainers.batching import collate, encode_prompt, token_logprobs
+from trainers.batching import Encoded, collate, encode_prompt, token_logprobs
 
 ADVANTAGES = ("reinforce_pp", "grpo")
 LOSS_AGG = ("token-mean", "seq-mean-token-mean")
 
 
 @dataclass
-class RLConfig:
-    model: str  # the starting checkpoint (also the KL reference)
-    out: str  # output directory: checkpoints, logs, rollouts, dynamics
-    name: str = ""  # the run's name in results and leaderboards (default: out's last part)
-    tasks: str = "id"
-    split: str = "train"
+class RLConfig(common.TrainConfig):
     steps: int = 50  # generation steps (rollout batches)
-    prompts_per_step: int = 16  # over all processes
+    log_every: int = 1
+    optim: common.OptimSettings = field(default_factory=lambda: common.OptimSettings(
+        lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
+    prompts_per_step: int = 16  # prompts per generation step, over all processes
     group_size: int = 4  # responses per prompt (G)
     gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
-    temperature: float = 1.0
-    top_p: float = 1.0
-    max_new_tokens: int = 64
-    # reward: +correct_reward if right; penalties as in the paper
-    correct_reward: float = 1.0
+    temperature: float = 1.0  # rollout sampling temperature
+    top_p: float = 1.0  # rollout nucleus sampling threshold
+    max_new_tokens: int = 64  # token limit per response
+    # -- reward: the harness's grader, with the paper's penalties
+    correct_reward: float = 1.0  # reward of a correct final answer
     format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
     language_coef: float = 0.1  # minus this times the share of CJK characters
     no_eos_reward: float = -0.1  # the whole reward of a response cut at the limit or too short
     min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
-    # advantage
-    advantage: str = "grpo"
-    grpo_std_norm: bool = True  # False: Dr. GRPO (no division by the group's std)
-    gamma: float = 1.0  # reinforce_pp discount
+    # -- advantage
+    advantage: str = "grpo"  # grpo (group-normalised) or reinforce_pp (the paper's)
+    grpo_std_norm: bool = True  # divide by the group's std (--no-grpo-std-norm: Dr. GRPO)
+    gamma: float = 1.0  # reinforce_pp: discount of the token-level returns
     kl_reward_coef: float = 0.0  # reinforce_pp: beta_rew, a per-token KL penalty in the return
     whiten_add_mean: bool = False  # reinforce_pp: the paper code's (A - mu) / sigma + mu
-    adv_eps: float = 1e-6
-    # loss
-    clip_low: float = 0.2
-    clip_high: float = 0.2
-    loss_agg: str = "token-mean"
-    kl_coef: float = 0.0  # k3 KL(pi || pi_ref) loss weight; 0 keeps no reference model
-    ppo_epochs: int = 1
+    adv_eps: float = 1e-6  # added to the std when normalising advantages
+    # -- loss
+    clip_low: float = 0.2  # PPO clip: the ratio is kept above 1 - clip_low
+    clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
+    loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
+    kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
+    ppo_epochs: int = 1  # passes over each rollout batch
     mini_batches: int = 1  # optimizer steps per ppo epoch
-    seed: int = 0
-    save_every: int = 0  # 0: save (and evaluate) the final checkpoint only
-    log_every: int = 1
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
-    resume: bool = False
-    bf16: bool = True
-    # under torchrun, shard the policy over the processes (FSDP2), not DDP; rollouts then come
-    # from a whole copy synced each step, and the frozen reference stays whole
-    fsdp: bool = False
-    optim: common.OptimSettings = field(default_factory=lambda: common.OptimSettings(
-        lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
-    eval: common.EvalSettings = field(default_factory=common.EvalSettings)
 
     def check(self, world: int) -> None:
+        super().check(world)
         if self.advantage not in ADVANTAGES:
             raise VrbenchError(f"advantage must be one of {ADVANTAGES}, not {self.advantage!r}.")
         if self.loss_agg not in LOSS_AGG:
             raise VrbenchError(f"loss aggregation must be one of {LOSS_AGG}.")
+        for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
+                     "ppo_epochs", "mini_batches"):
+            if getattr(self, name) < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise VrbenchError(f"--temperature must be a positive number (rollouts sample), "
+                               f"not {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
         if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk
                                                        ) % world:
             raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
                                f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
         if self.advantage == "grpo" and self.group_size < 2:
             raise VrbenchError("grpo needs a group size of at least 2.")
+
+
+@dataclass
+class Rollout:
+    """One response to one prompt, with its reward parts."""
+
+    prompt: Encoded  # the prompt as the processor encoded it
+    response: Response
+    reward: dict  # the reward and its parts (see `reward`)
+    sample: Sample
 
 
 # -- rewards ----------------------------------------------------------------------------------
@@ -198,7 +205,6 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: f
 # -- the loop ---------------------------------------------------------------------------------
 def train(cfg: RLConfig) -> Path:
     """Run RL; returns the final checkpoint directory."""
-    cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
     run = common.start(cfg, "rl", cfg.steps * updates_per_step(cfg))
     d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
     out, autocast = run.out, run.autocast
@@ -206,7 +212,7 @@ def train(cfg: RLConfig) -> Path:
     if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
         _, ref = load_model(cfg.model, device=str(d.device))
         ref.requires_grad_(False)
-    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
+    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     processor = run.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
     rollout = load_model(cfg.model, device=str(d.device))[1].eval() if run.fsdp else model
@@ -224,7 +230,7 @@ def train(cfg: RLConfig) -> Path:
         if run.fsdp:
             common.copy_weights(model, rollout)
         # 1. data flow: this process's chunks of the step's prompts --------------------------
-        rollouts = []  # (prompt encoding, response, reward parts, sample)
+        rollouts: list[Rollout] = []
         for c in range(d.rank, n_chunks, d.world):
             idx = range(step * P + c * cfg.gen_chunk, step * P + (c + 1) * cfg.gen_chunk)
             items = [data.example(i) for i in idx]
@@ -238,15 +244,15 @@ def train(cfg: RLConfig) -> Path:
                 enc = encode_prompt(processor, req.prompt, req.images)
                 for r in resps:
                     parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
-                    rollouts.append((enc, r, parts, s))
+                    rollouts.append(Rollout(enc, r, parts, s))
         t_gen = time.perf_counter() - t0
 
         # 3. trajectory: old/ref log-probs and advantages ------------------------------------
         t1 = time.perf_counter()
-        batch = collate([x[0] for x in rollouts], [list(x[1].token_ids) for x in rollouts],
-                        tok.pad_token_id)
+        batch = collate([x.prompt for x in rollouts],
+                        [list(x.response.token_ids) for x in rollouts], tok.pad_token_id)
         mask = batch["completion_mask"][:, 1:].float()
-        rewards = torch.tensor([x[2]["reward"] for x in rollouts])
+        rewards = torch.tensor([x.reward["reward"] for x in rollouts])
         with torch.no_grad(), autocast:
             old_logp = torch.cat([token_logprobs(model, _rows(batch, sl))[0] for sl in
                                   _slices(len(rollouts), cfg.mini_batches)])
@@ -264,11 +270,11 @@ def train(cfg: RLConfig) -> Path:
         if cfg.log_rollouts:
             append_jsonl(out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
                          out / "rollouts.jsonl",
-                         [{"step": step + 1, "doc_id": s.id, "response": r.text,
-                           "token_ids": list(r.token_ids), "finish_reason": r.finish_reason,
-                           **parts, "advantage": a}
-                          for (_, r, parts, s), a in zip(rollouts, seq_adv.tolist(),
-                                                         strict=True)])
+                         [{"step": step + 1, "doc_id": x.sample.id, "response": x.response.text,
+                           "token_ids": list(x.response.token_ids),
+                           "finish_reason": x.response.finish_reason, **x.reward,
+                           "advantage": a}
+                          for x, a in zip(rollouts, seq_adv.tolist(), strict=True)])
 
         t_lp = time.perf_counter() - t1
 
@@ -314,8 +320,10 @@ def train(cfg: RLConfig) -> Path:
         # -- log, save, evaluate -------------------------------------------------------------
         done = step + 1
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
-            row = _step_log(done, done * P / len(data), rollouts, rewards, stats, cfg,
-                            (t_gen, t_lp, t_upd), int(mask.sum().item()), sched.get_last_lr()[0])
+            row = {"step": done, "epoch": done * P / len(data), "lr": sched.get_last_lr()[0],
+                   **rollout_stats(rollouts, cfg.group_size), **stats,
+                   **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
+                            t_upd)}
             append_jsonl(out / "train_log.jsonl", [row])
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
         common.maybe_save(run, cfg, "rl", done, done * P / len(data))
@@ -347,32 +355,35 @@ def _rows(batch: dict, rows) -> dict:
     return out
 
 
-def _step_log(step, epoch, rollouts, rewards, stats, cfg, times, n_tok, lr) -> dict:
-    t_gen, t_lp, t_upd = times
-    parts = [x[2] for x in rollouts]
-    resp = [x[1] for x in rollouts]
+def rollout_stats(rollouts: list[Rollout], group_size: int) -> dict:
+    """What a step's rollouts say: reward and its parts, accuracy, the share of groups with
+    no reward variance, lengths, truncation, reflection ratios and word frequencies."""
+    parts = [x.reward for x in rollouts]
+    resp = [x.response for x in rollouts]
+    rewards = torch.tensor([p["reward"] for p in parts])
     lengths = [r.n_tokens for r in resp]
-    groups = rewards.view(-1, cfg.group_size)
     behaviour = analyzers.aggregate([analyzers.analyze(r.text, r.n_tokens, r.finish_reason)
                                      | {"correct": bool(p["correct"])}
                                      for r, p in zip(resp, parts, strict=True)])
     n = len(parts)
     return {
-        "step": step, "epoch": epoch, "lr": lr,
         "reward_mean": rewards.mean().item(),
         **{f"reward_{k}": sum(p[k] for p in parts) / n for k in ("correct", "format",
                                                                   "language", "penalty")},
         "train_acc": sum(p["correct"] for p in parts) / n,
-        "zero_std_group_ratio": (groups.std(dim=1) == 0).float().mean().item(),
+        "zero_std_group_ratio": (rewards.view(-1, group_size).std(dim=1) == 0
+                                 ).float().mean().item(),
         "length_mean": sum(lengths) / n, "length_max": max(lengths),
         "length_clip_ratio": sum(r.finish_reason == "length" for r in resp) / n,
-        **stats,
         "reflection_ratio": behaviour["reflection_ratio"],
         "reflection_ratio_in_correct_answers": behaviour["reflection_ratio_in_correct_answers"],
         "reflection_word_freq": behaviour["reflection_word_freq"],
-        "gen_tokens_per_s": sum(lengths) / t_gen, "logprob_tokens_per_s": n_tok / t_lp,
-        "update_tokens_per_s": n_tok * cfg.ppo_epochs / t_upd,
-        "gen_seconds": t_gen, "logprob_seconds": t_lp, "update_seconds": t_upd,
     }
 
 
+def _speed(rollouts: list[Rollout], n_tok: int, ppo_epochs: int, t_gen: float, t_lp: float,
+           t_upd: float) -> dict:
+    generated = sum(x.response.n_tokens for x in rollouts)
+    return {"gen_tokens_per_s": generated / t_gen, "logprob_tokens_per_s": n_tok / t_lp,
+            "update_tokens_per_s": n_tok * ppo_epochs / t_upd,
+            "gen_seconds": t_gen, "logprob_seconds": t_lp, "update_seconds": t_upd}

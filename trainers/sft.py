@@ -14,38 +14,34 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from harness.errors import VrbenchError
-from harness.runner import decode_images
 from harness.store import append_jsonl
+from tasks import decode_images
+from tasks.errors import VrbenchError
 from trainers import common
 from trainers.batching import collate, encode_prompt, token_logprobs
 
 
 @dataclass
-class SFTConfig:
-    model: str  # checkpoint to start from
-    out: str  # output directory: checkpoints, logs, dynamics
-    name: str = ""  # the run's name in results and leaderboards (default: out's last part)
-    tasks: str = "id"
-    split: str = "train"
+class SFTConfig(common.TrainConfig):
     reflective: float = 0.0  # share of examples trained on the solution with a reflective check
-    steps: int = 300  # optimizer steps
     batch_size: int = 16  # examples per micro-batch, over all processes
     grad_accum: int = 1  # micro-batches per optimizer step
-    seed: int = 0
-    save_every: int = 0  # 0: save (and evaluate) the final checkpoint only
-    log_every: int = 10
-    resume: bool = False
-    bf16: bool = True  # autocast on CUDA; the CPU always trains in float32
-    fsdp: bool = False  # under torchrun, shard the model over the processes (FSDP2), not DDP
-    optim: common.OptimSettings = field(default_factory=common.OptimSettings)
-    eval: common.EvalSettings = field(default_factory=common.EvalSettings)
+
+    def check(self, world: int) -> None:
+        super().check(world)
+        if not 0 <= self.reflective <= 1:
+            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise VrbenchError("--batch-size and --grad-accum must be at least 1.")
+        if self.batch_size % world:
+            raise VrbenchError(f"batch size {self.batch_size} does not split over {world} "
+                               "processes.")
 
 
 def completion_ids(tokenizer, text: str) -> list[int]:
@@ -57,10 +53,7 @@ def train(cfg: SFTConfig) -> Path:
     G = cfg.batch_size * cfg.grad_accum
     run = common.start(cfg, "sft", cfg.steps)
     d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
-    if cfg.batch_size % d.world:
-        raise VrbenchError(f"batch size {cfg.batch_size} does not split over {d.world} "
-                           "processes.")
-    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed)
+    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     processor, tok = run.processor, run.processor.tokenizer
 
     bar = tqdm(range(run.start, cfg.steps), desc="sft", disable=not d.main, initial=run.start,

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from harness.errors import VrbenchError
+from tasks.errors import VrbenchError
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from harness.backends import GenerationConfig, Request, Response
-from harness.errors import VrbenchError
 from harness.prompting import chat_text
+from tasks.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
 # the image-token bookkeeping of VLM processors.

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from harness.backends import GenerationConfig, Request, Response
-from harness.errors import VrbenchError
+from tasks.errors import VrbenchError
 
 FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
 

@@ -1,0 +1,109 @@
+"""How an evaluation runs: one dataclass, the only place its parameters are declared.
+
+`vrbench eval`'s flags are generated from `EvalConfig` (`harness.flags`), `evaluate` takes
+one, and a trainer's checkpoint scoring extends it. Adding a parameter is one line here
+plus its use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+from harness.analyzers import REFLECTION_MODES
+from harness.backends import BACKENDS, GenerationConfig
+from tasks.errors import VrbenchError
+
+# The paper's three evaluation settings, plus plain greedy decoding.
+PRESETS: dict[str, dict] = {
+    "greedy": {"n": 1, "temperature": 0.0, "top_p": 1.0},
+    "pass8": {"n": 8, "temperature": 1.0, "top_p": 1.0},
+    "pass1_t0.6": {"n": 1, "temperature": 0.6, "top_p": 1.0},
+    "pass1_t0.01": {"n": 1, "temperature": 0.01, "top_p": 0.001},
+}
+
+
+@dataclass
+class EvalConfig:
+    split: str = "test"  # the tasks' split to evaluate
+    limit: int | None = None  # the first N samples of each task (default: all)
+    preset: str | None = None  # generation preset: greedy (the default), pass8 (8 samples
+    # at T=1.0), pass1_t0.6 or pass1_t0.01 (T=0.01, top-p 0.001: the benchmark setting)
+    samples: int | None = None  # responses per prompt (pass@k); overrides the preset
+    temperature: float | None = None  # sampling temperature, 0 for greedy; overrides the preset
+    top_p: float | None = None  # nucleus sampling threshold in (0, 1]; overrides the preset
+    max_new_tokens: int | None = None  # token limit per response (256 when not set)
+    batch_size: int = 16  # prompts per generate call
+    seed: int = 0  # sampling seed
+    output: str | None = None  # the run directory (default: ROOT/<model>-<config hash>)
+    root: str = "runs"  # where run directories go when --output is not given
+    backend: str = "hf"  # hf: transformers in this process; vllm: vLLM offline inference
+    # (GPU, the vllm extra); openai: an OpenAI-compatible server at --base-url, the model
+    # being the served model's name
+    base_url: str | None = None  # the server of --backend openai, e.g. http://127.0.0.1:8000/v1
+    # (API key: OPENAI_API_KEY)
+    concurrency: int = 8  # requests in flight at once with --backend openai
+    tensor_parallel_size: int = 1  # GPUs per model with --backend vllm
+    judge_model: str | None = None  # also score with this LLM judge (off by default); its
+    # verdicts are stored beside the rule-based ones
+    judge_base_url: str | None = None  # the judge's OpenAI-compatible endpoint
+    reflection_mode: str = "substring"  # reflection-word matching: substring (the paper's)
+    # or word (whole words only)
+    data_dir: str | None = None  # the folder of local copies of published benchmarks
+    # (default: $VRBENCH_DATA)
+    progress: bool = True  # show progress bars
+
+    def check(self) -> None:
+        """Refuse impossible values with one sentence (raises VrbenchError)."""
+        for name in ("limit", "batch_size", "samples", "max_new_tokens", "concurrency",
+                     "tensor_parallel_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, "
+                                   f"not {value}.")
+        if self.temperature is not None and not (math.isfinite(self.temperature)
+                                                 and self.temperature >= 0):
+            raise VrbenchError(f"--temperature must be a finite number >= 0, not "
+                               f"{self.temperature}.")
+        if self.top_p is not None and not 0 < self.top_p <= 1:  # NaN fails this too
+            raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise VrbenchError(f"unknown preset {self.preset!r}; choose one of "
+                               f"{', '.join(PRESETS)}.")
+        if self.backend not in BACKENDS:
+            raise VrbenchError(f"unknown backend {self.backend!r}; choose one of "
+                               f"{', '.join(BACKENDS)}.")
+        if self.reflection_mode not in REFLECTION_MODES:
+            raise VrbenchError(f"--reflection-mode must be one of "
+                               f"{', '.join(REFLECTION_MODES)}.")
+        if self.base_url and self.backend != "openai":
+            raise VrbenchError("--base-url is for --backend openai.")
+        if bool(self.judge_model) != bool(self.judge_base_url):
+            raise VrbenchError("--judge-model and --judge-base-url go together (an "
+                               "OpenAI-compatible endpoint; key from OPENAI_API_KEY).")
+
+    def generation(self) -> GenerationConfig:
+        """The preset's settings with the explicit ones on top."""
+        self.check()
+        base = GenerationConfig()
+        if self.preset is not None:
+            base = replace(base, **PRESETS[self.preset])
+        explicit = {"n": self.samples, "temperature": self.temperature, "top_p": self.top_p,
+                    "max_new_tokens": self.max_new_tokens}
+        gen = replace(base, seed=self.seed, **{k: v for k, v in explicit.items()
+                                               if v is not None})
+        if gen.n > 1 and gen.temperature == 0:
+            raise VrbenchError("several samples per prompt need a temperature above 0.")
+        return gen
+
+    def backend_options(self) -> dict:
+        """Keyword arguments of the backend `load_backend` creates."""
+        if self.backend == "openai":
+            return {"base_url": self.base_url, "concurrency": self.concurrency}
+        if self.backend == "vllm":
+            return {"tensor_parallel_size": self.tensor_parallel_size}
+        return {}
+
+    def base(self) -> EvalConfig:
+        """This configuration as a plain EvalConfig (a subclass's own fields dropped)."""
+        return EvalConfig(**{f.name: getattr(self, f.name) for f in fields(EvalConfig)})

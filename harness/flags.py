@@ -1,0 +1,139 @@
+"""Command-line flags from config dataclasses: one flag per field, its help the field's comment.
+
+A config is declared once, as a dataclass whose fields carry a trailing comment:
+
+    max_new_tokens: int | None = None  # token limit per response (default 256)
+
+and becomes `--max-new-tokens N` with that help, its default shown. Comment lines right
+below a field continue its help. A nested config's fields become flags too, named with the
+nested class's `FLAG_PREFIX` (default: the field's name and a dash, as in `--eval-limit`);
+fields named in a class's `NOT_FLAGS` are set by the program, not by the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import inspect
+import io
+import tokenize
+import typing
+
+
+@functools.cache
+def _comments(cls) -> dict[str, str]:
+    """field name -> its comment, from the class body's source (empty if unavailable)."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out: dict[str, str] = {}
+    last: str | None = None  # the field whose comment may continue on the next lines
+    line_of_field: dict[int, str] = {}  # source row -> the field declared there
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        row, col = tok.start
+        if tok.type == tokenize.NAME and col == 4 and tok.line.strip().startswith(
+                f"{tok.string}:"):
+            line_of_field[row], last = tok.string, None
+        elif tok.type == tokenize.COMMENT:
+            text = tok.string.lstrip("#").strip()
+            if row in line_of_field:  # a trailing comment
+                last = line_of_field[row]
+                out[last] = text
+            elif last is not None and not text.startswith("--"):  # its continuation
+                out[last] += " " + text
+            else:
+                last = None
+        elif tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
+                              tokenize.DEDENT) and row not in line_of_field:
+            last = None
+    return out
+
+
+def field_help(cls) -> dict[str, str]:
+    """The help of every field of `cls`, from the most derived class that comments it."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(klass):
+            out |= _comments(klass)
+    return out
+
+
+def _kind(tp) -> str:
+    """bool, int, float, str, tuple_float, tuple_int or tuple_str, from a field's type."""
+    if typing.get_origin(tp) is tuple:
+        inner = typing.get_args(tp)[0]
+        return {float: "tuple_float", int: "tuple_int"}.get(inner, "tuple_str")
+    args = [a for a in typing.get_args(tp) if a is not type(None)]  # X | None -> X
+    base = args[0] if args else tp
+    return {bool: "bool", int: "int", float: "float"}.get(base, "str")
+
+
+def _default(f: dataclasses.Field, within=None):
+    if within is not None:
+        return getattr(within, f.name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _prefix(name: str, tp) -> str:
+    return getattr(tp, "FLAG_PREFIX", f"{name}_")
+
+
+def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
+                required: tuple[str, ...] = (), within=None) -> None:
+    """One flag per field of `cls` (and of its nested configs). `within` is the parent's
+    default instance of a nested config."""
+    hints = typing.get_type_hints(cls)
+    helps = field_help(cls)
+    skip = getattr(cls, "NOT_FLAGS", ())
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        tp = hints[f.name]
+        default = _default(f, within)
+        if dataclasses.is_dataclass(tp):
+            add_options(parser, tp, prefix=prefix + _prefix(f.name, tp), within=default)
+            continue
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        dest = prefix + f.name
+        kind = _kind(tp)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        text = helps.get(f.name, "").replace("%", "%%")
+        help_ = (text + " " if text else "") + (
+            "(required)" if f.name in required else f"(default: {shown})")
+        if kind == "bool":
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
+                                default=default, help=help_)
+        elif kind.startswith("tuple"):
+            conv = {"tuple_float": float, "tuple_int": int}.get(kind, str)
+            parser.add_argument(flag, dest=dest, default=default, nargs="+", type=conv,
+                                help=help_ + ", one or more")
+        else:
+            conv = {"int": int, "float": float, "str": str}[kind]
+            parser.add_argument(flag, dest=dest, type=conv, default=default,
+                                required=f.name in required, help=help_)
+
+
+def build(cls, args: argparse.Namespace, prefix: str = "", within=None):
+    """The config the parsed `args` describe (fields that are not flags keep their
+    defaults)."""
+    hints = typing.get_type_hints(cls)
+    skip = getattr(cls, "NOT_FLAGS", ())
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = build(tp, args, prefix + _prefix(f.name, tp), _default(f, within))
+        else:
+            value = getattr(args, prefix + f.name)
+            kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    if within is not None:
+        return dataclasses.replace(within, **kwargs)
+    return cls(**kwargs)

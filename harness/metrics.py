@@ -1,0 +1,73 @@
+"""Metrics of scored samples: per task (accuracy with its interval, the analyzers' behaviour
+statistics, per-category accuracy, the judge's agreement) and per domain (macro averages).
+
+Every summary of results (a run's `results.json`, the leaderboard, the quickstart table, the
+analysis report) is computed here, once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from harness import analyzers, stats
+from harness.judge import agreement
+
+
+def summarize_task(records: list[dict], n: int) -> dict:
+    """Accuracy with its interval, plus the analyzers' behaviour statistics, for one task.
+    Errored samples count as wrong (they are in the denominator) and are counted."""
+    ok = [r for r in records if r["error"] is None]
+    per_sample = [r["acc"] for r in records]
+    out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok)}
+    out |= stats.accuracy_summary(per_sample)
+    targets = Counter(r["target"] for r in records)
+    # the accuracy of always giving the most common answer: what "above chance" means
+    out["majority_baseline"] = max(targets.values()) / len(records) if records else None
+    if n > 1:
+        passed = [r["pass"] for r in records]
+        lo, hi = stats.wilson_interval(sum(passed), len(passed))
+        out[f"pass@{n}"] = sum(passed) / len(passed) if passed else None
+        out[f"pass@{n}_ci95"] = [lo, hi]
+    responses = [a | {"correct": c} for r in ok for a, c in zip(r["analysis"], r["correct"],
+                                                                 strict=True)]
+    out |= analyzers.aggregate(responses)
+    if any(r.get("categories") for r in records):
+        out["by_category"] = by_category(records)
+    judged = [r for r in ok if "judge_correct" in r]
+    if judged:  # the LLM judge's verdicts beside the rule-based ones
+        verdicts = [v for r in judged for v in r["judge_correct"]]
+        out["judge_acc"] = sum(verdicts) / len(verdicts)
+        out |= agreement([c for r in judged for c in r["correct"]], verdicts)
+    return out
+
+
+def by_category(records: list[dict]) -> dict:
+    """Accuracy per value of each category key (MathVerse versions, MathVista skills...);
+    a list value (a sample with several skills) counts the sample under each."""
+    acc: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        for key, value in (r.get("categories") or {}).items():
+            for v in value if isinstance(value, list) else [value]:
+                if v is not None and v != "":
+                    acc.setdefault(key, {}).setdefault(str(v), []).append(r["acc"])
+    return {k: {v: {"n": len(xs), "acc": sum(xs) / len(xs)} for v, xs in sorted(vals.items())}
+            for k, vals in sorted(acc.items())}
+
+
+def summarize_groups(results: dict, task_domains: dict[str, str]) -> dict:
+    """Macro average of task accuracy per domain, with a 95% interval from the tasks'
+    Agresti-Coull variances (an upper bound for scores in [0, 1], and never zero-width)."""
+    groups = {}
+    for dom in ("id", "ood"):
+        names = [t for t, d in task_domains.items() if d == dom and results[t]["acc"] is not None]
+        if not names:
+            continue
+        mean = sum(results[t]["acc"] for t in names) / len(names)
+        se = sum(stats.agresti_coull_var(results[t]["acc"], results[t]["n_samples"])
+                 for t in names) ** 0.5 / len(names)
+        lengths = [results[t]["length_mean"] for t in names if "length_mean" in results[t]]
+        groups[dom] = {"tasks": names, "acc": mean, "acc_stderr": se,
+                       "acc_ci95": [max(0.0, mean - stats.Z95 * se),
+                                    min(1.0, mean + stats.Z95 * se)],
+                       "length_mean": sum(lengths) / len(lengths) if lengths else None}
+    return groups
