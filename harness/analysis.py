@@ -22,9 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from harness import stats
-from harness.leaderboard import Board, Row, build_from
+from harness.leaderboard import Board, Row, build_from, md, md_code
 from harness.metrics import summarize_groups
-from harness.plots import pyplot
+from harness.plots import plain, pyplot
 from harness.report import pct
 from harness.results import Entry, checkpoint_results, index
 from harness.store import read_jsonl
@@ -181,6 +181,7 @@ def _figures(points: list[dict], out: Path) -> list[Path]:
     paths = []
     if points:
         df = pd.DataFrame(points)
+        df["name"] = df["name"].map(plain)
         names = sorted(df["name"].unique())
         colors = dict(zip(names, sns.color_palette(n_colors=len(names)), strict=True))
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -211,7 +212,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
     points = checkpoint_points(entries)
     gen = generalisation(entries, board)
     figs = _figures(points, out)
-    lines = ["# Analysis", "", "Runs: " + ", ".join(f"`{r}`" for r in roots), ""]
+    lines = ["# Analysis", "", "Runs: " + ", ".join(md_code(r) for r in roots), ""]
     lines += ["## Seed sensitivity", "",
               "Std and coefficient of variation (CV = std / mean) over seeds, per checkpoint.",
               "", "| model | step | preset | seeds | length | length CV | ID acc % | ID CV | "
@@ -219,7 +220,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
     for s in seeds:
         ln, i, o = s["length"], s["ID avg"], s["OOD avg"]
         lines.append(
-            f"| {s['name']} | {s['step']} | {s['preset']} | {s['seeds']} | "
+            f"| {md(s['name'])} | {s['step']} | {md(s['preset'])} | {s['seeds']} | "
             + ("-" if ln is None else f"{ln['mean']:.1f} ± {ln['std']:.1f}") + " | "
             + ("-" if ln is None or ln["cv"] is None else f"{ln['cv']:.3f}") + " | "
             + ("-" if i is None else f"{100 * i['mean']:.1f} ± {100 * i['std']:.1f}") + " | "
@@ -244,8 +245,8 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
             cols.append(f"{n}" if not n else
                         f"{n}, {r[f'length_{key}']:.1f}, {pct(r[f'acc_{key}'])} "
                         f"[{pct(r[f'acc_{key}_ci95'][0])}, {pct(r[f'acc_{key}_ci95'][1])}]")
-        lines.append(f"| {r['name']} | {_step(r['step'])} | {r['preset']} | {r['responses']} | "
-                     f"{rho} | {cols[0]} | {cols[1]} |")
+        lines.append(f"| {md(r['name'])} | {_step(r['step'])} | {md(r['preset'])} | "
+                     f"{r['responses']} | {rho} | {cols[0]} | {cols[1]} |")
     if len(points) >= 3:
         rho = stats.spearman([p["length"] for p in points], [p["reflection"] for p in points])
         ci = None if rho is None else spearman_ci(rho, len(points))
@@ -259,8 +260,8 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
               "", "| model | trainer | step | preset | seeds | ID - OOD | change ID | "
               "change OOD |", "|---|---|---|---|---|---|---|---|"]
     for g in gen:
-        lines.append(f"| {g['name']} | {g['trainer'] or '-'} | {g['step']} | {g['preset']} | "
-                     f"{g['seeds']} | {_ms(g['gap'])} | {_ms(g['delta_id'])} | "
+        lines.append(f"| {md(g['name'])} | {md(g['trainer'] or '-')} | {g['step']} | "
+                     f"{md(g['preset'])} | {g['seeds']} | {_ms(g['gap'])} | {_ms(g['delta_id'])} | "
                      f"{_ms(g['delta_ood'])} |")
     lines += [""] + [f"![{p.stem}]({p.name})" for p in figs]
     report = out / "analysis.md"

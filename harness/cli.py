@@ -54,14 +54,33 @@ def _cmd_eval(args) -> None:
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
 
 
+def _cmd_rescore(args) -> None:
+    from harness.report import pct, text_table
+    from harness.rescore import rescore
+    out = rescore(args.file, args.format, task=args.task, data_dir=args.data_dir,
+                  model_name=args.model_name, output=args.output, root=args.root,
+                  verdict_key=args.verdict_key, reflection_mode=args.reflection_mode)
+    rows = [("task", "n", "vrbench acc %", "other acc %", "agreement %", "kappa")]
+    for task, r in out["results"].items():
+        kappa = r.get("other_kappa")
+        rows.append((task, str(r["n_samples"]), pct(r["acc"]), pct(r.get("other_acc")),
+                     pct(r.get("other_agreement")), "-" if kappa is None else f"{kappa:.3f}"))
+    print(text_table(rows, right=(1, 2, 3, 4, 5), rule=True))
+    print(f"\n{out['n_disagreements']} disagreements listed in "
+          f"{Path(out['run_dir']) / 'disagreements.jsonl'}; run directory: {out['run_dir']}")
+
+
 def _cmd_serve(args) -> None:
-    from harness.serve import serve
+    from harness.flags import build
+    from harness.serve import Limits, serve
 
     def ready(server):
         host, port = server.server_address[:2]
         print(f"serving {args.checkpoint} as {server.model_name!r} on "
               f"http://{host}:{port}/v1 (Ctrl-C stops)", flush=True)
-    serve(args.checkpoint, args.host, args.port, args.model_name, ready)
+    if not 0 <= args.port <= 65535:
+        raise VrbenchError(f"--port must be in [0, 65535], not {args.port}.")
+    serve(args.checkpoint, args.host, args.port, args.model_name, ready, build(Limits, args))
 
 
 def _cmd_train(args) -> None:
@@ -197,7 +216,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument("--model-name", help="the model id clients send (default: the checkpoint "
                                         "path)")
+    from harness.serve import Limits
+    flags.add_options(p, Limits)
     p.set_defaults(func=_cmd_serve)
+
+    from harness.rescore import FORMATS
+    p = sub.add_parser("rescore", help="grade another harness's responses with vrbench's "
+                                       "grader; keeps its verdicts beside, with agreement")
+    p.add_argument("file", help="the responses: MathVista output_*.json, MATH-V outputs/*.jsonl, "
+                                "lmms-eval --log_samples JSONL, or a vrbench run")
+    p.add_argument("--format", required=True, choices=FORMATS, help="which harness wrote it")
+    p.add_argument("--task", help="the vrbench benchmark the responses answer (lmms-eval: "
+                                  "required; mathvision: default mathvision_test)")
+    p.add_argument("--data-dir", help="local copies of published benchmarks, for answers a "
+                                      "file lacks (default: $VRBENCH_DATA)")
+    p.add_argument("--model-name", help="the row name in leaderboards (default: the file's "
+                                        "name)")
+    p.add_argument("--output", help="run directory (default: ROOT/rescore-<name>-<hash>)")
+    p.add_argument("--root", default="runs", help="where run directories go (default: runs)")
+    p.add_argument("--verdict-key", help="lmms-eval: the metric holding the verdict "
+                                         "(default: the first boolean one)")
+    p.add_argument("--reflection-mode", default="substring", choices=["substring", "word"],
+                   help="reflection-word matching (default: substring, the paper's)")
+    p.set_defaults(func=_cmd_rescore)
 
     p = sub.add_parser("export-lmeval", help="write lm-evaluation-harness task YAMLs (and "
                                              "their data) for vrbench tasks")
@@ -243,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except VrbenchError as e:
         print(f"vrbench: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path that cannot be read or written: one sentence too
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"vrbench: error: {e.strerror or e}{where}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vrbench: interrupted; run the same command again to resume.", file=sys.stderr)

@@ -51,16 +51,3 @@ class Judge:
                 for r in responses]
         outs = self.backend.generate(reqs, GenerationConfig(max_new_tokens=8))
         return [o[0].text.strip().lower().startswith("correct") for o in outs]
-
-
-def agreement(rule: list[bool], judge: list[bool]) -> dict:
-    """Share of responses both scorers call the same, and Cohen's kappa (None when chance
-    agreement is 1)."""
-    n = len(rule)
-    if n == 0:
-        return {"judge_agreement": None, "judge_kappa": None}
-    agree = sum(a == b for a, b in zip(rule, judge, strict=True)) / n
-    p_rule, p_judge = sum(rule) / n, sum(judge) / n
-    chance = p_rule * p_judge + (1 - p_rule) * (1 - p_judge)
-    kappa = None if chance == 1 else (agree - chance) / (1 - chance)
-    return {"judge_agreement": agree, "judge_kappa": kappa}

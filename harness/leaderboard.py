@@ -31,7 +31,7 @@ from pathlib import Path
 
 from harness import stats
 from harness.metrics import summarize_groups
-from harness.plots import pyplot
+from harness.plots import plain, pyplot
 from harness.results import Entry, checkpoint_results, index
 from harness.store import write_text_atomic
 from tasks.errors import VrbenchError
@@ -214,6 +214,25 @@ def _fmt(c: Cell | None, col: str, marks: bool = True) -> str:
     return s
 
 
+def md(text) -> str:
+    """Text that Markdown shows as it is: no raw HTML, no table-cell break, no emphasis."""
+    out = str(text).replace("\\", "\\\\").replace("\n", " ").replace("\r", " ")
+    for ch in "`*_[]|#!":
+        out = out.replace(ch, "\\" + ch)
+    return html.escape(out, quote=False)
+
+
+def md_code(text) -> str:
+    return f"<code>{md(text)}</code>"
+
+
+def csv_cell(value):
+    """A cell a spreadsheet will not run: text that starts like a formula gets a quote."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
 def _label(r: Row) -> str:
     return r.name if r.step is None else f"{r.name} @ {r.step}"
 
@@ -226,7 +245,7 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
     head = ["model", "preset", "seeds", *board.columns]
     lines = [
         "# Leaderboard", "",
-        f"Regenerate: `{command}`", "",
+        f"Regenerate: {md_code(command)}", "",
         "Accuracy in %. One seed: accuracy [95% interval]; several seeds: mean ± std over "
         "seeds. ID tasks are scored on their validation split, OOD tasks on test. **Bold**: "
         "the best in its column; ≈: not significantly different from it (5%, two-sided, "
@@ -234,7 +253,7 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         "with a reflection word.", "",
         "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in board.rows:
-        lines.append("| " + " | ".join([_label(r), r.preset, str(len(r.seeds))]
+        lines.append("| " + " | ".join([md(_label(r)), md(r.preset), str(len(r.seeds))]
                                        + [_fmt(r.cells.get(c), c) for c in board.columns])
                      + " |")
     if board.baseline:
@@ -249,15 +268,15 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         cells = [f"{100 * v:.1f}" for col in ("ID avg", "OOD avg")
                  for v in (t[col] or (None, None)) if v is not None]
         cells += ["-"] * (4 - len(cells))
-        lines.append(f"| {t['name']} | {t['preset']} | {t['checkpoints']} | "
+        lines.append(f"| {md(t['name'])} | {md(t['preset'])} | {t['checkpoints']} | "
                      + " | ".join(cells) + " |")
     if figure:
         lines += ["", f"![ID and OOD accuracy]({figure})"]
-    lines += ["", "## Runs", "", f"Run directories (relative to `{board.root}`) behind each "
-              "row: `config.json` says how, `samples.jsonl` holds every response.", ""]
+    lines += ["", "## Runs", "", f"Run directories (relative to {md_code(board.root)}) behind "
+              "each row: `config.json` says how, `samples.jsonl` holds every response.", ""]
     for r in board.rows:
-        lines.append(f"- {_label(r)} ({r.preset}): "
-                     + ", ".join(f"`{_rel(p, board.root)}`" for p in r.runs))
+        lines.append(f"- {md(_label(r))} ({md(r.preset)}): "
+                     + ", ".join(md_code(_rel(p, board.root)) for p in r.runs))
     return "\n".join(lines) + "\n"
 
 
@@ -271,7 +290,7 @@ def to_csv(board: Board) -> str:
     w = csv.writer(f)
     w.writerow(head)
     for r in board.rows:
-        line = [r.name, r.step, r.epoch, r.preset, len(r.seeds),
+        line = [csv_cell(r.name), r.step, r.epoch, csv_cell(r.preset), len(r.seeds),
                 " ".join(map(str, r.seeds))]
         for col in board.columns:
             c = r.cells.get(col)
@@ -281,7 +300,7 @@ def to_csv(board: Board) -> str:
             line += [c.mean, "" if c.std is None else c.std,
                      "" if c.ci is None else c.ci[0], "" if c.ci is None else c.ci[1],
                      int(c.best), int(c.tied)]
-        line.append(";".join(_rel(p, board.root) for p in r.runs))
+        line.append(csv_cell(";".join(_rel(p, board.root) for p in r.runs)))
         w.writerow(line)
     return f.getvalue()
 
@@ -291,7 +310,7 @@ def figure(board: Board, path: Path) -> Path:
     plt = pyplot()
     import pandas as pd
     import seaborn as sns
-    data = [{"model": _label(r) + ("" if r.preset == "greedy" else f" ({r.preset})"),
+    data = [{"model": plain(_label(r) + ("" if r.preset == "greedy" else f" ({r.preset})")),
              "domain": col.split()[0], "accuracy %": 100 * c.mean}
             for r in board.rows for col in ("ID avg", "OOD avg")
             if (c := r.cells.get(col)) is not None and c.mean is not None]

@@ -18,6 +18,7 @@ from pathlib import Path
 import datasets
 
 import tasks as task_registry
+from tasks.errors import VrbenchError
 
 FEATURES = datasets.Features({
     "doc_id": datasets.Value("string"), "images": datasets.List(datasets.Image()),
@@ -63,6 +64,14 @@ metadata:
 """
 
 
+def _inside(out: Path, name: str) -> Path:
+    """out / name, refused if it would land outside `out`."""
+    path = out / name
+    if not path.resolve().is_relative_to(out.resolve()) or path.parent.resolve() != out.resolve():
+        raise VrbenchError(f"{name!r} would be written outside {out}; refusing.")
+    return path
+
+
 def export(out: str | Path, spec: str, split: str = "test", limit: int | None = None,
            max_new_tokens: int = 256) -> list[Path]:
     """Write one parquet + YAML pair per task, and the shared scoring module; returns the
@@ -77,9 +86,9 @@ def export(out: str | Path, spec: str, split: str = "test", limit: int | None = 
                 "text": [PLACEHOLDER * len(s.images) + t.prompt(s) for s in samples],
                 "target": [s.target for s in samples],
                 "choices": [s.choices for s in samples]}
-        data = out / f"{t.name}-{split}.parquet"
+        data = _inside(out, f"{t.name}-{split}.parquet")
         datasets.Dataset.from_dict(rows, features=FEATURES).to_parquet(str(data))
-        path = out / f"vrbench_{t.name}.yaml"
+        path = _inside(out, f"vrbench_{t.name}.yaml")
         path.write_text(task_yaml(t.name, t.version, data, max_new_tokens))
         written.append(path)
     return written

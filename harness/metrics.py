@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 
 from harness import analyzers, stats
-from harness.judge import agreement
 
 
 def summarize_task(records: list[dict], n: int) -> dict:
@@ -33,11 +32,14 @@ def summarize_task(records: list[dict], n: int) -> dict:
     out |= analyzers.aggregate(responses)
     if any(r.get("categories") for r in records):
         out["by_category"] = by_category(records)
-    judged = [r for r in ok if "judge_correct" in r]
-    if judged:  # the LLM judge's verdicts beside the rule-based ones
-        verdicts = [v for r in judged for v in r["judge_correct"]]
-        out["judge_acc"] = sum(verdicts) / len(verdicts)
-        out |= agreement([c for r in judged for c in r["correct"]], verdicts)
+    for who, key in (("judge", "judge_correct"), ("other", "other_correct")):
+        # an LLM judge's verdicts, or another harness's (vrbench rescore), beside ours
+        seen = [r for r in ok if key in r]
+        if seen:
+            verdicts = [bool(v) for r in seen for v in r[key]]
+            out[f"{who}_acc"] = sum(verdicts) / len(verdicts)
+            out[f"{who}_agreement"], out[f"{who}_kappa"] = stats.agreement(
+                [c for r in seen for c in r["correct"]], verdicts)
     return out
 
 

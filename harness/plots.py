@@ -22,6 +22,11 @@ def pyplot():
     return plt
 
 
+def plain(text: str) -> str:
+    """A label matplotlib draws as it is ("$" would start a formula)."""
+    return str(text).replace("$", r"\$")
+
+
 def load_dynamics(runs: list[str | Path]) -> list[dict]:
     rows = []
     for run in runs:
@@ -49,7 +54,8 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
         df = df[df["preset"] == preset]
     per_domain = (df.groupby(["run", "seed", "step", "domain", "preset"], as_index=False)
                   [list(METRICS)].mean())
-    per_domain["series"] = per_domain["run"] + " / " + per_domain["domain"].str.upper()
+    per_domain["series"] = (per_domain["run"] + " / " + per_domain["domain"].str.upper()
+                            ).map(plain)
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 4))
     for i, (ax, (col, label)) in enumerate(zip(axes, METRICS.items(), strict=True)):

@@ -40,9 +40,64 @@ def checkpoint_info(model: str) -> dict | None:
         info = json.loads(path.read_text()) if path.is_file() else None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VrbenchError(f"{path} is not valid JSON; the checkpoint is damaged.") from e
-    if info is not None and not isinstance(info, dict):
-        raise VrbenchError(f"{path} is not a JSON object; the checkpoint is damaged.")
+    if info is not None:
+        _check_checkpoint_info(info, path)
     return info
+
+
+_NUMBER = (int, float)
+_CHECKPOINT_FIELDS = {"name": (str,), "trainer": (str,), "step": (int,), "epoch": _NUMBER,
+                      "seed": (int,), "base_model": (str,)}
+_METRIC_FIELDS = ("acc", "majority_baseline", "length_mean", "reflection_ratio")
+
+
+def _is(value, types: tuple, optional: bool = True) -> bool:
+    return (value is None and optional) or (isinstance(value, types)
+                                            and not isinstance(value, bool))
+
+
+def _check_checkpoint_info(info, where) -> None:
+    """What a trainer records about a checkpoint: a JSON object of known fields and types."""
+    if not isinstance(info, dict):
+        raise VrbenchError(f"{where} is not a JSON object; the checkpoint is damaged.")
+    for key, types in _CHECKPOINT_FIELDS.items():
+        if not _is(info.get(key), types):
+            raise VrbenchError(f"{where}: {key} is {info.get(key)!r}, not a "
+                               f"{' or '.join(t.__name__ for t in types)}; the checkpoint "
+                               "is damaged.")
+
+
+def _check_results(res, where: Path) -> None:
+    """The parts of a results.json that the index, leaderboard and analysis read, with their
+    types: one malformed run must not take the others down."""
+    if not isinstance(res, dict) or not isinstance(res.get("config"), dict):
+        raise VrbenchError(f"{where} is not a vrbench results file.")
+    cfg = res["config"]
+    tasks, results = cfg.get("tasks"), res.get("results")
+    if not (isinstance(tasks, dict) and isinstance(cfg.get("generation"), dict)
+            and isinstance(results, dict)):
+        raise VrbenchError(f"{where} is not a vrbench results file (tasks, generation or "
+                           "results missing).")
+    if cfg.get("checkpoint") is not None:
+        _check_checkpoint_info(cfg["checkpoint"], f"{where} (checkpoint)")
+    for name in ("model", "preset", "split", "created"):
+        if not _is(cfg.get(name), (str,)):
+            raise VrbenchError(f"{where}: config {name} is not a string.")
+    if not _is(cfg["generation"].get("seed"), (int,)):
+        raise VrbenchError(f"{where}: the generation seed is not an integer.")
+    for task, r in results.items():
+        t = tasks.get(task)
+        if not isinstance(t, dict) or t.get("domain") not in ("id", "ood"):
+            raise VrbenchError(f"{where}: task {task!r} has no domain in the config.")
+        if not isinstance(r, dict) or not _is(r.get("n_samples"), (int,), optional=False):
+            raise VrbenchError(f"{where}: the results of {task!r} are malformed.")
+        for key in _METRIC_FIELDS:
+            if not _is(r.get(key), _NUMBER):
+                raise VrbenchError(f"{where}: {key} of {task!r} is not a number.")
+        ci = r.get("acc_ci95")
+        if ci is not None and not (isinstance(ci, list) and len(ci) == 2
+                                   and all(_is(x, _NUMBER, False) for x in ci)):
+            raise VrbenchError(f"{where}: acc_ci95 of {task!r} is not a pair of numbers.")
 
 
 def model_sha256(path: str) -> str | None:
@@ -109,17 +164,16 @@ def load_entry(run_dir: Path) -> Entry:
     except FileNotFoundError as e:
         raise VrbenchError(f"{run_dir} has no results.json; is it a finished vrbench run?"
                            ) from e
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VrbenchError(f"{run_dir / 'results.json'} is not valid JSON.") from e
-    cfg = res.get("config") or {}
-    if "tasks" not in cfg or "generation" not in cfg:
-        raise VrbenchError(f"{run_dir / 'results.json'} is not a vrbench results file.")
+    _check_results(res, run_dir / "results.json")
+    cfg = res["config"]
     ck = cfg.get("checkpoint") or {}
     model = cfg.get("model", "")
     return Entry(
         run_dir=run_dir, name=ck.get("name") or _model_name(model), trainer=ck.get("trainer"),
         step=ck.get("step"), epoch=ck.get("epoch"),
-        seed=ck["seed"] if "seed" in ck else cfg["generation"].get("seed", 0),
+        seed=ck["seed"] if ck.get("seed") is not None else cfg["generation"].get("seed", 0),
         model=model, model_sha256=cfg.get("model_sha256"),
         preset=cfg.get("preset") or "custom", split=cfg.get("split", ""),
         tasks=cfg["tasks"], results=res["results"], created=cfg.get("created"),
@@ -142,8 +196,8 @@ def index(root: str | Path) -> list[Entry]:
     for res in sorted(root.rglob("results.json")):
         try:
             entries.append(load_entry(res.parent))
-        except VrbenchError as e:
-            print(f"vrbench: skipping {res.parent}: {e}", file=sys.stderr)
+        except (VrbenchError, OSError) as e:  # one bad run never takes the index down
+            print(f"vrbench: warning: skipping {res.parent}: {e}", file=sys.stderr)
     return sorted(entries, key=lambda e: (e.name, e.step or 0, e.preset, e.seed,
                                           str(e.run_dir)))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -76,6 +77,8 @@ def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: 
         "analysis": analysis, "error": None,
         **({"categories": sample.meta["categories"]} if sample.meta.get("categories") else {}),
         **({"group": sample.meta["group"]} if sample.meta.get("group") else {}),
+        **({"precision": sample.meta["precision"]} if sample.meta.get("precision") is not None
+           else {}),
     }
 
 
@@ -122,11 +125,12 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     run_dir = (Path(cfg.output) if cfg.output
                else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
     # the same command started twice at once: the second waits, then finds the work done
+    _writable(run_dir)
     with locked(run_dir / LOCK_FILE):
         _open_run(run_dir, spec, checkpoint_info(model) if backend_name != "openai" else None)
 
         samples_path = run_dir / "samples.jsonl"
-        done = {(r["task"], r["doc_id"]) for r in read_jsonl(samples_path)}
+        done = {(r["task"], r["doc_id"]) for r in _sample_records(samples_path)}
         batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
         pending = [(b, batch) for b, batch in enumerate(batches)
                    if any((t.name, s.id) not in done for t, s in batch)]
@@ -142,7 +146,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         wanted = {(t.name, s.id) for t, s in work}
         by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
         seen = set()
-        for r in read_jsonl(samples_path):
+        for r in _sample_records(samples_path):
             key = (r["task"], r["doc_id"])
             if key in wanted and key not in seen:
                 seen.add(key)
@@ -188,6 +192,31 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
         bar.update(len(batch))
     bar.close()
     return n_tokens
+
+
+# what summarising a run reads of each sample record, with its type
+_RECORD = {"task": str, "doc_id": str, "target": str, "acc": (int, float), "pass": bool,
+           "correct": list, "analysis": list, "resps": list}
+
+
+def _sample_records(path: Path) -> list[dict]:
+    records = read_jsonl(path)
+    for i, r in enumerate(records):
+        bad = [k for k, t in _RECORD.items() if not isinstance(r.get(k), t)]
+        if bad:
+            raise VrbenchError(f"record {i + 1} of {path} lacks a valid {bad[0]!r}; delete "
+                               "that line (the run then redoes its sample) or the whole file.")
+    return records
+
+
+def _writable(run_dir: Path) -> None:
+    """Create the run directory, or say in one sentence why it cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VrbenchError(f"cannot create the run directory {run_dir} ({e.strerror}).") from e
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise VrbenchError(f"the run directory {run_dir} is not writable.")
 
 
 def _resolve_tasks(spec, data_dir: str | None) -> list[Task]:

@@ -1,13 +1,19 @@
 """Rule-based answer extraction and grading.
 
-`grade(response, target, choices=None)` never raises and stays linear in the response
-length. Extraction takes, in order: the last ``\\boxed{...}`` (balanced braces), the last
-``<answer>...</answer>``, the last "the answer is ..." / "Final answer: ..." / "Answer: ...",
-then the last non-empty line. A ``<think>`` block is dropped first; an unclosed one means no
-answer. Equivalence: numbers (fractions, decimals, thousands separators, degrees and units
-stripped) compared to 6 significant decimals, then math-verify for expressions. Multiple
-choice accepts "(B)", "B.", "Answer: B", ``\\text{B}`` and the option's own value, and never
-guesses: an answer that names no option is wrong.
+`grade(response, target, choices=None)` never raises, stays linear in the response length
+and takes well under a second. Extraction takes, in order: the last ``\\boxed{...}``
+(balanced braces), the last ``<answer>...</answer>``, the last answer phrase ("the answer
+is ...", "Final answer: ...", "The correct option is ...", We-Math's "<Answer>: <<B>>"), then
+the last non-empty line, or the value that ends it when it is prose (the published prompts
+ask for the final value or option letter "at the end"). A ``<think>`` block is dropped
+first; an unclosed one means no answer.
+
+Equivalence: numbers (fractions, decimals, thousands separators, degrees and units stripped)
+compared to 6 significant decimals, then math-verify for expressions; only answer-shaped
+text (short, not prose) reaches math-verify. Multiple choice accepts the letter in its usual
+forms ("(B)", "B.", "**B**", "B: 16", "A (obtuse)", "(A). The fish...", "option B",
+``\\text{B}``, "<<B>>") or the option's own value, and never guesses: an answer that names
+no option is wrong.
 """
 
 from __future__ import annotations
@@ -30,14 +36,38 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 class Grade:
     correct: bool
     extracted: str | None  # the answer as read from the response; None: nothing to read
-    method: str  # boxed | answer_tag | answer_phrase | last_line | none | unclosed_think
+    method: str  # boxed | answer_tag | answer_phrase | last_line | last_value | sole_number |
+    # none | unclosed_think
 
 
 # -- extraction ---------------------------------------------------------------------------------
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BOX_BARE = re.compile(r"\\boxed\s+([^\s$]+)")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_PHRASE = re.compile(r"(?:final answer|the answer|answer)\s*(?:is|:|：|=)\s*:?\s*([^\n]*)", re.I)
+_PHRASE = re.compile(r"(?:final answer|answer(?: to (?:the|this) question)?|correct "
+                     r"(?:option|choice)|the (?:option|choice)|答案)(?:\s*>)?\s*(?:is|:|：|=)"
+                     r"\s*:?\s*([^\n]*)", re.I)
+# closing lines that carry no answer: "I hope this helps!", "Do you have other questions?"
+_CLOSING = re.compile(r"\?\s*$|^(?:i hope|hope this|let me know|feel free|is there anything)",
+                      re.I)
+_NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?![\w.]*\d)")
+# a sentence that declines to answer names no value, whatever numbers it holds
+_REFUSAL = re.compile(r"\b(?:cannot|can't|can not|unable|impossible|not possible|not provided|"
+                      r"insufficient|not enough|not sufficient|not clear|none of|does not "
+                      r"provide|please provide|without seeing|not an option|a mistake in)\b",
+                      re.I)
+_LEADING_VALUE = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(?=\s+[A-Za-z]|\s*$)")
+# an option named inside a closing sentence: "option (B) no is the correct answer"
+_NAMED_OPTION = re.compile(r"(?:option|choice|answer is)\s*\(?([A-Z])\)?(?![\w'])|"
+                           r"\(([A-Z])\)\s+\S.{0,40}?is the (?:correct|right) answer")
+_BOLD = re.compile(r"\*\*([^*\n]{1,80})\*\*")
+_END_TOKENS = re.compile(r"(?:</s>|<\|im_end\|>|<\|endoftext\|>|<\|eot_id\|>)\s*$")
+# the value that ends a line of prose: a number (unit or degree after it) or an option
+_LAST_VALUE = re.compile(r"(?:^|[\s(=$:])(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|\(?[A-H]\))"
+                         r"\s*(?:°|%|[a-zA-Z]{1,6}\b)?\s*[.!)]?\s*$")
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_MARKUP = re.compile(r"\*\*|__|`")
+_NUMBER_UNITS = re.compile(r"(?<=\d)\s*(?:[a-zA-Z]+\b\s*){1,2}")
 
 
 def _matching_braces(text: str) -> dict[int, int]:
@@ -72,25 +102,62 @@ def strip_think(text: str) -> str | None:
     return text[last_close + len("</think>"):] if last_close >= 0 else text
 
 
+def answer_shaped(s: str) -> bool:
+    """Short and not prose: at most one word of three letters or more, LaTeX commands and
+    unit words after a number aside ("9 yards", "10 square units"). Only such strings go to
+    the symbolic checker."""
+    s = _NUMBER_UNITS.sub("", s)
+    return len(s) <= MAX_ANSWER_CHARS and len(_WORD.findall(s)) <= 1
+
+
 def extract(response: str) -> tuple[str | None, str]:
     """(answer text, method) from a response; (None, reason) when nothing can be read."""
+    answer, method, _ = _extract(response)
+    return answer, method
+
+
+def _extract(response: str) -> tuple[str | None, str, str]:
+    """(answer, method, the prose the answer was read from, or "")."""
     text = strip_think(response)
     if text is None:
-        return None, "unclosed_think"
+        return None, "unclosed_think", ""
+    text = _END_TOKENS.sub("", text)
     boxed = last_boxed(text)
     if boxed is not None:
-        return boxed.strip(), "boxed"
+        return boxed.strip(), "boxed", ""
     tail = text[-TAIL_CHARS:]
     tags = _ANSWER_TAG.findall(tail)
     if tags:
-        return tags[-1].strip(), "answer_tag"
-    phrases = _PHRASE.findall(tail)
-    if phrases and phrases[-1].strip():
-        return phrases[-1].strip().rstrip("."), "answer_phrase"
+        return tags[-1].strip(), "answer_tag", ""
+    phrases = [p.strip() for p in _PHRASE.findall(tail)]
+    if phrases and phrases[-1]:
+        return _from_prose(phrases[-1].rstrip("."), "answer_phrase")
     lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
-    if lines:
-        return lines[-1], "last_line"
-    return None, "none"
+    while len(lines) > 1 and _CLOSING.search(lines[-1]):
+        lines.pop()  # a closing pleasantry or question is not the answer
+    if not lines:
+        return None, "none", ""
+    return _from_prose(lines[-1], "last_line")
+
+
+def _from_prose(text: str, method: str) -> tuple[str, str, str]:
+    """An answer-shaped text as it is; from prose, the value it ends with, its one bold
+    span, or the one number of its last sentence; else the prose itself."""
+    if answer_shaped(_MARKUP.sub("", text)):
+        return text, method, ""
+    if method == "answer_phrase" and (m := _LEADING_VALUE.match(_MARKUP.sub("", text))):
+        return m.group(1), "answer_phrase", text  # "the answer is 1982 with a total of ..."
+    bold = _BOLD.findall(text)
+    if len(bold) == 1 and answer_shaped(bold[0]):
+        return bold[0].strip(), "bold", text
+    m = _LAST_VALUE.search(text[-80:])
+    if m:
+        return m.group(1), "last_value", text
+    sentence = re.split(r"(?<=[.!?])\s+", text.rstrip(".!"))[-1]
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(sentence)}
+    if len(numbers) == 1 and not _REFUSAL.search(sentence):  # "There are 10 houses."
+        return numbers.pop(), "sole_number", text
+    return text, method, text
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -98,14 +165,15 @@ _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(
     r"\^\s*\{?\\circ\}?|\^\s*\{?\\degree\}?|\\degree|\\textcirc|°|\\circ|"
     r"\s*\b(?:degrees?|deg)\b", re.I)
-_UNIT = re.compile(r"^(-?[\d.,/]+)\s*(?:[a-zA-Z]{1,12}(?:\^?\{?[23]\}?)?|%)$")
+_UNIT = re.compile(r"^(-?[\d.,/]+)\s*(?:(?:[a-zA-Z]{1,12}\s*){1,2}(?:\^?\{?[23]\}?)?|%)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(-?\d+)\}$")
 
 
 def normalize(ans: str) -> str:
-    s = ans.strip()
+    s = _MARKUP.sub("", ans).strip()
     s = s.replace("\\left", "").replace("\\right", "").replace("\\!", "").replace("\\,", "")
+    s = s.replace("\\ ", " ").replace("~", " ").replace("^{2}", "^2").replace("^{3}", "^3")
     s = s.strip("$ ").removeprefix("\\(").removesuffix("\\)")
     s = s.removeprefix("\\[").removesuffix("\\]").strip()
     prev = None
@@ -169,31 +237,82 @@ def equivalent(answer: str, target: str) -> bool:
         return _numbers_equal(na, nt)
     if nt is not None and na is None and not re.search(r"[\d\\]", a):
         return False  # words where a number was due: nothing for the symbolic checker
+    if not answer_shaped(a):
+        return False  # prose: a number in a sentence is not an answer
     return _math_verify(t, a)
 
 
 # -- multiple choice ----------------------------------------------------------------------------
 _LETTER_PATTERNS = [
-    re.compile(r"^\(?([A-Z])\)?[.:)]?$"),  # B, (B), B., B), B:
-    re.compile(r"^\(([A-Z])\)\s"),  # (B) 5
-    re.compile(r"^([A-Z])[.)]\s"),  # B. 5 / B) 5
-    re.compile(r"^(?:option|choice)\s*\(?([A-Z])\)?\b", re.I),  # option B
+    re.compile(r"^\(?([A-Z])\)?[.:),]?$"),  # B, (B), B., B), B:
+    re.compile(r"^\(([A-Za-z])\)"),  # (B) 5, (B). text, (B), No, (b)
+    re.compile(r"^([A-Z])\s*[.:),\]]\s*\S"),  # B. 5, B: 16, B) 5, B, no
+    re.compile(r"^([A-Z])\s*\("),  # A (obtuse)
+    re.compile(r"^(?:option|choice)\s*\(?([A-Z])\)?(?![A-Za-z])", re.I),  # option B
 ]
 
 
 def to_letter(answer: str, choices: list[str]) -> str | None:
     """The option an answer names: by letter, else by the option's value; None otherwise.
-    We-Math's answer template wraps it in double angle brackets: <<B>>."""
-    s = normalize(answer)
-    if s.startswith("<<") and s.endswith(">>"):
-        s = s[2:-2].strip()
+    Markdown emphasis is dropped; We-Math's template wraps the letter in <<B>>."""
+    s = normalize(_MARKUP.sub("", answer)).strip()
+    if s.startswith("<<"):
+        s = s[2:].split(">>", 1)[0].strip()
     valid = LETTERS[:len(choices)]
+    if (m := re.match(r"\(([A-Z])\)", s)) and m.group(1) not in valid:
+        return None  # "(E) 17" for four options: a list of made-up options, not an answer
     for pat in _LETTER_PATTERNS:
         m = pat.match(s)
         if m and m.group(1).upper() in valid:
-            return m.group(1).upper()
-    hits = [LETTERS[i] for i, c in enumerate(choices) if s and equivalent(s, c)]
-    return hits[0] if len(hits) == 1 else None
+            letter = m.group(1).upper()
+            rest = s[m.end(1):].strip(" ().:,]")
+            named = _by_value(rest, choices, strict=True) if rest and answer_shaped(rest) else []
+            # "(B) 1800" where 1800 is option E: the letter and the value disagree
+            return None if named and letter not in named else letter
+    if not s:
+        return None
+    in_parens = {x for x in re.findall(r"\(([A-Z])\)", s) if x in valid}
+    if len(in_parens) == 1 and len(s) <= 80:  # "∠2 = (C) 15°"
+        return in_parens.pop()
+    named = _by_value(s, choices) if answer_shaped(s) else _mentioned(s, choices)
+    return named[0] if len(named) == 1 else None
+
+
+def _by_value(s: str, choices: list[str], strict: bool = False) -> list[str]:
+    """The options whose value `s` is; `strict`: the same text or the same number only."""
+    exact = [LETTERS[i] for i, c in enumerate(choices) if s.casefold() == normalize(c).casefold()]
+    if strict:
+        n = to_number(normalize(s))
+        return exact or [LETTERS[i] for i, c in enumerate(choices)
+                         if n is not None and to_number(normalize(c)) == n]
+    named = exact or [LETTERS[i] for i, c in enumerate(choices) if equivalent(s, c)]
+    if not named and to_number(normalize(s)) is not None:  # 31 for "Around 31%"
+        named = [LETTERS[i] for i, c in enumerate(choices)
+                 if [to_number(n) for n in _NUMBER.findall(c)] == [to_number(normalize(s))]]
+    return named
+
+
+def _mentioned(text: str, choices: list[str]) -> list[str]:
+    """The options whose text a closing sentence of prose names ("...the most affected
+    would be the grasshoppers."); Yes / No only as the sentence's first word."""
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    sentence = sentences[-1].casefold()
+    if _REFUSAL.search(sentence) or re.match(r"\([a-z]\)", sentence):
+        return []  # declines, or lists options under letters of its own
+    letters = {a or b for a, b in _NAMED_OPTION.findall(sentences[-1])} & set(
+        LETTERS[:len(choices)])
+    if letters:
+        return sorted(letters)
+    out = []
+    for i, c in enumerate(choices):
+        c = normalize(c).casefold()
+        if c in ("yes", "no"):  # only as the answer's or its last sentence's first word
+            hit = any(re.match(rf"{c}\b", x) for x in (sentence, sentences[0].casefold()))
+        else:
+            hit = len(c) > 1 and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", sentence) is not None
+        if hit:
+            out.append(LETTERS[i])
+    return out
 
 
 def target_letter(target: str, choices: list[str]) -> str:
@@ -227,11 +346,14 @@ def grade(response: str, target: str, choices: list[str] | None = None,
     """Grade one response against its target; with `choices`, as multiple choice; with
     `precision`, numbers compare after rounding to that many decimals."""
     try:
-        answer, method = extract(response)
+        answer, method, prose = _extract(response)
         if answer is None:
             return Grade(False, None, method)
         if choices:
             letter = to_letter(answer, choices)
+            if letter is None and prose:  # "...the highest is Rec, which is 30%."
+                named = _mentioned(prose, choices)
+                letter = named[0] if len(named) == 1 else None
             return Grade(letter is not None and letter == target_letter(target, choices),
                          answer, method)
         verdict = None if precision is None else _rounded_equal(answer, target, precision)

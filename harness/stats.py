@@ -65,3 +65,15 @@ def accuracy_summary(values: Sequence[float]) -> dict:
         half = Z95 * (se or 0.0)
         lo, hi = max(0.0, mean - half), min(1.0, mean + half)
     return {"acc": mean, "acc_stderr": se, "acc_ci95": [lo, hi]}
+
+
+def agreement(a: Sequence[bool], b: Sequence[bool]) -> tuple[float | None, float | None]:
+    """Share of items two scorers call the same, and Cohen's kappa (None when chance
+    agreement is 1, or for no items)."""
+    n = len(a)
+    if n == 0:
+        return None, None
+    agree = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    pa, pb = sum(a) / n, sum(b) / n
+    chance = pa * pb + (1 - pa) * (1 - pb)
+    return agree, None if chance == 1 else (agree - chance) / (1 - chance)

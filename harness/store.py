@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from tasks.errors import VrbenchError
+
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a file so that readers see the old one or the new one, never half of one, and
@@ -33,17 +35,32 @@ def write_json_atomic(path: Path, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Records of a JSONL file. A last line cut short by a kill is dropped from the file, so
-    the next append starts on a fresh line."""
+def read_jsonl(path: Path, own: bool = True) -> list[dict]:
+    """Records of a JSONL file. In a file vrbench writes (`own`), a last line cut short by a
+    kill is dropped from the file, so the next append starts on a fresh line; a file from
+    elsewhere is never changed, and its last line needs no newline. A damaged line is an
+    error that names the line."""
     if not path.exists():
         return []
     data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
+    end = data.rfind(b"\n") + 1 if own else len(data)
     if end < len(data):
         with open(path, "r+b") as f:
             f.truncate(end)
-    return [json.loads(line) for line in data[:end].splitlines() if line.strip()]
+    out = []
+    for number, line in enumerate(data[:end].splitlines(), 1):
+        if not line.strip(b" \t\r\x00"):  # blank, or zeros left by a crash
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise VrbenchError(f"line {number} of {path} is not valid JSON; delete that line "
+                               "(the run then redoes its sample) or the whole file.") from e
+        if not isinstance(record, dict):
+            raise VrbenchError(f"line {number} of {path} is not a JSON object; delete that "
+                               "line (the run then redoes its sample) or the whole file.")
+        out.append(record)
+    return out
 
 
 def append_jsonl(path: Path, records: list[dict]) -> None:

@@ -53,9 +53,10 @@ def benchmark_task(name: str, data_dir: str | None = None):
     from tasks.benchmarks import BENCHMARKS
     from tasks.spec import Task
     b = BENCHMARKS[name]
-    split = {"testmini": "test"}.get(b.split, b.split)
-    return Task(name=name, version=f"{b.repo}:{b.split}", domain=b.domain,
-                answer_type=b.answer_type, prompt_template="{question}", splits={split: 0},
+    version = ":".join(filter(None, (b.repo, b.config, b.split, b.task_split)))
+    return Task(name=name, version=version, domain=b.domain,
+                answer_type=b.answer_type, prompt_template="{question}",
+                splits={b.offered_split: 0},
                 tests=b.tests, benchmark=name, data_dir=data_dir)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,8 @@ from tasks.synthetic import GENERATORS
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
 DOMAINS = ("id", "ood")
+SPLITS = ("train", "validation", "test")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a task name is also a file name
 
 FEATURES = datasets.Features({
     "id": datasets.Value("string"),
@@ -67,6 +71,13 @@ class Task:
     data: dict[str, datasets.Dataset] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise VrbenchError(f"task name {self.name!r} must be letters, digits, '_', '-' or "
+                               "'.', starting with a letter or digit.")
+        for split, n in self.splits.items():
+            if split not in SPLITS or isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise VrbenchError(f"task {self.name!r}: splits must map {', '.join(SPLITS)} "
+                                   f"to a number of samples >= 0, not {split!r}: {n!r}.")
         if self.domain not in DOMAINS:
             raise VrbenchError(f"task {self.name!r} has domain {self.domain!r}; "
                                f"expected one of {', '.join(DOMAINS)}.")
@@ -112,7 +123,12 @@ class Task:
                 if attempts > 20 * n + 1000:
                     raise VrbenchError(f"task {self.name!r} cannot produce {n} distinct "
                                        f"{split} samples with its parameters.")
-                item = gen(rng, **self.params)
+                try:
+                    item = gen(rng, **self.params)
+                except Exception as e:  # parameters of the right types, impossible values
+                    raise VrbenchError(f"task {self.name!r}: its generator {self.generator} "
+                                       f"failed with its parameters ({type(e).__name__}: {e})."
+                                       ) from e
                 pngs = [_png(im) for im in item.images]
                 key = hashlib.sha1(b"".join(pngs) + item.question.encode()).hexdigest()
                 if key in seen:
@@ -162,9 +178,78 @@ class Task:
         return {"diagnosis": hook(records)} if hook is not None else {}
 
 
+# A task YAML's fields: (types, required).
+YAML_FIELDS = {"name": ((str,), True), "version": ((str, int, float), True),
+               "domain": ((str,), True), "answer_type": ((str,), True),
+               "prompt_template": ((str,), True), "splits": ((dict,), True),
+               "generator": ((str,), True), "params": ((dict,), False),
+               "tests": ((str,), False), "card": ((str,), False), "seed": ((int,), False)}
+
+
 def task_from_yaml(path: str | Path) -> Task:
-    spec = yaml.safe_load(Path(path).read_text())
+    """A task from its YAML file, checked field by field (names, types, split sizes, and the
+    generator's own parameters) before anything is generated."""
+    where = f"task file {path}"
+    try:
+        spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VrbenchError(f"{where} is not valid YAML ({first}).") from e
+    if not isinstance(spec, dict):
+        raise VrbenchError(f"{where} must hold a mapping of fields ({', '.join(YAML_FIELDS)}), "
+                           f"not a {type(spec).__name__}.")
+    unknown = sorted(map(str, set(spec) - set(YAML_FIELDS)))
+    if unknown:
+        raise VrbenchError(f"{where} has unknown field(s) {', '.join(unknown)}; the fields are "
+                           f"{', '.join(YAML_FIELDS)}.")
+    for key, (types, required) in YAML_FIELDS.items():
+        if key not in spec:
+            if required:
+                raise VrbenchError(f"{where} lacks the field {key!r}.")
+            continue
+        if isinstance(spec[key], bool) or not isinstance(spec[key], types):
+            raise VrbenchError(f"{where}: {key} must be a "
+                               f"{' or '.join(t.__name__ for t in types)}, not "
+                               f"{spec[key]!r}.")
+    spec["version"] = str(spec["version"])
+    if spec["generator"] not in GENERATORS:
+        raise VrbenchError(f"{where} names unknown generator {spec['generator']!r}; the "
+                           f"generators are {', '.join(GENERATORS)}.")
+    check_params(spec["generator"], spec.get("params") or {}, where)
     return Task(**spec)
+
+
+def check_params(generator: str, params: dict, where: str) -> None:
+    """Every parameter is one the generator takes, of the kind its default has."""
+    signature = inspect.signature(GENERATORS[generator])
+    known = {n: p.default for n, p in signature.parameters.items()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    for name, value in params.items():
+        if name not in known:
+            raise VrbenchError(f"{where}: generator {generator} has no parameter {name!r}; it "
+                               f"takes {', '.join(known)}.")
+        if not _conforms(value, known[name]):
+            raise VrbenchError(f"{where}: parameter {name} = {value!r} is not of the kind of "
+                               f"its default, {known[name]!r}.")
+
+
+def _conforms(value, default) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, tuple | list):
+        if not isinstance(value, list | tuple) or not value:
+            return False
+        if len({type(d) for d in default}) > 1:  # a record, such as ("triangle", 3)
+            return len(value) == len(default) and all(
+                _conforms(v, d) for v, d in zip(value, default, strict=True))
+        return not default or all(_conforms(v, default[0]) for v in value)
+    return True
 
 
 def decode_images(sample: Sample) -> list[Image.Image]:

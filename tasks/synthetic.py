@@ -65,7 +65,7 @@ def _tally(seen: list[str], colors) -> str:
 def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
                  shapes=("circle", "square"), target_range=(1, 4), max_objects=7,
                  background="white", ask="color_shape", cell=render.CELL,
-                 phrasings=("How many {color} {shapes} are there?",), **_) -> Item:
+                 phrasings=("How many {color} {shapes} are there?",)) -> Item:
     """Count the objects of one colour (`ask="color"`) or of one colour and shape
     (`ask="color_shape"`) among distractors."""
     color, shape = rng.choice(colors), rng.choice(shapes)
@@ -97,8 +97,7 @@ def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", 
 def compare_count(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
                   shapes=("circle", "square"), max_diff=3, max_less=2, background="white",
                   cell=render.CELL,
-                  phrasings=("How many more {a} shapes than {b} shapes are there?",),
-                  **_) -> Item:
+                  phrasings=("How many more {a} shapes than {b} shapes are there?",)) -> Item:
     """How many more objects of colour A than of colour B (arithmetic over counts)."""
     a, b, third = rng.sample(list(colors), 3)
     nb = rng.randint(1, max_less)
@@ -119,7 +118,7 @@ def compare_count(rng: random.Random, *, cols=3, rows=3, colors=("red", "green",
 
 def digit_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 3), digit_range=(1, 9),
               background="white", color="black", cell=render.CELL,
-              phrasings=("What is the sum of the numbers in the picture?",), **_) -> Item:
+              phrasings=("What is the sum of the numbers in the picture?",)) -> Item:
     """Read the digits written in the figure and add them."""
     n = rng.randint(*n_range)
     digits = [rng.randint(*digit_range) for _ in range(n)]
@@ -138,7 +137,7 @@ def digit_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 3), digit_range
 def rect_perimeter(rng: random.Random, *, side_range=(1, 9), grid=3, background="white",
                    outline_colors=("black", "blue", "green"), cell=render.CELL,
                    phrasings=("The sides of the rectangle are labelled. "
-                              "What is its perimeter?",), **_) -> Item:
+                              "What is its perimeter?",)) -> Item:
     """A rectangle with labelled width and height (not to scale): its perimeter."""
     w, h = rng.randint(*side_range), rng.randint(*side_range)
     img = render.canvas(grid, grid, background, cell)
@@ -160,8 +159,7 @@ def rect_perimeter(rng: random.Random, *, side_range=(1, 9), grid=3, background=
 def sides_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 4),
               colors=("red", "green", "blue"), sides=(("triangle", 3), ("square", 4)),
               background="white", cell=render.CELL,
-              phrasings=("How many sides do the shapes in the picture have in total?",),
-              **_) -> Item:
+              phrasings=("How many sides do the shapes in the picture have in total?",)) -> Item:
     """Geometry read off a figure: name each polygon, then add up their sides."""
     n = rng.randint(*n_range)
     picked = [rng.choice(sides) for _ in range(n)]
@@ -180,7 +178,7 @@ def sides_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 4),
 
 def bar_chart(rng: random.Random, *, colors=("red", "green", "blue"), n_bars=3, rows=4,
               background="white", cell=render.CELL, unit=render.TOKEN,
-              phrasings=("Which colour has the tallest bar?",), **_) -> Item:
+              phrasings=("Which colour has the tallest bar?",)) -> Item:
     """A bar chart read as multiple choice: which bar is the tallest. Bars are `cell` px
     wide with a gap of one bar between them; heights are 1..`rows` units of `unit` px."""
     order = rng.sample(list(colors), n_bars)
@@ -205,7 +203,7 @@ def compare_figures(rng: random.Random, *, colors=("red", "green", "blue"),
                     shapes=("circle", "square"), panel_cols=2, panel_rows=3, max_per_panel=5,
                     background="white", cell=render.CELL,
                     phrasings=("How many more shapes are in the left figure than in the "
-                               "right figure?",), **_) -> Item:
+                               "right figure?",)) -> Item:
     """Two panels side by side, a divider between them: how many more shapes on the left."""
     nr = rng.randint(1, max_per_panel - 1)
     nl = rng.randint(nr, max_per_panel)
@@ -223,7 +221,7 @@ def compare_figures(rng: random.Random, *, colors=("red", "green", "blue"),
 def triangle_angle(rng: random.Random, *, angle_range=(30, 80), step=5, background="white",
                    size=3 * render.CELL,
                    phrasings=("Two angles of the triangle are marked. "
-                              "What is the third angle in degrees?",), **_) -> Item:
+                              "What is the third angle in degrees?",)) -> Item:
     """Geometry: the third angle of a triangle from two marked angles."""
     a = rng.randrange(angle_range[0], angle_range[1] + 1, step)
     b = rng.randrange(angle_range[0], angle_range[1] + 1, step)

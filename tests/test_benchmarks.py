@@ -156,8 +156,11 @@ def test_mathvision_from_the_hub_cache_layout(tmp_path, monkeypatch):
     backend = ByPrompt({"Which shape": "\\boxed{square}", "How many sides": "\\boxed{5}"})
     out = evaluate("scripted", "mathvision_testmini", engine=backend,
                    output=tmp_path / "run", progress=False)
-    assert backend.prompts[0] == ("Which shape?\n\nChoices: (A) circle (B) square\n"
-                                  "Put the final answer in \\boxed{}.")
+    # MATH-V's own prompt: its instruction, the question, the options one a line
+    assert backend.prompts[0] == (
+        'Please solve the problem and put your answer in one "\\boxed{}". If it is a '
+        'multiple choice question, only one letter is allowed in the "\\boxed{}".\n'
+        "Which shape?\n(A) circle\n(B) square\n")
     r = out["results"]["mathvision_testmini"]
     assert r["acc"] == 0.5
     assert r["by_category"]["level"] == {"1": {"n": 1, "acc": 1.0}, "3": {"n": 1, "acc": 0.0}}
@@ -248,27 +251,44 @@ def test_wemath_four_way_diagnosis_by_hand(tmp_path, monkeypatch):
     assert r["by_category"]["steps"]["1steps"] == {"n": 1, "acc": 1.0}
 
 
-def test_mm_math_solutions_train_and_score(tmp_path, monkeypatch):
-    rows = {"id": ["a", "b"], "question": ["<image>In the figure, AB = 4. What is BC?",
-                                           "<image>Find the angle."],
-            "answer": ["20", "30^\\circ"],
-            "solution": ["By similar triangles, BC = 5 * 4 = 20.", "\\boxed{30^\\circ}"],
-            "image": [_png("black"), _png("gray")]}
-    feats = datasets.Features({k: datasets.Value("string") for k in rows if k != "image"}
-                              | {"image": datasets.Image()})
-    d = tmp_path / "MM_Math" / "data"
+def test_mm_math_as_published_with_images_in_a_zip(tmp_path, monkeypatch):
+    """THU-KEG/MM_Math publishes MM_Math.jsonl (question, file_name, solution, year,
+    difficult, knowledge; no answer column, one split) and its images in a zip."""
+    import zipfile
+    d = tmp_path / "THU-KEG" / "MM_Math"
     d.mkdir(parents=True)
-    for split in ("train", "validation"):
-        datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(d / f"{split}.parquet"))
+    rows = [{"question": "<image>In the figure, AB = 4. What is BC?", "file_name": "1.png",
+             "solution": "By similar triangles, BC = 5 \\times 4 = \\boxed{20}.",
+             "year": "8", "difficult": "0.6", "knowledge": "similar triangles"},
+            {"question": "<image>Find the angle.", "file_name": "2.png",
+             "solution": "So the angle is \\boxed{30^\\circ}", "year": "7",
+             "difficult": "0.8", "knowledge": "angles"},
+            {"question": "<image>Prove it.", "file_name": "3.png",
+             "solution": "A proof, with no boxed answer.", "year": "9", "difficult": "0.4",
+             "knowledge": "proof"}]
+    (d / "MM_Math.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with zipfile.ZipFile(d / "Image.zip", "w") as z:
+        for i, color in ((1, "black"), (2, "gray"), (3, "white")):
+            z.writestr(f"MM_Math/{i}.png", _png(color)["bytes"])
     monkeypatch.setenv(DATA_ENV, str(tmp_path))
-    t = tasks.load("mm_math_train")
-    first, second = t.samples("train")
-    # a textbook solution gets the boxed answer the trainers' reward and the grader read
-    assert first.solution == "By similar triangles, BC = 5 * 4 = 20. \\boxed{20}"
-    assert second.solution == "\\boxed{30^\\circ}"
-    assert t.prompt(first) == ("In the figure, AB = 4. What is BC?\n"
-                               "Put the final answer in \\boxed{}.")
+    t = tasks.load("mm_math_validation")
+    got = t.samples("validation")
+    # the answer is the solution's last box; a row without one is left out
+    assert [s.target for s in got] == ["20", "30^\\circ"]
+    assert got[0].images[0]["bytes"] == _png("black")["bytes"]  # read from the zip
+    assert t.prompt(got[0]) == ("In the figure, AB = 4. What is BC?\n"
+                                "Put the final answer in \\boxed{}.")
     backend = ByPrompt({"BC?": "\\boxed{20}", "angle": "The angle is \\boxed{30}"})
     out = evaluate("scripted", "mm_math_validation", split="validation", engine=backend,
                    output=tmp_path / "run", progress=False)
     assert out["results"]["mm_math_validation"]["acc"] == 1.0  # 30 matches 30^\circ
+
+
+def test_mm_math5k_draw_is_fixed_and_disjoint():
+    from tasks.benchmarks import mm_math_split
+    rows = [{"id": str(i), "target": "1" if i % 7 else ""} for i in range(150)]
+    val, train = mm_math_split("validation")(rows), mm_math_split("train")(rows)
+    answerable = [r for r in rows if r["target"]]
+    assert len(val) == 100 and len(train) == len(answerable) - 100
+    assert not {r["id"] for r in val} & {r["id"] for r in train}
+    assert val == mm_math_split("validation")(list(rows))

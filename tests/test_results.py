@@ -81,7 +81,8 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
     assert main(["leaderboard", "--root", str(root), "--out", str(out)]) == 0
     md = (out / "README.md").read_text()
     assert "| rl-arm @ 20 | custom | 2 | **62.5 ± 3.5** |" in md
-    assert "--root " + str(root) in md and "![ID and OOD accuracy](leaderboard.png)" in md
+    assert leaderboard.md("--root " + str(root)) in md
+    assert "![ID and OOD accuracy](leaderboard.png)" in md
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text().splitlines()))
     assert [r["step"] for r in rows] == ["10", "20"]
     assert float(rows[1]["count_shapes"]) == pytest.approx(0.625)
@@ -98,7 +99,7 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
         assert run.startswith("runs/")
         assert (out / run / "samples.jsonl").read_bytes() == (
             root / run.removeprefix("runs/") / "samples.jsonl").read_bytes()
-    assert "Regenerate: `vrbench leaderboard --root" in (out / "README.md").read_text()
+    assert "Regenerate: <code>vrbench leaderboard --root" in (out / "README.md").read_text()
     # mean and max over checkpoints, as in the paper's tables
     assert "| rl-arm | custom | 2 | 42.5 | 62.5 |" in md
     page = (out / "index.html").read_text()

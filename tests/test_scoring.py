@@ -51,11 +51,15 @@ MC = ["blue", "green", "yellow"]
     ("The answer is (C) yellow", True), ("\\boxed{\\text{C}}", True),
     ("\\boxed{yellow}", True),  # the option's value maps to its letter
     ("\\boxed{A}", False), ("\\boxed{purple}", False),  # no snapping to a near option
-    ("A yellow bar is the tallest.", False),  # the article "A" is not option A
+    ("A yellow bar is the tallest.", True),  # names yellow; the article "A" is not option A
     ("\\boxed{D}", False),  # not an option
 ])
 def test_grade_multiple_choice(response, correct):
     assert grade(response, "C", MC).correct is correct
+
+
+def test_the_article_a_is_not_option_a():
+    assert not grade("A yellow bar is the tallest.", "A", MC).correct
 
 
 def test_unparseable_answer_is_reported_not_guessed():

@@ -8,9 +8,10 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import random
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -84,14 +85,23 @@ class TrainConfig:
     def check(self, world: int) -> None:
         """Refuse impossible settings with one sentence, before anything is loaded or
         written; `world` is the number of processes."""
+        check_finite(self)
+        check_finite(self.optim)
         for name in ("steps", "log_every"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.save_every < 0:
             raise VrbenchError("--save-every must be 0 or more.")
-        if not (math.isfinite(self.optim.lr) and self.optim.lr > 0):
-            raise VrbenchError(f"--lr must be a positive number, not {self.optim.lr}.")
-        _check_parts(self.optim.train)
+        o = self.optim
+        for name, ok in (("lr", o.lr > 0), ("vision_lr_mult", o.vision_lr_mult >= 0),
+                         ("weight_decay", o.weight_decay >= 0), ("eps", o.eps > 0),
+                         ("warmup", 0 <= o.warmup <= 1), ("min_lr_ratio", 0 <= o.min_lr_ratio <= 1),
+                         ("grad_clip", o.grad_clip >= 0),
+                         ("betas", len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas))):
+            if not ok:
+                raise VrbenchError(f"--{name.replace('_', '-')} is out of range: "
+                                   f"{getattr(o, name)}.")
+        _check_parts(o.train)
         self.eval.check()
 
 
@@ -165,6 +175,16 @@ def part_of(param_name: str) -> str:
     if ".visual." in f".{param_name}":
         return "vision"
     return "language"
+
+
+def check_finite(cfg) -> None:
+    """Every float setting of a config (not of its nested configs) is a finite number."""
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise VrbenchError(f"--{f.name.replace('_', '-')} must be a finite number, not "
+                               f"{value}.")
 
 
 def _check_parts(parts: tuple[str, ...]) -> None:
@@ -261,7 +281,24 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def load_state(ckpt: Path) -> dict:
-    return torch.load(ckpt / STATE_FILE, weights_only=False)
+    """The trainer state saved with a checkpoint. It is read with `weights_only=True`: tensors
+    and plain Python values only, so a state file from elsewhere cannot run code."""
+    path = ckpt / STATE_FILE
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        raise VrbenchError(f"{path} holds objects other than tensors and plain values, which "
+                           "are refused (unpickling them could run code); it was not written "
+                           "by vrbench.") from e
+    except Exception as e:  # corrupt or truncated
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VrbenchError(f"{path} could not be read as a vrbench trainer state ({first}); "
+                           "it is damaged or was not written by vrbench.") from e
+    if not isinstance(state, dict) or not {"step", "optimizer", "scheduler", "rng"} <= set(
+            state):
+        raise VrbenchError(f"{path} is not a vrbench trainer state (it lacks the step, "
+                           "optimizer, scheduler or RNG state).")
+    return state
 
 
 @dataclass

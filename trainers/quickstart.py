@@ -18,6 +18,7 @@ from pathlib import Path
 from harness import leaderboard
 from harness.plots import plot_dynamics
 from harness.store import write_text_atomic
+from tasks.errors import VrbenchError
 from trainers import common, rl, sft, tiny
 
 
@@ -40,7 +41,28 @@ class QuickstartConfig:
     # checkpoint is scored
 
 
+    def check(self) -> None:
+        common.check_finite(self)
+        if self.size not in tiny.SIZES:
+            raise VrbenchError(f"unknown size {self.size!r}; choose one of "
+                               f"{', '.join(tiny.SIZES)}.")
+        for name in ("warm_steps", "arm_steps", "prompts"):
+            if getattr(self, name) < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if self.group_size < 2:
+            raise VrbenchError("--group-size must be at least 2 (RL compares responses).")
+        if not self.seeds:
+            raise VrbenchError("--seeds needs at least one seed.")
+        if self.warm_lr <= 0 or self.arm_lr <= 0 or self.kl_coef < 0 or self.warm_eval_every < 0:
+            raise VrbenchError("learning rates must be above 0, --kl-coef and "
+                               "--warm-eval-every 0 or more.")
+        if not 0 <= self.reflective <= 1:
+            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        self.eval.check()
+
+
 def run(cfg: QuickstartConfig) -> str:
+    cfg.check()
     out = Path(cfg.out)
     model = out / f"model-{cfg.size}"
     if not (model / "config.json").exists():

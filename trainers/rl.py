@@ -19,7 +19,6 @@ GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -85,11 +84,17 @@ class RLConfig(common.TrainConfig):
                      "ppo_epochs", "mini_batches"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise VrbenchError(f"--temperature must be a positive number (rollouts sample), "
-                               f"not {self.temperature}.")
+        if self.temperature <= 0:
+            raise VrbenchError(f"--temperature must be above 0 (rollouts sample), not "
+                               f"{self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
+        for name in ("clip_low", "clip_high", "kl_coef", "kl_reward_coef", "adv_eps",
+                     "language_coef", "min_tokens"):
+            if getattr(self, name) < 0:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more.")
+        if not 0 <= self.gamma <= 1:
+            raise VrbenchError(f"--gamma must be in [0, 1], not {self.gamma}.")
         if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk
                                                        ) % world:
             raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.prompting import chat_text
@@ -38,13 +40,22 @@ def load_model(path: str, device: str | None = None, dtype: torch.dtype | None =
     try:
         processor = AutoProcessor.from_pretrained(path)
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except Exception as e:  # whatever a malformed, truncated or hostile checkpoint raises
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise VrbenchError(f"{path} could not be loaded as a vision-language checkpoint "
                            f"({first}).") from e
     if getattr(processor, "chat_template", None) is None:
         raise VrbenchError(f"{path} has no chat template, so prompts cannot be formatted.")
     return processor, model.to(device).eval()
+
+
+class _Stop(StoppingCriteria):
+    def __init__(self, should_stop: Callable[[], bool]):
+        self.should_stop = should_stop
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.should_stop(), dtype=torch.bool,
+                          device=input_ids.device)
 
 
 class HFBackend:
@@ -75,6 +86,8 @@ class HFBackend:
             self.pad_id = next(iter(self.eos_ids))
         vocab = tok.get_vocab()
         self.suppress = sorted({vocab[t] for t in _VISION_TOKENS if t in vocab})
+        text_config = self.model.config.get_text_config()
+        self.max_positions = getattr(text_config, "max_position_embeddings", None)
 
     def prompt_tokens(self, request: Request) -> int:
         """Length of the request's model input (chat template and image tokens included)."""
@@ -84,8 +97,10 @@ class HFBackend:
         return int(enc["input_ids"].shape[1])
 
     @torch.inference_mode()
-    def generate(self, requests: list[Request], config: GenerationConfig
-                 ) -> list[list[Response]]:
+    def generate(self, requests: list[Request], config: GenerationConfig,
+                 should_stop: Callable[[], bool] | None = None) -> list[list[Response]]:
+        """`should_stop`, asked after every token, ends the generation early (the responses
+        then end as if cut at the token limit)."""
         texts = [chat_text(self.processor, r.prompt, len(r.images)) for r in requests]
         images = [im for r in requests for im in r.images] or None
         enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
@@ -99,7 +114,9 @@ class HFBackend:
         torch.manual_seed(config.seed)
         out = self.model.generate(**enc, max_new_tokens=config.max_new_tokens,
                                   pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
-                                  suppress_tokens=self.suppress or None, **kwargs)
+                                  suppress_tokens=self.suppress or None,
+                                  stopping_criteria=None if should_stop is None else
+                                  StoppingCriteriaList([_Stop(should_stop)]), **kwargs)
         new = out[:, enc["input_ids"].shape[1]:].tolist()
         tok = self.processor.tokenizer
         responses = []

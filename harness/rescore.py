@@ -1,0 +1,271 @@
+"""`vrbench rescore FILE --format F`: another harness's responses, graded by vrbench.
+
+Reads the responses a benchmark's own scripts or another harness produced, grades them with
+vrbench's grader and analyzers (length, reflection), and writes an ordinary run directory:
+`config.json`, `samples.jsonl` (each sample with the other harness's verdict beside
+vrbench's, as `other_correct`), `results.json` (with `other_acc`, the agreement of the two
+and Cohen's kappa) and `disagreements.jsonl`. Such runs enter `vrbench runs` and
+`vrbench leaderboard` like any other, so numbers from several harnesses meet on one grader.
+
+Formats:
+  mathvista   MathVista's `output_*.json` (pid -> problem with `response`, `extraction`,
+              `true_false`)
+  mathvision  MATH-V's `outputs/*.jsonl` (`id`, `response`, `model_answer`, `correct`); the
+              answers and options come from each line or from the task's local copy (--task,
+              --data-dir)
+  lmms-eval   lmms-eval's `--log_samples` JSONL (`doc_id`, `doc`, `resps`, a metric with the
+              verdict); --task names the vrbench benchmark whose rows the docs are
+  vrbench     a vrbench run's `samples.jsonl` (or its run directory), graded again
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness import analyzers
+from harness.metrics import summarize_groups, summarize_task
+from harness.results import git_commit, package_versions
+from harness.scoring import grade
+from harness.store import append_jsonl, locked, read_jsonl, write_json_atomic
+from tasks.errors import VrbenchError
+
+FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
+DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
+VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
+
+
+@dataclass
+class Item:
+    """One response another harness produced, with its own verdict."""
+
+    doc_id: str
+    response: str
+    target: str
+    choices: list[str] = field(default_factory=list)
+    precision: int | None = None
+    prompt: str = ""
+    other_correct: bool | None = None
+    other_extraction: str | None = None
+    categories: dict = field(default_factory=dict)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VrbenchError(f"{path} is not valid JSON ({e}).") from e
+
+
+def _lines(path: Path) -> list[dict]:
+    return read_jsonl(path, own=False)  # someone else's file: read, never repaired
+
+
+def _letter_target(answer: str, choices: list[str]) -> str:
+    from tasks.options import LETTERS
+    return LETTERS[choices.index(answer)] if answer in choices else answer
+
+
+def read_mathvista(path: Path) -> list[Item]:
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise VrbenchError(f"{path} is not a MathVista output file (a JSON object keyed by pid).")
+    items = []
+    for pid, p in data.items():
+        try:
+            mc = p["question_type"] == "multi_choice"
+            choices = [str(c) for c in p.get("choices") or []] if mc else []
+            meta = p.get("metadata") or {}
+            items.append(Item(
+                str(pid), str(p.get("response") or ""),
+                _letter_target(str(p["answer"]), choices), choices,
+                int(p["precision"]) if p.get("answer_type") == "float"
+                and p.get("precision") is not None else None, p.get("query") or "",
+                p.get("true_false"), p.get("extraction"),
+                {"task": meta.get("task"), "context": meta.get("context"),
+                 "grade": meta.get("grade"), "skills": meta.get("skills"),
+                 "question_type": p["question_type"]}))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise VrbenchError(f"problem {pid} of {path} lacks MathVista's fields ({e}).") from e
+    return items
+
+
+def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
+    """The samples of a vrbench task by their published id (for answers and options)."""
+    import tasks
+    t = tasks.load(task, data_dir)
+    split = next(iter(t.splits))
+    return {s.id.split("-", 1)[1]: {"target": s.target, "choices": s.choices,
+                                    "precision": s.meta.get("precision"),
+                                    "categories": s.meta.get("categories") or {},
+                                    "prompt": t.prompt(s)}
+            for s in t.samples(split)}
+
+
+def read_mathvision(path: Path, task: str, data_dir: str | None) -> list[Item]:
+    lines = _lines(path)
+    truth = None if all("answer" in x for x in lines) else _task_rows(task, data_dir)
+    items = []
+    for i, x in enumerate(lines):
+        key = str(x.get("id"))
+        if truth is not None and key not in truth:
+            raise VrbenchError(f"line {i + 1} of {path}: id {key} is not in {task}.")
+        row = truth[key] if truth is not None else {
+            "target": str(x["answer"]), "choices": [str(o) for o in x.get("options") or []],
+            "precision": None, "categories": {}, "prompt": ""}
+        items.append(Item(key, str(x.get("response") or ""), row["target"], row["choices"],
+                          row["precision"], row["prompt"], x.get("correct"),
+                          x.get("model_answer"), row["categories"]))
+    return items
+
+
+def _verdict(line: dict, key: str | None):
+    """The other harness's verdict in an lmms-eval sample line: a metric that is a boolean
+    (or 0/1), or a dict holding one."""
+    skip = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash",
+            "prompt_hash", "target_hash", "input"}
+    candidates = [key] if key else [k for k in line if k not in skip]
+    for k in candidates:
+        v = line.get(k)
+        if isinstance(v, dict):
+            v = next((v[x] for x in VERDICT_KEYS if x in v), None)
+        if isinstance(v, list) and v:
+            v = v[0]
+        if isinstance(v, bool) or v in (0, 1, 0.0, 1.0):
+            return bool(v)
+    return None
+
+
+def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> list[Item]:
+    from tasks.benchmarks import BENCHMARKS
+    if task not in BENCHMARKS:
+        raise VrbenchError(f"--task must name the published benchmark the samples are of "
+                           f"(one of {', '.join(BENCHMARKS)}), not {task!r}.")
+    bench = BENCHMARKS[task]
+    items = []
+    for i, x in enumerate(_lines(path)):
+        try:
+            resps = x.get("filtered_resps") or x["resps"]
+            while isinstance(resps, list):
+                resps = resps[0] if resps else ""
+            doc = dict(x["doc"]) | {"_index": x.get("doc_id", i)}
+            row = bench.convert(doc, path.parent)
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise VrbenchError(f"line {i + 1} of {path} is not an lmms-eval sample of {task} "
+                               f"({type(e).__name__}: {e}).") from e
+        items.append(Item(str(x.get("doc_id", i)), str(resps), row["target"], row["choices"],
+                          row["meta"].get("precision"), row["question"],
+                          _verdict(x, verdict_key), None, row["meta"].get("categories") or {}))
+    return items
+
+
+def read_vrbench(path: Path) -> tuple[list[Item], dict[str, str]]:
+    path = path / "samples.jsonl" if path.is_dir() else path
+    items, task_of = [], {}
+    for r in _lines(path):
+        for j, text in enumerate(r.get("resps") or []):
+            doc = r["doc_id"] if len(r["resps"]) == 1 else f"{r['doc_id']}#{j}"
+            task_of[doc] = r["task"]
+            items.append(Item(doc, text, r["target"], r.get("choices") or [], r.get("precision"),
+                              (r.get("arguments") or {}).get("prompt", ""), r["correct"][j],
+                              (r.get("filtered_resps") or [None] * (j + 1))[j],
+                              r.get("categories") or {}))
+    return items, task_of
+
+
+def _record(item: Item, task: str, fmt: str, reflection_mode: str) -> dict:
+    g = grade(item.response, item.target, item.choices or None, item.precision)
+    a = analyzers.analyze(item.response, None, None, reflection_mode) | {"finish_reason": None}
+    rec = {"task": task, "doc_id": item.doc_id, "target": item.target, "choices": item.choices,
+           "arguments": {"prompt": item.prompt}, "resps": [item.response],
+           "filtered_resps": [g.extracted], "correct": [g.correct], "acc": float(g.correct),
+           "pass": g.correct, "analysis": [a], "error": None,
+           **({"categories": item.categories} if any(item.categories.values()) else {}),
+           **({"precision": item.precision} if item.precision is not None else {})}
+    if item.other_correct is not None:
+        rec["other_correct"] = [bool(item.other_correct)]
+        rec["other_extraction"] = item.other_extraction
+    return rec
+
+
+def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: str | None = None,
+            model_name: str | None = None, output: str | Path | None = None,
+            root: str | Path = "runs", verdict_key: str | None = None,
+            reflection_mode: str = "substring") -> dict:
+    """Grade another harness's responses; returns the results (also in results.json)."""
+    path = Path(file)
+    if fmt not in FORMATS:
+        raise VrbenchError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+    if not path.exists():
+        raise VrbenchError(f"{path} does not exist.")
+    if fmt in ("lmms-eval",) and not task:
+        raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
+    task = task or DEFAULT_TASK.get(fmt)
+    task_of: dict[str, str] = {}
+    if fmt == "mathvista":
+        items = read_mathvista(path)
+    elif fmt == "mathvision":
+        items = read_mathvision(path, task, data_dir)
+    elif fmt == "lmms-eval":
+        items = read_lmms_eval(path, task, verdict_key)
+    else:
+        items, task_of = read_vrbench(path)
+    if not items:
+        raise VrbenchError(f"{path} holds no responses.")
+    digest = hashlib.sha256((path / "samples.jsonl" if path.is_dir() else path).read_bytes()
+                            ).hexdigest()
+    name = model_name or path.stem.removeprefix("output_")
+    domains = _domains({task_of.get(i.doc_id, task) for i in items})
+    config = {"model": name, "model_sha256": None, "preset": f"rescored:{fmt}", "split": "test",
+              "tasks": {t: {"version": f"rescored:{fmt}", "domain": d, "split": "test",
+                            "n_samples": sum(task_of.get(i.doc_id, task) == t for i in items),
+                            "data_sha256": digest} for t, d in domains.items()},
+              "generation": {}, "backend": f"rescore:{fmt}", "source": str(path.resolve()),
+              "source_sha256": digest, "reflection_mode": reflection_mode,
+              "reflection_words": list(analyzers.REFLECTION_WORDS), "checkpoint": None,
+              "scorer": "vrbench rule-based (harness.scoring)", "packages": package_versions(),
+              "git_commit": git_commit()}
+    run_id = hashlib.sha256(json.dumps({k: config[k] for k in (
+        "model", "preset", "source_sha256", "reflection_mode")}, sort_keys=True).encode()
+                            ).hexdigest()
+    run_dir = Path(output) if output else Path(root) / f"rescore-{name}-{run_id[:12]}"
+    with locked(run_dir / ".lock"):
+        records = [_record(i, task_of.get(i.doc_id, task), fmt, reflection_mode) for i in items]
+        (run_dir / "samples.jsonl").unlink(missing_ok=True)  # grading is cheap: redo it all
+        append_jsonl(run_dir / "samples.jsonl", records)
+        disagree = [{"task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
+                     "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
+                     "other": r["other_correct"][0], "other_extracted": r["other_extraction"],
+                     "response_tail": r["resps"][0][-300:]}
+                    for r in records if "other_correct" in r
+                    and r["other_correct"][0] != r["correct"][0]]
+        (run_dir / "disagreements.jsonl").unlink(missing_ok=True)
+        append_jsonl(run_dir / "disagreements.jsonl", disagree)
+        config |= {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        write_json_atomic(run_dir / "config.json", config)
+        results = {t: summarize_task([r for r in records if r["task"] == t], 1) for t in domains}
+        out = {"results": results, "groups": summarize_groups(results, domains),
+               "versions": {t: config["tasks"][t]["version"] for t in domains},
+               "n-samples": {t: config["tasks"][t]["n_samples"] for t in domains},
+               "config": config, "n_disagreements": len(disagree), "run_dir": str(run_dir)}
+        write_json_atomic(run_dir / "results.json", out)
+    return out
+
+
+def _domains(names: set[str]) -> dict[str, str]:
+    """Each task's domain: a published benchmark's, or "ood" for a name vrbench lacks."""
+    import tasks
+    from tasks.benchmarks import BENCHMARKS
+    out = {}
+    for n in sorted(names):
+        if n in BENCHMARKS:
+            out[n] = BENCHMARKS[n].domain
+        else:
+            try:
+                out[n] = tasks.load(n).domain
+            except VrbenchError:
+                out[n] = "ood"
+    return out

@@ -1,0 +1,112 @@
+"""`vrbench rescore` on real responses with their official verdicts (../shared/real-benchmarks):
+each format read as its harness writes it, graded by vrbench, the other verdicts kept beside,
+their agreement and kappa in results.json, the disagreements listed, and the run in the
+leaderboard like any other."""
+
+import json
+from collections import defaultdict
+
+import pytest
+
+from harness import leaderboard, stats
+from harness.cli import main
+from harness.results import index
+from harness.scoring import grade
+from harness.store import read_jsonl
+from realdata import S, jsonl, mathvista_items, needs_real, write
+
+pytestmark = needs_real
+
+
+def _by_model(items):
+    out = defaultdict(list)
+    for item in items():
+        out[item[0]["model"]].append(item)
+    return out
+
+
+def test_mathvista_outputs_of_six_models_enter_one_leaderboard(tmp_path, capsys):
+    root = tmp_path / "runs"
+    for model, items in _by_model(mathvista_items).items():
+        # MathVista's output_<model>.json: pid -> the problem with the model's response and
+        # the official extraction and verdict
+        out = {r["pid"]: {"question_type": r["question_type"], "answer_type": r["answer_type"],
+                          "choices": r["choices"], "precision": r["precision"],
+                          "unit": r["unit"], "answer": r["answer"], "response": r["response"],
+                          "extraction": r["official_extraction"],
+                          "prediction": r["official_prediction"],
+                          "true_false": r["official_correct"], "metadata": {"task": "x"}}
+               for r, *_ in items}
+        path = tmp_path / f"output_{model}.json"
+        path.write_text(json.dumps(out))
+        assert main(["rescore", str(path), "--format", "mathvista", "--root", str(root)]) == 0
+        printed = capsys.readouterr().out
+        ours = [grade(r["response"], t, c, p).correct for r, t, c, p in items]
+        theirs = [r["official_correct"] for r, *_ in items]
+        agree, kappa = stats.agreement(ours, theirs)
+        (run,) = [e for e in index(root) if e.name == model]
+        r = run.results["mathvista_testmini"]
+        assert r["acc"] == pytest.approx(sum(ours) / len(ours))
+        assert r["other_acc"] == pytest.approx(sum(theirs) / len(theirs))
+        assert (r["other_agreement"], r["other_kappa"]) == pytest.approx((agree, kappa))
+        dis = read_jsonl(run.run_dir / "disagreements.jsonl")
+        assert len(dis) == sum(a != b for a, b in zip(ours, theirs, strict=True))
+        assert f"{100 * agree:.1f}" in printed
+        assert r["length_mean"] > 0 and "reflection_ratio" in r
+    assert main(["leaderboard", "--root", str(root), "--out", str(tmp_path / "board")]) == 0
+    board = (tmp_path / "board" / "README.md").read_text()
+    assert all(f"| {leaderboard.md(m)} | rescored:mathvista |" in board
+               for m in _by_model(mathvista_items))
+
+
+def test_mathvision_outputs_take_answers_from_the_local_copy(tmp_path, capsys):
+    rows = jsonl("mathvision/testmini.jsonl")
+    import datasets
+    write(tmp_path / "data" / "MathLLMs" / "MathVision", "data/testmini-0.parquet", rows,
+           {"id": S, "question": S, "options": datasets.List(S), "image": S, "answer": S,
+            "solution": S, "level": datasets.Value("int64"), "subject": S})
+    lines = [r for r in jsonl("responses_mathvision.jsonl") if r["model"] == "Gemini-Pro-CoT"]
+    path = tmp_path / "Gemini-Pro-CoT.jsonl"  # as MATH-V writes outputs: no answers inside
+    path.write_text("\n".join(json.dumps({"id": r["id"], "model": "gemini", "response":
+                                          r["response"], "model_answer": r["official_extraction"],
+                                          "correct": r["official_correct"]}) for r in lines))
+    before = path.read_bytes()
+    assert main(["rescore", str(path), "--format", "mathvision", "--task",
+                 "mathvision_testmini", "--data-dir", str(tmp_path / "data"),
+                 "--output", str(tmp_path / "run")]) == 0
+    assert path.read_bytes() == before  # someone else's file is never changed
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    r = res["results"]["mathvision_testmini"]
+    ours = [grade(x["response"], x["answer"], x["options"] or None).correct for x in lines]
+    assert r["n_samples"] == len(lines) == 200
+    assert r["other_agreement"] == pytest.approx(stats.agreement(
+        ours, [x["official_correct"] for x in lines])[0])
+    assert r["by_category"]["subject"]  # categories come from the local copy
+
+
+def test_lmms_eval_samples_and_a_vrbench_run(tmp_path, capsys):
+    rows = {r["pid"]: r for r in jsonl("mathvista/testmini_sample.jsonl")}
+    lines = [r for r in jsonl("responses_mathvista.jsonl") if r["model"] == "bard"]
+    path = tmp_path / "samples_mathvista_testmini.jsonl"  # lmms-eval --log_samples
+    path.write_text("\n".join(json.dumps({
+        "doc_id": i, "doc": {k: v for k, v in rows[r["pid"]].items() if k != "image"},
+        "target": r["answer"], "arguments": [], "resps": [[r["response"]]],
+        "filtered_resps": [r["response"]],
+        "gpt_eval_score": {"true_false": r["official_correct"]}})
+        for i, r in enumerate(lines)) + "\n")
+    assert main(["rescore", str(path), "--format", "lmms-eval", "--output",
+                 str(tmp_path / "lmms")]) == 2
+    assert "needs --task" in capsys.readouterr().err
+    assert main(["rescore", str(path), "--format", "lmms-eval", "--task", "mathvista_testmini",
+                 "--output", str(tmp_path / "lmms")]) == 0
+    r = json.loads((tmp_path / "lmms" / "results.json").read_text())["results"][
+        "mathvista_testmini"]
+    assert r["n_samples"] == 200 and r["other_acc"] == pytest.approx(
+        sum(x["official_correct"] for x in lines) / 200)
+    # a vrbench run graded again by the same grader agrees with itself
+    assert main(["rescore", str(tmp_path / "lmms"), "--format", "vrbench", "--output",
+                 str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())["results"][
+        "mathvista_testmini"]
+    assert again["other_agreement"] == 1.0 and again["acc"] == r["acc"]
+    assert main(["rescore", str(tmp_path / "missing.json"), "--format", "mathvista"]) == 2
