@@ -84,6 +84,8 @@ def _cmd_serve(args) -> None:
 
 
 def _cmd_train(args) -> None:
+    import json
+
     from harness.flags import build
     if args.command == "sft":
         from trainers.sft import SFTConfig as cls
@@ -91,7 +93,16 @@ def _cmd_train(args) -> None:
     else:
         from trainers.rl import RLConfig as cls
         from trainers.rl import train
-    final = train(build(cls, args))
+    if not args.model or not args.out:
+        raise VrbenchError("--model and --out are required (or a --recipe that sets them).")
+    cfg = build(cls, args)
+    if args.dry_run:
+        import os
+        cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
+        from trainers.common import config_dict
+        print(json.dumps({"trainer": args.command} | config_dict(cfg), indent=2))
+        return
+    final = train(cfg)
     print(f"final checkpoint: {final}\n"
           f"logs: {Path(args.out) / 'train_log.jsonl'}, dynamics: "
           f"{Path(args.out) / 'dynamics.jsonl'}, evaluation runs: {Path(args.out) / 'evals'}")
@@ -157,7 +168,10 @@ def _cmd_export_lmeval(args) -> None:
           + ",".join(p.stem for p in paths) + " --batch_size 1")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
+    """The command line; `recipe_defaults` (trainer -> config) makes a recipe's values the
+    defaults of that trainer's flags."""
+    recipe_defaults = recipe_defaults or {}
     parser = argparse.ArgumentParser(
         prog="vrbench",
         description="Evaluate vision-language checkpoints on in-domain and out-of-domain "
@@ -188,13 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     flags.add_options(p, EvalConfig)
     p.set_defaults(func=_cmd_eval)
 
+    from trainers import recipes
     from trainers.rl import RLConfig
     from trainers.sft import SFTConfig
     for name, cls, text in (("sft", SFTConfig, "supervised fine-tuning on worked solutions"),
                             ("rl", RLConfig, "RL (Reinforce++ / GRPO family) with the "
                                              "harness's grader as reward")):
         p = sub.add_parser(name, help=text + "; torchrun-ready")
-        flags.add_options(p, cls, required=("model", "out"))
+        p.add_argument("--recipe", help="start from a configuration file: one of "
+                                        f"{', '.join(recipes.names())} (trainers/recipes/), "
+                                        "or a YAML path; flags override its fields")
+        p.add_argument("--dry-run", action="store_true",
+                       help="print the resolved configuration and stop")
+        within = recipe_defaults.get(name)
+        flags.add_options(p, cls, within=within,
+                          required=() if within else ("model", "out"))
         p.set_defaults(func=_cmd_train)
 
     from trainers.quickstart import QuickstartConfig
@@ -278,8 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _recipe_defaults(argv: list[str] | None) -> dict:
+    """sft/rl with --recipe: that trainer's config as the recipe gives it."""
+    argv = sys.argv[1:] if argv is None else argv
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("command", nargs="?")
+    pre.add_argument("--recipe")
+    known, _ = pre.parse_known_args(argv)
+    if known.command not in ("sft", "rl") or not known.recipe:
+        return {}
+    from trainers import recipes
+    if known.command == "sft":
+        from trainers.sft import SFTConfig as cls
+    else:
+        from trainers.rl import RLConfig as cls
+    return {known.command: recipes.load(known.recipe, cls, known.command)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser(_recipe_defaults(argv))
+    except VrbenchError as e:
+        print(f"vrbench: error: {e}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     try:
         args.func(args)
     except VrbenchError as e:

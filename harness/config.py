@@ -14,6 +14,8 @@ from harness.analyzers import REFLECTION_MODES
 from harness.backends import BACKENDS, GenerationConfig
 from tasks.errors import VrbenchError
 
+GENERATION_DEFAULTS = ("neutral", "model")
+
 # The paper's three evaluation settings, plus plain greedy decoding.
 PRESETS: dict[str, dict] = {
     "greedy": {"n": 1, "temperature": 0.0, "top_p": 1.0},
@@ -51,6 +53,10 @@ class EvalConfig:
     # or word (whole words only)
     data_dir: str | None = None  # the folder of local copies of published benchmarks
     # (default: $VRBENCH_DATA)
+    generation_defaults: str = "neutral"  # what fills the generation settings the preset and
+    # the flags leave open: neutral (vrbench's: greedy, no top-k, no repetition penalty) or
+    # model (the checkpoint's generation_config.json: its temperature, top-p, top-k and
+    # repetition penalty); the effective values are in the run's config.json either way
     progress: bool = True  # show progress bars
 
     def check(self) -> None:
@@ -78,14 +84,24 @@ class EvalConfig:
                                f"{', '.join(REFLECTION_MODES)}.")
         if self.base_url and self.backend != "openai":
             raise VrbenchError("--base-url is for --backend openai.")
+        if self.generation_defaults not in GENERATION_DEFAULTS:
+            raise VrbenchError(f"--generation-defaults must be one of "
+                               f"{', '.join(GENERATION_DEFAULTS)}.")
         if bool(self.judge_model) != bool(self.judge_base_url):
             raise VrbenchError("--judge-model and --judge-base-url go together (an "
                                "OpenAI-compatible endpoint; key from OPENAI_API_KEY).")
 
-    def generation(self) -> GenerationConfig:
-        """The preset's settings with the explicit ones on top."""
+    def generation(self, model: str | None = None) -> GenerationConfig:
+        """Every generation setting, explicit: the defaults (vrbench's neutral ones, or with
+        `generation_defaults="model"` those of `model`'s generation config), the preset's
+        settings on top, then the explicit flags."""
         self.check()
         base = GenerationConfig()
+        if self.generation_defaults == "model":
+            if model is None:
+                raise VrbenchError("--generation-defaults model needs a checkpoint to read "
+                                   "them from.")
+            base = replace(base, **checkpoint_generation_defaults(model))
         if self.preset is not None:
             base = replace(base, **PRESETS[self.preset])
         explicit = {"n": self.samples, "temperature": self.temperature, "top_p": self.top_p,
@@ -107,3 +123,25 @@ class EvalConfig:
     def base(self) -> EvalConfig:
         """This configuration as a plain EvalConfig (a subclass's own fields dropped)."""
         return EvalConfig(**{f.name: getattr(self, f.name) for f in fields(EvalConfig)})
+
+
+def checkpoint_generation_defaults(model: str) -> dict:
+    """The sampling settings a checkpoint's generation_config.json asks for, as
+    GenerationConfig fields ({} where it has none)."""
+    from transformers import GenerationConfig as HFGenerationConfig
+    try:
+        g = HFGenerationConfig.from_pretrained(model)
+    except (OSError, ValueError) as e:
+        if "generation_config.json" in str(e) or isinstance(e, OSError):
+            return {}
+        raise VrbenchError(f"the generation config of {model} could not be read ({e}).") from e
+    out = {}
+    if g.do_sample is not None:
+        out["temperature"] = float(g.temperature or 1.0) if g.do_sample else 0.0
+    if g.top_p is not None:
+        out["top_p"] = float(g.top_p)
+    if g.top_k is not None:
+        out["top_k"] = int(g.top_k)
+    if g.repetition_penalty is not None:
+        out["repetition_penalty"] = float(g.repetition_penalty)
+    return out

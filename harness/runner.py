@@ -101,7 +101,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     a sample.
     """
     cfg = replace(cfg or EvalConfig(), **overrides)
-    gen = cfg.generation()  # validates every setting
+    gen = cfg.generation(model)  # validates every setting
     judge = JudgeSpec(cfg.judge_model, cfg.judge_base_url) if cfg.judge_model else None
     task_list = _resolve_tasks(tasks, cfg.data_dir)
     backend_name = cfg.backend if engine is None else engine.name

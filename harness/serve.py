@@ -2,7 +2,8 @@
 backend, on the standard library's HTTP server.
 
     POST /v1/chat/completions   messages with text and base64 data-URL images; n,
-                                max_tokens (or max_completion_tokens), temperature, top_p, seed
+                                max_tokens (or max_completion_tokens), temperature, top_p, seed,
+                                and vLLM's top_k and repetition_penalty
     GET  /v1/models             the one model served
     GET  /health
 
@@ -99,7 +100,8 @@ def generation_config(body: dict, limits: Limits) -> GenerationConfig:
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 0.0, 1.0, lo_open=True),
         n=_int(body, "n", 1, 1, limits.max_n),
-        seed=_int(body, "seed", 0, -(2 ** 63), 2 ** 63 - 1))
+        top_k=_int(body, "top_k", 0, 0), seed=_int(body, "seed", 0, -(2 ** 63), 2 ** 63 - 1),
+        repetition_penalty=_number(body, "repetition_penalty", 1.0, 0.0, 10.0, lo_open=True))
     if cfg.n > 1 and cfg.temperature == 0:
         raise BadRequest("n > 1 needs a temperature above 0", "n")
     if body.get("stream"):

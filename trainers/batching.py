@@ -9,6 +9,9 @@ break them.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +31,8 @@ class Encoded:
 
 
 TEXT_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
+SEQUENCE_KEYS = (*TEXT_KEYS, "completion_mask")  # (batch, length) tensors
+IMAGE_KEY = "image_key"  # per row: the first row with the same prompt (and image)
 
 
 def encode_prompt(processor, prompt: str, images: list) -> Encoded:
@@ -63,25 +68,91 @@ def collate(prompts: list[Encoded], completions: list[list[int]], pad_id: int) -
         batch["mm_token_type_ids"] = pad(mm_types, 0)
     for key in dict.fromkeys(k for p in prompts for k in p.vision):
         batch[key] = torch.cat([p.vision[key] for p in prompts if key in p.vision])
+    if any(p.vision for p in prompts):  # rows sharing one prompt (a group) share its image
+        first: dict[int, int] = {}
+        batch[IMAGE_KEY] = torch.tensor([first.setdefault(id(p), i)
+                                         for i, p in enumerate(prompts)])
     return batch
+
+
+def trim(batch: dict) -> dict:
+    """The batch cut to its longest sequence (rows taken from a larger batch keep its
+    padding otherwise)."""
+    n = int(batch["attention_mask"].sum(1).max())
+    return {k: v[:, :n] if k in SEQUENCE_KEYS else v for k, v in batch.items()}
+
+
+@contextlib.contextmanager
+def shared_images(model, keys: torch.Tensor | None, grid: torch.Tensor | None):
+    """Run the vision tower once per distinct image. `keys` labels each image (one a row):
+    equal keys, equal images (the responses of one prompt, an RL group). Qwen2-VL's tower
+    encodes each image on its own, so the features of one image serve all its rows, and
+    their gradients add up as if computed one by one. Other architectures run as usual."""
+    inner = getattr(getattr(model, "module", model), "model", None)
+    if keys is None or grid is None or not hasattr(inner, "get_image_features") or len(
+            grid) != len(keys) or len(set(keys.tolist())) == len(keys):
+        yield
+        return
+    original = inner.get_image_features
+    first: dict[int, int] = {}  # key -> the first row that carries it
+    for row, key in enumerate(keys.tolist()):
+        first.setdefault(key, row)
+    slot = {key: i for i, key in enumerate(first)}
+    rows = list(first.values())
+
+    def features(pixel_values, image_grid_thw=None, **kwargs):
+        parts = torch.split(pixel_values, image_grid_thw.prod(-1).tolist())
+        out = original(torch.cat([parts[r] for r in rows]), image_grid_thw[rows], **kwargs)
+        feats = out.pooler_output
+        out.pooler_output = tuple(feats[slot[key]] for key in keys.tolist())
+        return out
+
+    inner.get_image_features = features
+    try:
+        yield
+    finally:
+        del inner.get_image_features  # back to the class's method
 
 
 def model_inputs(batch: dict, device) -> dict:
     """The tensors the model's forward takes, on `device`."""
-    return {k: v.to(device) for k, v in batch.items() if k != "completion_mask"}
+    return {k: v.to(device) for k, v in batch.items() if k not in ("completion_mask", IMAGE_KEY)}
 
 
-def token_logprobs(model, batch: dict, temperature: float = 1.0
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model, batch: dict, temperature: float = 1.0,
+                   suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probs, entropies) of each next token under `model`, shape (B, L-1): entry t is
-    about token t+1. Pair with `batch["completion_mask"][:, 1:]`."""
+    about token t+1. Pair with `batch["completion_mask"][:, 1:]`. `temperature` and the
+    `suppress`ed token ids mirror the distribution a sampler drew the tokens from."""
     device = next(model.parameters()).device
-    logits = model(**model_inputs(batch, device)).logits[:, :-1].float()
+    width = batch["input_ids"].shape[1] - 1
+    # logits of the completion positions only (the vocabulary projection of every prompt
+    # position is most of the memory at a real model's vocabulary size)
+    keep = width - int(batch["completion_mask"].float().argmax(1).min()) + 1 \
+        if "completion_mask" in batch and _keeps_logits(model) else 0
+    kwargs = {"logits_to_keep": keep + 1} if 0 < keep < width else {}
+    with shared_images(model, batch.get(IMAGE_KEY), batch.get("image_grid_thw")):
+        logits = model(**model_inputs(batch, device), **kwargs).logits[:, :-1].float()
+    if suppress:
+        logits[..., suppress] = float("-inf")
     if temperature != 1.0:
         logits = logits / temperature
     logp = torch.log_softmax(logits, dim=-1)
-    targets = batch["input_ids"][:, 1:].to(device)
+    targets = batch["input_ids"][:, width - logits.shape[1] + 1:].to(device)
     chosen = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    if suppress:  # a suppressed token in the prompt (an image pad) is never scored: not -inf
+        chosen = chosen.masked_fill(chosen.isinf(), 0.0)
     with torch.no_grad():
-        entropy = -(logp.exp() * logp).sum(-1)
-    return chosen, entropy
+        entropy = -(logp.exp() * logp.masked_fill(logp.isinf(), 0)).sum(-1)
+    pad = width - chosen.shape[1]  # positions left out: prompt tokens, never scored
+    return F.pad(chosen, (pad, 0)), F.pad(entropy, (pad, 0))
+
+
+@functools.cache
+def _keeps_logits_type(cls) -> bool:
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
+
+
+def _keeps_logits(model) -> bool:
+    """Whether the model's forward can compute the logits of the last positions only."""
+    return _keeps_logits_type(type(getattr(model, "module", model)))

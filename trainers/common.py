@@ -24,6 +24,7 @@ from harness.store import append_jsonl, read_jsonl
 from tasks.errors import VrbenchError
 
 PARTS = ("vision", "connector", "language")
+PARAM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 STATE_FILE = "trainer_state.pt"
 
 
@@ -75,7 +76,10 @@ class TrainConfig:
     save_every: int = 0  # save and score a checkpoint every N steps (0: the final one only)
     log_every: int = 10  # append a line to train_log.jsonl every N steps
     resume: bool = False  # continue from the latest checkpoint in out
-    bf16: bool = True  # bf16 autocast on CUDA (the CPU always computes in float32)
+    bf16: bool = True  # bf16 autocast on CUDA for the forward and backward passes (the CPU
+    # always computes in float32)
+    param_dtype: str = "float32"  # the dtype of the trained weights and the optimizer's
+    # state: float32 master weights (bfloat16 ones lose most updates at small learning rates)
     fsdp: bool = False  # under torchrun, shard the model over the processes (FSDP2), not DDP
     data_dir: str | None = None  # local copies of published benchmarks, for training or
     # scoring on them (default: $VRBENCH_DATA)
@@ -92,6 +96,8 @@ class TrainConfig:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.save_every < 0:
             raise VrbenchError("--save-every must be 0 or more.")
+        if self.param_dtype not in PARAM_DTYPES:
+            raise VrbenchError(f"--param-dtype must be one of {', '.join(PARAM_DTYPES)}.")
         o = self.optim
         for name, ok in (("lr", o.lr > 0), ("vision_lr_mult", o.vision_lr_mult >= 0),
                          ("weight_decay", o.weight_decay >= 0), ("eps", o.eps > 0),
@@ -315,12 +321,15 @@ class Session:
     start: int  # the first step to run (> 0 when resumed)
     autocast: object
     fsdp: bool = False  # parameters sharded over the processes (else replicated)
+    dtype: torch.dtype = torch.float32  # of the trained weights
 
 
-def start(cfg: TrainConfig, trainer: str, total_updates: int) -> Session:
+def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None = None
+          ) -> Session:
     """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
     trained, build optimizer and schedule, restore their state and the RNGs on resume, write
-    `train_config.json` and wrap the model for DDP (or shard it with FSDP) under torchrun."""
+    `train_config.json` (with `extra`) and wrap the model for DDP (or shard it with FSDP)
+    under torchrun."""
 
     from harness.backends.hf import load_model
     d = setup_distributed()
@@ -329,7 +338,8 @@ def start(cfg: TrainConfig, trainer: str, total_updates: int) -> Session:
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if not cfg.resume and latest_checkpoint(out) is not None:
         raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
-    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device))
+    dtype = PARAM_DTYPES[cfg.param_dtype]  # never the device's preference (bf16 on CUDA)
+    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
     model.train()
     counts = set_trainable(model, tuple(cfg.optim.train))
     fsdp = cfg.fsdp and d.world > 1
@@ -351,13 +361,16 @@ def start(cfg: TrainConfig, trainer: str, total_updates: int) -> Session:
     out.mkdir(parents=True, exist_ok=True)
     if d.main:
         (out / "train_config.json").write_text(json.dumps(
-            config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world},
+            config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world,
+                                "param_dtype": str(next(model.parameters()).dtype),
+                                "compute": "bf16 autocast" if cfg.bf16
+                                and d.device.type == "cuda" else "param_dtype"} | (extra or {}),
             indent=2))
     ddp = (torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 and not fsdp
            else model)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
-    return Session(d, out, processor, model, ddp, opt, sched, first, autocast, fsdp)
+    return Session(d, out, processor, model, ddp, opt, sched, first, autocast, fsdp, dtype)
 
 
 def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: float) -> None:

@@ -34,7 +34,7 @@ from harness.store import append_jsonl
 from tasks import Sample, decode_images
 from tasks.errors import VrbenchError
 from trainers import common
-from trainers.batching import Encoded, collate, encode_prompt, token_logprobs
+from trainers.batching import Encoded, collate, encode_prompt, token_logprobs, trim
 
 ADVANTAGES = ("reinforce_pp", "grpo")
 LOSS_AGG = ("token-mean", "seq-mean-token-mean")
@@ -49,8 +49,13 @@ class RLConfig(common.TrainConfig):
     prompts_per_step: int = 16  # prompts per generation step, over all processes
     group_size: int = 4  # responses per prompt (G)
     gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
-    temperature: float = 1.0  # rollout sampling temperature
-    top_p: float = 1.0  # rollout nucleus sampling threshold
+    temperature: float = 1.0  # rollout sampling temperature; the old, reference and new
+    # log-probs are computed at the same temperature, so training stays on-policy
+    top_p: float = 1.0  # rollout nucleus sampling threshold. Below 1 the recomputed log-probs
+    # cannot mirror it (they renormalise over the whole vocabulary): the gap to the sampler's
+    # log-probs is logged every step as logprob_gap_mean and logprob_gap_max
+    generation_defaults: str = "neutral"  # top-k and repetition penalty of the rollouts: neutral
+    # (off) or model (the starting checkpoint's generation config, e.g. a 1.05 penalty)
     max_new_tokens: int = 64  # token limit per response
     # -- reward: the harness's grader, with the paper's penalties
     correct_reward: float = 1.0  # reward of a correct final answer
@@ -71,6 +76,8 @@ class RLConfig(common.TrainConfig):
     loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
     kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
     ppo_epochs: int = 1  # passes over each rollout batch
+    micro_batch_size: int = 32  # sequences per forward pass, grouped by length; gradients
+    # add up over a mini-batch's micro-batches (0: a mini-batch in one pass)
     mini_batches: int = 1  # optimizer steps per ppo epoch
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
 
@@ -84,6 +91,8 @@ class RLConfig(common.TrainConfig):
                      "ppo_epochs", "mini_batches"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if self.micro_batch_size < 0:
+            raise VrbenchError("--micro-batch-size must be 0 or more.")
         if self.temperature <= 0:
             raise VrbenchError(f"--temperature must be above 0 (rollouts sample), not "
                                f"{self.temperature}.")
@@ -99,6 +108,8 @@ class RLConfig(common.TrainConfig):
                                                        ) % world:
             raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
                                f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
+        if self.generation_defaults not in ("neutral", "model"):
+            raise VrbenchError("--generation-defaults must be neutral or model.")
         if self.advantage == "grpo" and self.group_size < 2:
             raise VrbenchError("grpo needs a group size of at least 2.")
 
@@ -160,7 +171,7 @@ def reinforce_pp_returns(rewards: torch.Tensor, mask: torch.Tensor, kl: torch.Te
     if kl is not None and kl_coef:
         per_token = per_token - kl_coef * kl * mask
     returns = torch.zeros_like(per_token)
-    running = torch.zeros(len(rewards))
+    running = torch.zeros(len(rewards), device=rewards.device)
     for t in range(mask.shape[1] - 1, -1, -1):
         running = per_token[:, t] + gamma * running
         returns[:, t] = running
@@ -210,21 +221,29 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: f
 # -- the loop ---------------------------------------------------------------------------------
 def train(cfg: RLConfig) -> Path:
     """Run RL; returns the final checkpoint directory."""
-    run = common.start(cfg, "rl", cfg.steps * updates_per_step(cfg))
+    gen = rollout_generation(cfg)
+    run = common.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
+                       extra={"rollout_generation": gen.to_dict()})
     d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
     out, autocast = run.out, run.autocast
     ref = None
     if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
-        _, ref = load_model(cfg.model, device=str(d.device))
+        _, ref = load_model(cfg.model, device=str(d.device), dtype=run.dtype)
         ref.requires_grad_(False)
     data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     processor = run.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
-    rollout = load_model(cfg.model, device=str(d.device))[1].eval() if run.fsdp else model
+    rollout = load_model(cfg.model, device=str(d.device), dtype=run.dtype)[1].eval() \
+        if run.fsdp else model
     policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
-    gen = GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                           top_p=cfg.top_p, n=cfg.group_size)
+
+    def logprobs(m, b):  # the sampler's distribution: temperature and suppressed tokens
+        return token_logprobs(m, b, cfg.temperature, policy.suppress)
+
+    # one epoch of one mini-batch: the old log-probs are the current ones, detached (no pass)
+    reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
+        cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef)
     P = cfg.prompts_per_step
     n_chunks = P // cfg.gen_chunk
 
@@ -256,76 +275,95 @@ def train(cfg: RLConfig) -> Path:
         t1 = time.perf_counter()
         batch = collate([x.prompt for x in rollouts],
                         [list(x.response.token_ids) for x in rollouts], tok.pad_token_id)
-        mask = batch["completion_mask"][:, 1:].float()
-        rewards = torch.tensor([x.reward["reward"] for x in rollouts])
+        mask = batch["completion_mask"][:, 1:].float().to(d.device)
+        rewards = torch.tensor([x.reward["reward"] for x in rollouts], device=d.device)
+        lengths = batch["attention_mask"].sum(1)
         with torch.no_grad(), autocast:
-            old_logp = torch.cat([token_logprobs(model, _rows(batch, sl))[0] for sl in
-                                  _slices(len(rollouts), cfg.mini_batches)])
-            ref_logp = (torch.cat([token_logprobs(ref, _rows(batch, sl))[0] for sl in
-                                   _slices(len(rollouts), cfg.mini_batches)])
-                        if ref is not None else None)
-        kl_tok = k3_kl(old_logp, ref_logp) if ref_logp is not None else None
+            old_logp = None if reuse_old else _pass(lambda b: logprobs(model, b), batch,
+                                                     lengths, cfg.micro_batch_size)
+            ref_logp = _pass(lambda b: logprobs(ref, b), batch, lengths,
+                             cfg.micro_batch_size) if ref is not None else None
         if cfg.advantage == "grpo":
             seq_adv = grpo_advantages(rewards, cfg.group_size, cfg.grpo_std_norm, cfg.adv_eps)
             adv = seq_adv[:, None] * mask
         else:
+            kl_tok = k3_kl(old_logp, ref_logp) if cfg.kl_reward_coef else None
             returns = reinforce_pp_returns(rewards, mask, kl_tok, cfg.kl_reward_coef, cfg.gamma)
             adv = whiten(returns, mask, d, cfg.whiten_add_mean)
             seq_adv = (adv * mask).sum(1) / mask.sum(1).clamp_min(1)
-        if cfg.log_rollouts:
-            append_jsonl(out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
-                         out / "rollouts.jsonl",
-                         [{"step": step + 1, "doc_id": x.sample.id, "response": x.response.text,
-                           "token_ids": list(x.response.token_ids),
-                           "finish_reason": x.response.finish_reason, **x.reward,
-                           "advantage": a}
-                          for x, a in zip(rollouts, seq_adv.tolist(), strict=True)])
-
         t_lp = time.perf_counter() - t1
 
         # 4. policy update ------------------------------------------------------------------
         t2 = time.perf_counter()
         stats = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0, "entropy": 0.0,
                  "grad_norm": 0.0}
+        if reuse_old:
+            old_logp = torch.zeros_like(mask)
         for epoch in range(cfg.ppo_epochs):
             g = torch.Generator().manual_seed(cfg.seed + 7919 * step + epoch)
             order = torch.randperm(len(rollouts), generator=g) if cfg.ppo_epochs > 1 else \
                 torch.arange(len(rollouts))
             for sl in _slices(len(rollouts), cfg.mini_batches):
                 rows = order[sl]
-                mb = _rows(batch, rows)
-                m = mask[rows]
                 # the mini-batch's counts over all processes: each update is an exact mean
-                n_tok = common.all_reduce_sum(m.sum().double(), d).item()
+                n_tok = common.all_reduce_sum(mask[rows].sum().double(), d).item()
                 n_seq = float(len(rows) * d.world)
-                with autocast:
-                    logp, ent = token_logprobs(ddp, mb)
-                    pg, ratio, clipped = clipped_pg_loss(logp, old_logp[rows], adv[rows],
-                                                         cfg.clip_low, cfg.clip_high)
-                    loss = aggregate(pg, m, cfg.loss_agg, n_tok, n_seq)
-                    kl = k3_kl(logp, ref_logp[rows]) if ref_logp is not None else None
-                    if kl is not None and cfg.kl_coef:
-                        loss = loss + cfg.kl_coef * aggregate(kl, m, cfg.loss_agg, n_tok, n_seq)
-                    # DDP averages gradients over processes; undo that to keep the mean exact
-                    (loss * d.world).backward()
+                sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl"), 0.0)
+                micros = _micro_batches(rows, lengths, cfg.micro_batch_size)
+                for j, micro in enumerate(micros):
+                    mb = trim(_rows(batch, micro))
+                    w = mb["input_ids"].shape[1] - 1
+                    m = mask[micro, :w]
+                    with common.grad_sync(run, last=j == len(micros) - 1), autocast:
+                        logp, ent = logprobs(ddp, mb)
+                        if reuse_old:
+                            old_logp[micro, :w] = logp.detach()
+                        pg, ratio, clipped = clipped_pg_loss(
+                            logp, old_logp[micro, :w], adv[micro, :w], cfg.clip_low,
+                            cfg.clip_high)
+                        loss = aggregate(pg, m, cfg.loss_agg, n_tok, n_seq)
+                        kl = k3_kl(logp, ref_logp[micro, :w]) if ref_logp is not None else None
+                        if kl is not None and cfg.kl_coef:
+                            loss = loss + cfg.kl_coef * aggregate(kl, m, cfg.loss_agg, n_tok,
+                                                                  n_seq)
+                        # DDP averages gradients over processes: undo that, the mean is exact
+                        (loss * d.world).backward()
+                    sums["loss"] += loss.item()
+                    for key, x in (("clip_frac", clipped), ("ratio", ratio.detach()),
+                                   ("entropy", ent), ("kl", kl)):
+                        if x is not None:
+                            sums[key] += (x.detach() * m).sum().item()
                 stats["grad_norm"] += common.clip_and_norm(model, cfg.optim.grad_clip)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
-                msum = m.sum().clamp_min(1)
-                stats["loss"] += loss.item()
-                stats["clip_frac"] += ((clipped * m).sum() / msum).item()
-                stats["ratio"] += ((ratio.detach() * m).sum() / msum).item()
-                stats["entropy"] += ((ent * m).sum() / msum).item()
-                if kl is not None:
-                    stats["kl"] += ((kl.detach() * m).sum() / msum).item()
+                local = max(1.0, mask[rows].sum().item())
+                stats["loss"] += sums["loss"]
+                for key in ("clip_frac", "ratio", "entropy", "kl"):
+                    stats[key] += sums[key] / local
         stats = {k: v / updates_per_step(cfg) for k, v in stats.items()}
         t_upd = time.perf_counter() - t2
+        # how far the sampler's log-probs are from the recomputed ones (0 when on-policy)
+        behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])
+        gap = torch.where(mask > 0, (behaviour - old_logp.float()).abs(), 0.0)
+        stats |= {"logprob_gap_mean": (gap.sum() / mask.sum().clamp_min(1)).item(),
+                  "logprob_gap_max": gap.max().item()}
+        if cfg.log_rollouts:
+            append_jsonl(out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
+                         out / "rollouts.jsonl",
+                         [{"step": step + 1, "doc_id": x.sample.id, "response": x.response.text,
+                           "token_ids": list(x.response.token_ids),
+                           "finish_reason": x.response.finish_reason, **x.reward,
+                           "advantage": a, "logprobs": _rounded(old_logp[i][mask[i] > 0]),
+                           "behaviour_logprobs": _rounded(torch.tensor(x.response.logprobs))}
+                          for i, (x, a) in enumerate(zip(rollouts, seq_adv.tolist(),
+                                                         strict=True))])
 
         # -- log, save, evaluate -------------------------------------------------------------
         done = step + 1
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
             row = {"step": done, "epoch": done * P / len(data), "lr": sched.get_last_lr()[0],
+                   "step_seconds": time.perf_counter() - t0,
                    **rollout_stats(rollouts, cfg.group_size), **stats,
                    **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
                             t_upd)}
@@ -336,8 +374,53 @@ def train(cfg: RLConfig) -> Path:
     return common.checkpoint_dir(out, cfg.steps)
 
 
+def rollout_generation(cfg: RLConfig) -> GenerationConfig:
+    """The rollouts' generation settings, all explicit: temperature and top-p from the config,
+    top-k and repetition penalty off (or the starting checkpoint's, with
+    `generation_defaults="model"`), and the sampled tokens' log-probabilities returned."""
+    from harness.config import checkpoint_generation_defaults
+    ck = checkpoint_generation_defaults(cfg.model) if cfg.generation_defaults == "model" else {}
+    return GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                            top_p=cfg.top_p, top_k=ck.get("top_k", 0),
+                            repetition_penalty=ck.get("repetition_penalty", 1.0),
+                            n=cfg.group_size, logprobs=True)
+
+
+def _per_token(mask: torch.Tensor, values: list[tuple[float, ...]]) -> torch.Tensor:
+    """Per-sequence values laid out like `mask` (on its 1s, in order)."""
+    out = torch.zeros_like(mask)
+    for i, v in enumerate(values):
+        pos = mask[i].nonzero().squeeze(1)
+        out[i, pos] = torch.tensor(v[:len(pos)], dtype=out.dtype, device=out.device)
+    return out
+
+
+def _rounded(x: torch.Tensor) -> list[float]:
+    return [round(v, 5) for v in x.float().tolist()]
+
+
 def updates_per_step(cfg: RLConfig) -> int:
     return cfg.ppo_epochs * cfg.mini_batches
+
+
+def _micro_batches(rows: torch.Tensor, lengths: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """`rows` in groups of `size` (0: all at once), sorted by length, so that each forward
+    pass pads to its own longest sequence."""
+    if not size or size >= len(rows):
+        return [rows]
+    by_length = rows[torch.argsort(lengths[rows], stable=True)]
+    return list(torch.split(by_length, size))
+
+
+def _pass(fn, batch: dict, lengths: torch.Tensor, size: int) -> torch.Tensor:
+    """fn's (B, L-1) log-probs for the whole batch, computed micro-batch by micro-batch."""
+    out = None
+    for micro in _micro_batches(torch.arange(len(lengths)), lengths, size):
+        lp = fn(trim(_rows(batch, micro)))[0]
+        if out is None:  # on the model's device
+            out = lp.new_zeros(batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1)
+        out[micro, :lp.shape[1]] = lp.float()
+    return out
 
 
 def _slices(n: int, k: int) -> list[slice]:

@@ -16,11 +16,17 @@ from tasks.errors import VrbenchError
 
 @dataclass(frozen=True)
 class GenerationConfig:
+    """Every setting that shapes a response, explicit: a backend applies exactly these and
+    nothing from the checkpoint's own generation config."""
+
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 means greedy decoding
     top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    repetition_penalty: float = 1.0  # 1.0: off
     n: int = 1  # responses per prompt
     seed: int = 0
+    logprobs: bool = False  # also return each sampled token's log-probability (hf backend)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,6 +44,9 @@ class Response:
     n_tokens: int | None  # generated tokens, end-of-sequence included (None: not reported)
     finish_reason: str  # "stop" (end of sequence) or "length" (hit max_new_tokens)
     token_ids: tuple[int, ...] = ()  # the generated ids, end-of-sequence included
+    # with GenerationConfig.logprobs: each token's log-probability under the distribution it
+    # was sampled from (after temperature, top-k, top-p, repetition penalty, suppression)
+    logprobs: tuple[float, ...] = ()
 
 
 class Backend(Protocol):

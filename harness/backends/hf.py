@@ -6,7 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.prompting import chat_text
@@ -58,6 +66,43 @@ class _Stop(StoppingCriteria):
                           device=input_ids.device)
 
 
+class _Sampled(LogitsProcessor):
+    """The last processor of sampling: temperature, top-k and top-p (transformers' own
+    warpers, in its order), and the log-probability each sampled token had under the
+    distribution it was drawn from. The token drawn at one step is the last input id at the
+    next; the final step's is read when generation ends (`finish`)."""
+
+    def __init__(self, config: GenerationConfig):
+        self.warpers = [TemperatureLogitsWarper(config.temperature)]
+        if config.top_k:
+            self.warpers.append(TopKLogitsWarper(config.top_k))
+        if config.top_p < 1:
+            self.warpers.append(TopPLogitsWarper(config.top_p))
+        self.previous: torch.Tensor | None = None
+        self.taken: list[torch.Tensor] = []
+
+    def __call__(self, input_ids, scores):
+        if self.previous is not None:
+            self.taken.append(self.previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        for warp in self.warpers:
+            scores = warp(input_ids, scores)
+        self.previous = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, last: torch.Tensor) -> torch.Tensor:
+        """(rows, steps) log-probabilities, given the last step's tokens."""
+        self.taken.append(self.previous.gather(1, last[:, None]).squeeze(1))
+        return torch.stack(self.taken, dim=1)
+
+
+# Everything else transformers would take from the checkpoint's generation config, set to
+# "off": vrbench's GenerationConfig is the whole of what shapes a response.
+_OFF = {"typical_p": 1.0, "min_p": None, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0,
+        "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0, "min_new_tokens": 0,
+        "diversity_penalty": 0.0, "num_beams": 1,
+        "renormalize_logits": False}
+
+
 class HFBackend:
     name = "hf"
 
@@ -106,24 +151,30 @@ class HFBackend:
         enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         enc = enc.to(self.device)
         sample = config.temperature > 0
-        kwargs = {"do_sample": sample, "num_return_sequences": config.n}
-        if sample:
-            kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
+        sampled = _Sampled(config) if sample and config.logprobs else None
+        # greedy: transformers' own "unset" values (no warper runs); with `sampled`, it warps
+        warp = {"temperature": 1.0, "top_p": 1.0, "top_k": 0 if sampled else 50}
+        if sample and sampled is None:
+            warp = {"temperature": config.temperature, "top_p": config.top_p,
+                    "top_k": config.top_k}
         torch.manual_seed(config.seed)
-        out = self.model.generate(**enc, max_new_tokens=config.max_new_tokens,
-                                  pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
-                                  suppress_tokens=self.suppress or None,
-                                  stopping_criteria=None if should_stop is None else
-                                  StoppingCriteriaList([_Stop(should_stop)]), **kwargs)
-        new = out[:, enc["input_ids"].shape[1]:].tolist()
+        out = self.model.generate(
+            **enc, max_new_tokens=config.max_new_tokens, do_sample=sample,
+            num_return_sequences=config.n, repetition_penalty=config.repetition_penalty,
+            **warp, **_OFF, pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
+            suppress_tokens=self.suppress or None,
+            logits_processor=LogitsProcessorList([sampled] if sampled else []),
+            stopping_criteria=None if should_stop is None else
+            StoppingCriteriaList([_Stop(should_stop)]))
+        new = out[:, enc["input_ids"].shape[1]:]
+        logprobs = sampled.finish(new[:, -1]).tolist() if sampled else None
         tok = self.processor.tokenizer
         responses = []
-        for ids in new:
+        for row, ids in enumerate(new.tolist()):
             stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
             kept = ids if stop is None else ids[:stop + 1]
             responses.append(Response(
                 text=tok.decode(kept, skip_special_tokens=True), n_tokens=len(kept),
-                finish_reason="length" if stop is None else "stop", token_ids=tuple(kept)))
+                finish_reason="length" if stop is None else "stop", token_ids=tuple(kept),
+                logprobs=tuple(logprobs[row][:len(kept)]) if logprobs else ()))
         return [responses[i * config.n:(i + 1) * config.n] for i in range(len(requests))]

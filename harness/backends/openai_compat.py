@@ -65,10 +65,15 @@ class OpenAIBackend:
                      self._errors.RateLimitError, self._errors.InternalServerError)
         for attempt in range(self.max_retries + 1):
             try:
+                # top_k and repetition_penalty are not in the OpenAI API: sent (as vLLM's and
+                # vrbench serve's extensions) only when they are on
+                extra = {k: v for k, v in (("top_k", config.top_k),
+                                           ("repetition_penalty", config.repetition_penalty))
+                         if v not in (0, 1.0)}
                 return self.client.chat.completions.create(
                     model=self.model, messages=messages(req), n=config.n,
                     max_tokens=config.max_new_tokens, temperature=config.temperature,
-                    top_p=config.top_p, seed=seed)
+                    top_p=config.top_p, seed=seed, extra_body=extra or None)
             except retryable as e:
                 if attempt == self.max_retries:
                     raise VrbenchError(f"{self.base_url} failed {attempt + 1} times; last "

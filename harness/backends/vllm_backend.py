@@ -39,8 +39,11 @@ class VLLMBackend:
                 p["multi_modal_data"] = {"image": r.images[0] if len(r.images) == 1
                                          else r.images}
             prompts.append(p)
+        # every setting explicit, so that nothing comes from the checkpoint's defaults
         params = [SamplingParams(n=config.n, temperature=config.temperature,
-                                 top_p=config.top_p, max_tokens=config.max_new_tokens,
+                                 top_p=config.top_p, top_k=config.top_k or -1,
+                                 repetition_penalty=config.repetition_penalty, min_p=0.0,
+                                 max_tokens=config.max_new_tokens,
                                  seed=config.seed + i)  # per request: batching-independent
                   for i in range(len(requests))]
         outs = self.llm.generate(prompts, params, use_tqdm=False)
