@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
+from harness.batching import collate, encode_prompt, token_logprobs
 from harness.runner import evaluate
 from harness.store import read_jsonl
 from trainers import common, rl, sft, tiny
-from trainers.batching import collate, encode_prompt, token_logprobs
 
 
 def bf16_update_loss(model_dir: str) -> dict:

@@ -21,7 +21,13 @@ def _cmd_tasks(args) -> None:
         splits = " ".join(f"{k}={v}" for k, v in t.splits.items())
         rows.append((t.name, t.domain, t.version, t.answer_type, splits, t.tests))
     print(text_table(rows))
-    print("\nsuites: id (all in-domain tasks), ood (all out-of-domain tasks), all")
+    print("\nsuites:\n" + "\n".join(f"  {k.ljust(7)} {v}" for k, v in tasks.SUITES.items()))
+    from tasks import shifts
+    print(f"\nshift dials (name a shift as SOURCE.DIALN, e.g. count_shapes.grid2; combine "
+          f"dials: compare_count.background1.palette1; sources: {', '.join(shifts.SOURCES)}; "
+          f"distances 1-3):")
+    for name, dial in shifts.DIALS.items():
+        print(f"  {name.ljust(10)} {dial.factor}")
     from tasks.benchmarks import BENCHMARKS
     print("\npublished benchmarks (local copies, --data-dir):")
     for b in BENCHMARKS.values():
@@ -47,11 +53,17 @@ def _cmd_build_tiny(args) -> None:
 def _cmd_eval(args) -> None:
     from harness.config import EvalConfig
     from harness.flags import build
-    from harness.report import results_table
+    from harness.plots import plot_shift_curves, shift_curves
+    from harness.report import results_table, shift_table
     from harness.runner import evaluate
     out = evaluate(args.model, args.tasks, build(EvalConfig, args))
     print(results_table(out))
+    if curves := shift_curves(out["results"]):
+        figure = plot_shift_curves(curves, Path(out["run_dir"]) / "shifts.png")
+        print(f"\naccuracy against shift distance (0: the source): {figure}")
+        print(shift_table(curves))
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
+
 
 
 def _cmd_rescore(args) -> None:
@@ -145,11 +157,24 @@ def _cmd_compare(args) -> None:
     import json
 
     from harness import compare
-    rows = compare.compare(args.run_a, args.run_b, n_boot=args.bootstrap)
+    if len(args.runs) % 2:
+        raise VrbenchError("name the runs in pairs: A B, or A1 B1 A2 B2 ... (one pair a seed).")
+    runs_a, runs_b = args.runs[0::2], args.runs[1::2]
+    rows = compare.compare(runs_a, runs_b, n_boot=args.bootstrap)
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
-        print(compare.to_markdown(rows, args.run_a, args.run_b))
+        print(compare.to_markdown(rows, ", ".join(runs_a), ", ".join(runs_b)))
+
+
+def _cmd_kl(args) -> None:
+    from harness import kl
+    from harness.flags import build
+    cfg = build(kl.KLConfig, args)
+    result = kl.measure(args.base, args.checkpoints, args.tasks, cfg)
+    print(kl.to_markdown(args.base, result))
+    if args.output:
+        print(f"\nwrote {kl.write(args.output, args.base, result, cfg)}")
 
 
 def _cmd_analyze(args) -> None:
@@ -180,7 +205,7 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
 
     p = sub.add_parser("tasks", help="list the registered tasks, or show one task's card")
     p.add_argument("name", nargs="?", help="a task to show: card, knobs and an example")
-    p.add_argument("--domain", choices=["id", "ood"], help="only tasks of this domain")
+    p.add_argument("--domain", choices=["id", "ood", "far"], help="only tasks of this domain")
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("build-tiny", help="build a tiny reference VLM offline (Qwen2-VL by "
@@ -198,7 +223,8 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p = sub.add_parser("eval", help="evaluate a checkpoint on tasks; resumable")
     p.add_argument("--model", required=True, help="checkpoint directory (or Hub id)")
     p.add_argument("--tasks", required=True,
-                   help="comma-separated task names or suites (id, ood, all)")
+                   help="comma-separated task names, shifts (count_shapes.grid2) or suites "
+                        "(id, ood, far, shifts, all)")
     flags.add_options(p, EvalConfig)
     p.set_defaults(func=_cmd_eval)
 
@@ -285,12 +311,24 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
                         "OUT/runs, to publish the folder with its evidence")
     p.set_defaults(func=_cmd_leaderboard)
 
-    p = sub.add_parser("compare", help="paired comparison of two runs: bootstrap and McNemar")
-    p.add_argument("run_a", help="run directory A")
-    p.add_argument("run_b", help="run directory B")
+    p = sub.add_parser("compare", help="paired comparison of two runs (or of pairs of runs, "
+                                       "one pair a seed): bootstrap and McNemar")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="run directories A B; or A1 B1 A2 B2 ...: each pair trained from "
+                        "one start (a seed), compared over all pairs")
     p.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples")
     p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     p.set_defaults(func=_cmd_compare)
+
+    from harness.kl import KLConfig
+    p = sub.add_parser("kl", help="forward KL from a base checkpoint to others on a task's "
+                                  "prompts, on the base's own samples, with an interval")
+    p.add_argument("base", help="the base checkpoint (it samples the responses)")
+    p.add_argument("checkpoints", nargs="+", help="checkpoints to compare with it")
+    p.add_argument("--tasks", required=True, help="task names or suites (id, ood, far, all)")
+    p.add_argument("--output", help="also write the result to this JSON file")
+    flags.add_options(p, KLConfig)
+    p.set_defaults(func=_cmd_kl)
 
     p = sub.add_parser("analyze", help="seed sensitivity, reflection vs length, ID-OOD "
                                        "generalisation: a markdown report with figures")

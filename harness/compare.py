@@ -2,8 +2,14 @@
 
 Per task: both accuracies, their difference B - A with a paired-bootstrap 95% interval
 and p-value (samples resampled with replacement, the same draw for both runs), and
-McNemar's exact test on the discordant pairs (runs with one response per prompt). The ID
-and OOD rows compare macro averages with a bootstrap stratified by task.
+McNemar's exact test on the discordant pairs (runs with one response per prompt). The
+domain rows compare macro averages with a bootstrap stratified by task; their McNemar test
+pools the domain's samples (the macro's own test where the tasks hold equally many).
+
+Several pairs of runs (one pair a seed: A and B trained from the same start) compare over
+seeds: each (pair, task) is a stratum, a task's difference is the mean over pairs of the
+per-pair differences, McNemar counts the discordant pairs of all of them. The interval
+holds the seeds' models fixed and resamples the problems.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import numpy as np
 
 from harness.results import load_entry
 from harness.store import read_jsonl
+from tasks import DOMAINS
 from tasks.errors import VrbenchError
 
 N_BOOT = 10_000
@@ -74,9 +81,11 @@ def _scores(run: Path) -> tuple[dict, dict]:
     return out, {t: v["domain"] for t, v in entry.tasks.items()}
 
 
-def compare(run_a: str | Path, run_b: str | Path, n_boot: int = N_BOOT) -> list[Comparison]:
-    a, dom_a = _scores(Path(run_a))
-    b, dom_b = _scores(Path(run_b))
+def _pair(run_a: Path, run_b: Path) -> tuple[dict, dict, bool]:
+    """task -> (A's and B's per-sample scores on the samples both hold), task -> domain,
+    and whether every sample has one response in both."""
+    a, dom_a = _scores(run_a)
+    b, dom_b = _scores(run_b)
     shared = sorted(k for k in a.keys() & b.keys())
     if not shared:
         raise VrbenchError(f"{run_a} and {run_b} share no samples (same task, same doc_id).")
@@ -87,22 +96,40 @@ def compare(run_a: str | Path, run_b: str | Path, n_boot: int = N_BOOT) -> list[
     tasks = sorted({t for t, _ in shared})
     per_task = {t: (np.array([a[k][0] for k in shared if k[0] == t]),
                     np.array([b[k][0] for k in shared if k[0] == t])) for t in tasks}
-    binary = all(a[k][1] == 1 and b[k][1] == 1 for k in shared)
-    out = []
-    for t in tasks:
-        x, y = per_task[t]
-        diff, ci, p = paired_bootstrap([x], [y], n_boot)
-        out.append(Comparison(t, len(x), float(x.mean()), float(y.mean()), diff, ci, p,
-                              mcnemar_exact(x, y) if binary else None))
-    for dom in ("id", "ood"):
-        ts = [t for t in tasks if dom_a.get(t) == dom and dom_b.get(t) == dom]
-        if not ts:
-            continue
-        xs, ys = [per_task[t][0] for t in ts], [per_task[t][1] for t in ts]
+    domains = {t: dom_a[t] for t in tasks if dom_a.get(t) == dom_b.get(t)}
+    return per_task, domains, all(a[k][1] == 1 and b[k][1] == 1 for k in shared)
+
+
+def compare(run_a: str | Path | list, run_b: str | Path | list,
+            n_boot: int = N_BOOT) -> list[Comparison]:
+    """B - A per task and per domain; lists of runs pair up in order (one pair a seed)."""
+    runs_a = run_a if isinstance(run_a, list | tuple) else [run_a]
+    runs_b = run_b if isinstance(run_b, list | tuple) else [run_b]
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise VrbenchError("name the runs in pairs: A then B, once per seed.")
+    pairs = [_pair(Path(x), Path(y)) for x, y in zip(runs_a, runs_b, strict=True)]
+    binary = all(p[2] for p in pairs)
+    tasks = sorted(set.intersection(*(set(p[0]) for p in pairs)))
+    if not tasks:
+        raise VrbenchError("the pairs of runs share no task.")
+    domains = {t: pairs[0][1].get(t) for t in tasks}
+
+    def strata(ts: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return ([p[0][t][0] for p in pairs for t in ts], [p[0][t][1] for p in pairs for t in ts])
+
+    def row(label: str, ts: list[str], mcnemar: bool) -> Comparison:
+        xs, ys = strata(ts)
         diff, ci, p = paired_bootstrap(xs, ys, n_boot)
-        out.append(Comparison(f"[{dom} average]", sum(len(x) for x in xs),
-                              float(np.mean([x.mean() for x in xs])),
-                              float(np.mean([y.mean() for y in ys])), diff, ci, p, None))
+        return Comparison(label, sum(len(x) for x in xs), float(np.mean([x.mean() for x in xs])),
+                          float(np.mean([y.mean() for y in ys])), diff, ci, p,
+                          mcnemar_exact(np.concatenate(xs), np.concatenate(ys))
+                          if mcnemar else None)
+
+    out = [row(t, [t], binary) for t in tasks if domains[t] not in DOMAINS]
+    for dom in DOMAINS:  # each domain's tasks, then their average
+        ts = [t for t in tasks if domains[t] == dom]
+        out += [row(t, [t], binary) for t in ts] + (
+            [row(f"[{dom} average]", ts, binary)] if ts else [])
     return out
 
 

@@ -104,8 +104,12 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
         kind = _kind(tp)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         text = helps.get(f.name, "").replace("%", "%%")
-        help_ = (text + " " if text else "") + (
-            "(required)" if f.name in required else f"(default: {shown})")
+        if f.name in required:
+            help_ = (text + " " if text else "") + "(required)"
+        elif "(default" in text:  # the comment says what the default means
+            help_ = text
+        else:
+            help_ = (text + " " if text else "") + f"(default: {shown})"
         if kind == "bool":
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
                                 default=default, help=help_)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import html
 import io
 import json
@@ -34,6 +35,7 @@ from harness.metrics import summarize_groups
 from harness.plots import plain, pyplot
 from harness.results import Entry, checkpoint_results, index
 from harness.store import write_text_atomic
+from tasks import DOMAIN_LABELS, DOMAINS
 from tasks.errors import VrbenchError
 
 
@@ -87,7 +89,8 @@ class Board:
     baseline: dict[str, float]  # column -> the accuracy of always giving the most common answer
 
 
-_RATIO = ("ID avg", "OOD avg", "reflection")  # with the task columns, ratios in [0, 1]
+AVERAGES = tuple(f"{DOMAIN_LABELS[d]} avg" for d in DOMAINS)  # "ID avg", "OOD avg", "Far avg"
+_RATIO = (*AVERAGES, "reflection")  # with the task columns, ratios in [0, 1]
 
 
 def _task_cell_value(r: dict) -> tuple:
@@ -134,7 +137,8 @@ def build_from(entries: list[Entry], root: Path) -> Board:
             groups_ = summarize_groups({t: r for t, (r, _) in res.items()},
                                        {t: d for t, (_, d) in res.items()})
             for dom, g in groups_.items():
-                values[f"{dom.upper()} avg"].append((g["acc"], g["acc_stderr"], g["acc_ci95"]))
+                values[f"{DOMAIN_LABELS[dom]} avg"].append((g["acc"], g["acc_stderr"],
+                                                            g["acc_ci95"]))
             if "id" in groups_ and "ood" in groups_:
                 values["ID - OOD"].append((groups_["id"]["acc"] - groups_["ood"]["acc"], None,
                                            None))
@@ -150,18 +154,18 @@ def build_from(entries: list[Entry], root: Path) -> Board:
         rows.append(Row(name, step, epochs[0] if epochs else None, preset, sorted(per_seed),
                         cells, runs))
     rows.sort(key=lambda r: (r.name, r.step or 0, r.preset))
-    columns = ([t for t in sorted(domains) if domains[t] == "id"] + ["ID avg"]
-               + [t for t in sorted(domains) if domains[t] == "ood"] + ["OOD avg"]
-               + ["length", "reflection"])
+    columns = [c for dom in DOMAINS for c in
+               [*(t for t in sorted(domains) if domains[t] == dom), f"{DOMAIN_LABELS[dom]} avg"]
+               ] + ["length", "reflection"]
     columns = [c for c in columns if any(c in r.cells for r in rows)]
     for col in columns:
         if col not in ("length", "reflection"):  # accuracy columns: higher is better
             _mark_best(rows, col)
     baseline = dict(baselines)
-    for dom in ("id", "ood"):
+    for dom in DOMAINS:
         xs = [b for t, b in baselines.items() if domains[t] == dom]
         if xs:
-            baseline[f"{dom.upper()} avg"] = statistics.fmean(xs)
+            baseline[f"{DOMAIN_LABELS[dom]} avg"] = statistics.fmean(xs)
     return Board(Path(root), columns, domains, rows, _over_training(rows), baseline)
 
 
@@ -273,7 +277,8 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
     if figure:
         lines += ["", f"![ID and OOD accuracy]({figure})"]
     lines += ["", "## Runs", "", f"Run directories (relative to {md_code(board.root)}) behind "
-              "each row: `config.json` says how, `samples.jsonl` holds every response.", ""]
+              "each row: `config.json` says how, `samples.jsonl` (gzipped in a bundle) holds "
+              "every response.", ""]
     for r in board.rows:
         lines.append(f"- {md(_label(r))} ({md(r.preset)}): "
                      + ", ".join(md_code(_rel(p, board.root)) for p in r.runs))
@@ -367,8 +372,8 @@ def to_html(board: Board, command: str, figure_png: Path | None) -> str:
 def write(root: str | Path, out: str | Path, command: str,
           presets: list[str] | None = None, bundle: bool = False) -> dict[str, Path]:
     """Write README.md, leaderboard.csv, leaderboard.png and index.html into `out`. With
-    `bundle`, the runs behind the rows (config.json, results.json, samples.jsonl) are copied
-    to `out/runs/`, so the published folder holds every sample its numbers come from."""
+    `bundle`, the runs behind the rows (config.json, results.json, samples.jsonl gzipped) are
+    copied to `out/runs/`, so the published folder holds every sample its numbers come from."""
     board = build(root, presets)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -392,8 +397,11 @@ def _bundle(board: Board, dest: Path) -> Board:
         for run in row.runs:
             target = tmp / _rel(run, board.root)
             target.mkdir(parents=True, exist_ok=True)
-            for name in ("config.json", "results.json", "samples.jsonl"):
+            for name in ("config.json", "results.json"):
                 shutil.copy2(run / name, target / name)
+            # the responses, gzipped (read back as samples.jsonl by every vrbench command)
+            (target / "samples.jsonl.gz").write_bytes(gzip.compress(
+                (run / "samples.jsonl").read_bytes(), mtime=0))
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from harness import analyzers, stats
+from tasks import DOMAINS
 
 
 def summarize_task(records: list[dict], n: int) -> dict:
@@ -60,7 +61,7 @@ def summarize_groups(results: dict, task_domains: dict[str, str]) -> dict:
     """Macro average of task accuracy per domain, with a 95% interval from the tasks'
     Agresti-Coull variances (an upper bound for scores in [0, 1], and never zero-width)."""
     groups = {}
-    for dom in ("id", "ood"):
+    for dom in DOMAINS:
         names = [t for t, d in task_domains.items() if d == dom and results[t]["acc"] is not None]
         if not names:
             continue

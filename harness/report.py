@@ -46,3 +46,15 @@ def results_table(out: dict) -> str:
                      "-" if g["length_mean"] is None else f"{g['length_mean']:.0f}",
                      "", "", "", ""))
     return text_table(rows, right=tuple(range(1, len(head))), rule=True)
+
+
+def shift_table(curves: list[dict]) -> str:
+    """Accuracy (%) per source and dial (rows) and distance (columns)."""
+    distances = sorted({r["distance"] for r in curves})
+    cells: dict[tuple, dict[int, float]] = {}
+    for r in curves:
+        cells.setdefault((r["source"], r["dial"]), {})[r["distance"]] = r["acc"]
+    rows = [("source", "dial", *(f"d={d}" for d in distances))]
+    rows += [(s, dial, *(f"{100 * c[d]:.1f}" if d in c else "-" for d in distances))
+             for (s, dial), c in sorted(cells.items())]
+    return text_table(rows, right=tuple(range(2, 2 + len(distances))))

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from tasks import DOMAINS
 from tasks.errors import VrbenchError
 
 CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
 PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",
             "math-verify", "numpy")
-PREFERRED_SPLIT = {"id": "validation", "ood": "test"}  # the paper's scheme
+PREFERRED_SPLIT = {"id": "validation", "ood": "test", "far": "test"}  # the paper's scheme
 
 
 # -- provenance: where a run's model and code came from ---------------------------------------
@@ -87,7 +88,7 @@ def _check_results(res, where: Path) -> None:
         raise VrbenchError(f"{where}: the generation seed is not an integer.")
     for task, r in results.items():
         t = tasks.get(task)
-        if not isinstance(t, dict) or t.get("domain") not in ("id", "ood"):
+        if not isinstance(t, dict) or t.get("domain") not in DOMAINS:
             raise VrbenchError(f"{where}: task {task!r} has no domain in the config.")
         if not isinstance(r, dict) or not _is(r.get("n_samples"), (int,), optional=False):
             raise VrbenchError(f"{where}: the results of {task!r} are malformed.")

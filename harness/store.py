@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import json
 import os
 import tempfile
@@ -39,10 +40,15 @@ def read_jsonl(path: Path, own: bool = True) -> list[dict]:
     """Records of a JSONL file. In a file vrbench writes (`own`), a last line cut short by a
     kill is dropped from the file, so the next append starts on a fresh line; a file from
     elsewhere is never changed, and its last line needs no newline. A damaged line is an
-    error that names the line."""
+    error that names the line. A missing file is read from its gzipped copy (`.gz`, as a
+    published bundle holds it) where there is one."""
     if not path.exists():
-        return []
-    data = path.read_bytes()
+        packed = path.with_name(path.name + ".gz")
+        if not packed.exists():
+            return []
+        data, own = gzip.decompress(packed.read_bytes()), False
+    else:
+        data = path.read_bytes()
     end = data.rfind(b"\n") + 1 if own else len(data)
     if end < len(data):
         with open(path, "r+b") as f:

@@ -16,7 +16,13 @@ from pathlib import Path
 from tasks.errors import VrbenchError
 
 DEFS = Path(__file__).parent / "defs"
-SUITES = {"id": "all in-domain tasks", "ood": "all out-of-domain tasks", "all": "every task"}
+DOMAINS = ("id", "ood", "far")  # in-domain, the OOD macro's near shifts, far shifts
+DOMAIN_LABELS = {"id": "ID", "ood": "OOD", "far": "Far"}
+SUITES = {"id": "the in-domain tasks (their train split trains)",
+          "ood": "the OOD macro: near shifts of the in-domain tasks, one factor each",
+          "far": "far shifts: new figures, skills or answer formats (not in the OOD macro)",
+          "shifts": "every dial of every in-domain task at distances 1-3 (accuracy curves)",
+          "all": "id, ood and far"}
 
 __all__ = ["Sample", "Task", "decode_images", "load", "names", "resolve", "from_yaml"]
 
@@ -38,12 +44,15 @@ def _registry() -> dict[str, Path]:
 
 
 def names(domain: str | None = None) -> list[str]:
-    """Registered task names, optionally only those of one domain ("id" or "ood")."""
+    """Registered task names (the task files and the OOD macro's shifts), optionally only
+    those of one domain ("id", "ood" or "far")."""
     import yaml
-    reg = _registry()
-    if domain is None:
-        return list(reg)
-    return [n for n, p in reg.items() if yaml.safe_load(p.read_text())["domain"] == domain]
+
+    from tasks.shifts import MACRO
+    files = {n: yaml.safe_load(p.read_text())["domain"] for n, p in _registry().items()}
+    ordered = [n for dom in ("id", "ood", "far") for n in
+               [*(n for n, d in files.items() if d == dom), *(MACRO if dom == "ood" else ())]]
+    return [n for n in ordered if domain is None or files.get(n, "ood") == domain]
 
 
 def benchmark_task(name: str, data_dir: str | None = None):
@@ -63,6 +72,7 @@ def benchmark_task(name: str, data_dir: str | None = None):
 def load(name: str, data_dir: str | None = None):
     """A fresh `Task` by registered name (a task YAML or a published benchmark), or a path
     to a task YAML file. `data_dir` holds the local copies of published benchmarks."""
+    from tasks import shifts
     from tasks.benchmarks import BENCHMARKS
     reg = _registry()
     if name in reg:
@@ -73,19 +83,24 @@ def load(name: str, data_dir: str | None = None):
         if not Path(name).is_file():
             raise VrbenchError(f"task file {name} does not exist.")
         return from_yaml(name)
-    raise VrbenchError(f"unknown task {name!r}; known tasks: {', '.join(reg)}; benchmarks: "
+    if (shift := shifts.parse(name)) is not None:
+        return shifts.shifted(from_yaml(reg[shift[0]]), shift[1])
+    raise VrbenchError(f"unknown task {name!r}; known tasks: {', '.join(reg)}; shifts of "
+                       f"{', '.join(shifts.SOURCES)} such as count_shapes.grid2 (dials: "
+                       f"{', '.join(shifts.DIALS)}; distances 1-3); benchmarks: "
                        f"{', '.join(BENCHMARKS)} (suites: {', '.join(SUITES)}).")
 
 
 def resolve(spec: str | list[str], data_dir: str | None = None) -> list:
-    """Tasks from names, suites ("id", "ood", "all") and commas: "id,bar_chart"."""
+    """Tasks from names, suites (id, ood, far, shifts, all) and commas: "id,bar_chart"."""
+    from tasks.shifts import grid
     parts = spec.split(",") if isinstance(spec, str) else [p for s in spec for p in s.split(",")]
     out: list[str] = []
     for part in (p.strip() for p in parts if p.strip()):
         if part in SUITES:
-            out += names(None if part == "all" else part)
+            out += grid() if part == "shifts" else names(None if part == "all" else part)
         else:
             out.append(part)
     if not out:
-        raise VrbenchError("no task named; pass task names or a suite (id, ood, all).")
+        raise VrbenchError(f"no task named; pass task names or a suite ({', '.join(SUITES)}).")
     return [load(n, data_dir) for n in dict.fromkeys(out)]

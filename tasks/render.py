@@ -24,11 +24,19 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "black": (0, 0, 0),
 }
 
+SHAPE_WORDS = {"triangle_down": "triangle"}  # the word for a shape drawn another way
+
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
     "white": (255, 255, 255),
-    "gray": (200, 200, 200),
     "cream": (250, 240, 215),
+    "gray": (200, 200, 200),
+    "slate": (120, 130, 145),
 }
+
+
+def tinted(color: str, tint: float = 0.0) -> tuple[int, int, int]:
+    """The colour mixed with white: `tint` 0 is the colour itself, 1 is white."""
+    return tuple(round(v + (255 - v) * tint) for v in COLORS[color])
 
 
 @cache
@@ -40,19 +48,25 @@ def canvas(cols: int, rows: int, background: str = "white", cell: int = CELL) ->
     return Image.new("RGB", (cols * cell, rows * cell), BACKGROUNDS[background])
 
 
-def draw_shape(img: Image.Image, col: int, row: int, shape: str, color: str, cell: int = CELL):
-    """Draw `shape` filling the cell at (col, row)."""
+def draw_shape(img: Image.Image, col: int, row: int, shape: str, color: str, cell: int = CELL,
+               tint: float = 0.0):
+    """Draw `shape` filling the cell at (col, row), its colour `tint` of the way to white."""
     d = ImageDraw.Draw(img)
     margin = max(2, cell // 14)
     x0, y0 = col * cell + margin, row * cell + margin
     x1, y1 = (col + 1) * cell - margin - 1, (row + 1) * cell - margin - 1
-    fill = COLORS[color]
+    fill = tinted(color, tint)
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
     if shape == "circle":
         d.ellipse((x0, y0, x1, y1), fill=fill)
     elif shape == "square":
         d.rectangle((x0, y0, x1, y1), fill=fill)
     elif shape == "triangle":
-        d.polygon([((x0 + x1) / 2, y0), (x1, y1), (x0, y1)], fill=fill)
+        d.polygon([(mx, y0), (x1, y1), (x0, y1)], fill=fill)
+    elif shape == "triangle_down":  # a triangle standing on its apex
+        d.polygon([(x0, y0), (x1, y0), (mx, y1)], fill=fill)
+    elif shape == "diamond":  # a square turned by 45 degrees
+        d.polygon([(mx, y0), (x1, my), (mx, y1), (x0, my)], fill=fill)
     else:
         raise ValueError(f"unknown shape {shape!r}")
 

@@ -17,12 +17,12 @@ import yaml
 from PIL import Image
 from tqdm.auto import tqdm
 
+from tasks import DOMAINS
 from tasks.errors import VrbenchError
 from tasks.options import lettered
 from tasks.synthetic import GENERATORS
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
-DOMAINS = ("id", "ood")
 SPLITS = ("train", "validation", "test")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a task name is also a file name
 

@@ -37,7 +37,7 @@ class Item:
 
 
 def _plural(shape: str) -> str:
-    return shape + "s"
+    return render.SHAPE_WORDS.get(shape, shape) + "s"
 
 
 def _solution(reasoning: str, check: str, answer: str, rng: random.Random) -> tuple[str, str]:
@@ -64,7 +64,7 @@ def _tally(seen: list[str], colors) -> str:
 
 def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
                  shapes=("circle", "square"), target_range=(1, 4), max_objects=7,
-                 background="white", ask="color_shape", cell=render.CELL,
+                 background="white", ask="color_shape", cell=render.CELL, tint=0.0,
                  phrasings=("How many {color} {shapes} are there?",)) -> Item:
     """Count the objects of one colour (`ask="color"`) or of one colour and shape
     (`ask="color_shape"`) among distractors."""
@@ -83,7 +83,7 @@ def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", 
     rng.shuffle(objects)
     img = render.canvas(cols, rows, background, cell)
     for (c, r), (col, shp) in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
-        render.draw_shape(img, c, r, shp, col, cell)
+        render.draw_shape(img, c, r, shp, col, cell, tint)
     what = f"{color} {noun}"
     q = rng.choice(phrasings).format(color=color, shapes=noun)
     reasoning = f"There are {k} {what}."
@@ -95,19 +95,19 @@ def count_shapes(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", 
 
 
 def compare_count(rng: random.Random, *, cols=3, rows=3, colors=("red", "green", "blue"),
-                  shapes=("circle", "square"), max_diff=3, max_less=2, background="white",
-                  cell=render.CELL,
+                  shapes=("circle", "square"), min_diff=0, max_diff=3, max_less=2,
+                  background="white", cell=render.CELL, tint=0.0,
                   phrasings=("How many more {a} shapes than {b} shapes are there?",)) -> Item:
     """How many more objects of colour A than of colour B (arithmetic over counts)."""
     a, b, third = rng.sample(list(colors), 3)
     nb = rng.randint(1, max_less)
-    na = nb + rng.randint(0, max_diff)
+    na = nb + rng.randint(min_diff, max_diff)
     n3 = rng.randint(0, min(2, cols * rows - na - nb))
     objects = [a] * na + [b] * nb + [third] * n3
     rng.shuffle(objects)
     img = render.canvas(cols, rows, background, cell)
     for (c, r), col in zip(_cells(rng, cols, rows, len(objects)), objects, strict=True):
-        render.draw_shape(img, c, r, rng.choice(shapes), col, cell)
+        render.draw_shape(img, c, r, rng.choice(shapes), col, cell, tint)
     d = na - nb
     q = rng.choice(phrasings).format(a=a, b=b)
     sol, refl = _solution(
@@ -158,17 +158,19 @@ def rect_perimeter(rng: random.Random, *, side_range=(1, 9), grid=3, background=
 
 def sides_sum(rng: random.Random, *, cols=3, rows=3, n_range=(2, 4),
               colors=("red", "green", "blue"), sides=(("triangle", 3), ("square", 4)),
-              background="white", cell=render.CELL,
+              background="white", cell=render.CELL, tint=0.0,
               phrasings=("How many sides do the shapes in the picture have in total?",)) -> Item:
     """Geometry read off a figure: name each polygon, then add up their sides."""
     n = rng.randint(*n_range)
     picked = [rng.choice(sides) for _ in range(n)]
     img = render.canvas(cols, rows, background, cell)
     for (c, r), (shape, _) in zip(_cells(rng, cols, rows, n), picked, strict=True):
-        render.draw_shape(img, c, r, shape, rng.choice(colors), cell)
+        render.draw_shape(img, c, r, shape, rng.choice(colors), cell, tint)
     counts = [(shape, k, sum(1 for p in picked if p[0] == shape)) for shape, k in sides]
     total = sum(k * m for _, k, m in counts)
-    listed = " and ".join(f"{m} {shape if m == 1 else _plural(shape)}" for shape, _, m in counts)
+    word = render.SHAPE_WORDS.get
+    listed = " and ".join(f"{m} {word(shape, shape) if m == 1 else _plural(shape)}"
+                          for shape, _, m in counts)
     expr = " + ".join(f"{m} * {k}" for _, k, m in counts)
     sol, refl = _solution(f"There are {listed}. {expr} = {total}.",
                           f"{' + '.join(str(k) for _, k in picked)} = {total}.", str(total), rng)

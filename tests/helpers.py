@@ -58,7 +58,7 @@ def checkpoint(base, name, step, seed, trainer="sft", base_model=None):
 
 def scripted_eval(model, root, id_right: set[int], ood_right: set[int] | None = None, **kw):
     out = []
-    for name, right in (("count_shapes", id_right), ("bar_chart", ood_right)):
+    for name, right in (("count_shapes", id_right), ("count_shapes.shape1", ood_right)):
         if right is None:
             continue
         t = tasks.load(name)

@@ -66,7 +66,7 @@ def test_eval_prints_table_and_run_directory(capsys, tmp_path, tiny_model):
                  "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "digit_sum" in out and "[ood average]" in out and str(tmp_path / "run") in out
+    assert "digit_sum" in out and "[far average]" in out and str(tmp_path / "run") in out
     assert {p.name for p in (tmp_path / "run").iterdir()} == {
         "config.json", "samples.jsonl", "results.json", ".lock"}
 

@@ -184,7 +184,10 @@ def test_numeric_training_options_are_checked(tmp_path, tiny_model, capsys, comm
 
 @pytest.mark.parametrize("extra,says", [
     (["--warm-steps", "0"], "--warm-steps must be at least 1"),
-    (["--arm-lr", "nan"], "--arm-lr must be a finite number"),
+    (["--rl-lr", "nan"], "--rl-lr must be a finite number"),
+    (["--sweep-lrs", "1e-4", "-1"], "learning rates must be above 0"),
+    (["--kl-prompts", "0"], "--kl-prompts must be at least 1"),
+    (["--eval-final-limit", "0"], "--eval-final-limit must be at least 1"),
     (["--size", "huge"], "unknown size"),
     (["--group-size", "1"], "--group-size must be at least 2"),
 ])

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 from PIL import Image
 
@@ -12,31 +14,53 @@ from trainers.quickstart import QuickstartConfig, run, summary_table
 @pytest.mark.slow
 def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
     cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
-                           seeds=(0, 1), warm_steps=30,
-                           warm_lr=3e-3, arm_steps=2, prompts=4, group_size=2,
-                           eval=CheckpointEval(id_tasks="count_shapes,digit_sum",
-                                             ood_tasks="bar_chart", limit=4,
-                                             max_new_tokens=24))
-    table = run(cfg)
+                           seeds=(0, 1), warm_steps=30, warm_lr=3e-3, arm_steps=6, prompts=4,
+                           group_size=2, sweep_lrs=(1e-3,), kl_prompts=4,
+                           eval=CheckpointEval(id_tasks="count_shapes",
+                                               ood_tasks="count_shapes.grid1,bar_chart",
+                                               limit=4, final_limit=6, max_new_tokens=24))
+    report = run(cfg)
     qs = tmp_path / "qs"
     for seed in (0, 1):
-        for stage, last in (("warm", 30), ("sft", 2), ("rl", 2)):
+        for stage, last in (("warm", 30), ("sft", 6), ("rl", 6), ("sft-lr0.001", 6),
+                            ("rl-lr0.001", 6)):
             rows = read_jsonl(qs / f"seed{seed}" / stage / "dynamics.jsonl")
             assert max(r["step"] for r in rows) == last
-            assert {r["task"] for r in rows} == {"count_shapes", "digit_sum", "bar_chart"}
+            assert {r["task"] for r in rows} == {"count_shapes", "count_shapes.grid1",
+                                                 "bar_chart"}
+            # the last checkpoint on final_limit samples per task, the others on limit
+            for step, n in ((last, 6), (last // 2, 4)) if stage != "warm" else ((30, 6),):
+                res = json.loads((qs / f"seed{seed}" / stage / "evals" /
+                                  f"checkpoint-{step:06d}-greedy-test" / "results.json"
+                                  ).read_text())["results"]
+                assert {r["n_samples"] for r in res.values()} == {n}
             assert (qs / f"seed{seed}" / stage / f"checkpoint-{last:06d}" / "config.json").exists()
-    lines = table.splitlines()
+        # KL of every arm checkpoint to the warm start, on the ID prompts
+        kl = json.loads((qs / f"seed{seed}" / "kl.json").read_text())
+        assert kl["base"] == str(qs / f"seed{seed}" / "warm" / "checkpoint-000030")
+        assert len(kl["kl"]) == 8 and all(rows[0]["n"] == 4 and rows[0]["kl"] >= 0
+                                          for rows in kl["kl"].values())
+        check = json.loads((qs / f"seed{seed}" / "rl" / "reward_check.json").read_text())
+        assert check["warm"]["responses"] == check["rl"]["responses"] == 5 * 4 * 2
+    lines = report.split("\n\n")[0].splitlines()
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
         "untrained", "SFT warm start", "+ SFT arm", "+ RL arm",
         "always the most common answer"]
     assert lines[3].split("|")[2].strip() == "2"  # two seeds behind the warm-start row
-    assert "±" in lines[3]
-    assert (qs / "summary.md").read_text().strip() == table
+    assert "±" in lines[3] and "±" in lines[5].split("|")[8]  # the RL arm's KL over seeds
+    assert (qs / "summary.md").read_text().strip() == report
+    assert "over seeds" in report and "[ood average]" in report and "McNemar" in report
     with Image.open(qs / "dynamics.png") as im:
         assert im.width > 600
+    with Image.open(qs / "pareto.png") as im:
+        assert im.width > 600
+    points = json.loads((qs / "pareto.json").read_text())
+    assert {(p["arm"], p["step"]) for p in points} == {
+        (a, s) for a in ("sft-arm", "rl-arm", "sft-arm-lr0.001", "rl-arm-lr0.001")
+        for s in (3, 6)}
     # a second run finds everything done and trains nothing more
     before = (qs / "seed0" / "rl" / "train_log.jsonl").read_text()
-    assert run(cfg) == table
+    assert run(cfg) == report
     assert (qs / "seed0" / "rl" / "train_log.jsonl").read_text() == before
     # the dynamics command plots any set of training runs
     capsys.readouterr()

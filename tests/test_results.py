@@ -2,6 +2,7 @@
 made by the real runner with scripted models whose accuracy is known exactly."""
 
 import csv
+import gzip
 import json
 import math
 import subprocess
@@ -52,8 +53,8 @@ def test_leaderboard_aggregates_seeds_with_a_t_interval(tmp_path):
     assert ood.mean == pytest.approx(sum(k // 5 for k in accs.values()) / 60)
     # 0.10 +- t(2) * 0.05 / sqrt(3): -0.02 to 0.22, and an accuracy's interval stops at 0
     assert ood.ci == pytest.approx((0.0, 0.1 + student_t.ppf(0.975, 2) * 0.05 / math.sqrt(3)))
-    assert board.columns == ["count_shapes", "ID avg", "bar_chart", "OOD avg", "length",
-                             "reflection"]
+    assert board.columns == ["count_shapes", "ID avg", "count_shapes.shape1", "OOD avg",
+                             "length", "reflection"]
 
 
 def test_leaderboard_marks_the_best_and_the_not_significantly_worse(tmp_path):
@@ -92,13 +93,22 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
         assert len(runs) == 4
         for run in runs:
             assert (root / run / "samples.jsonl").is_file()
-    # a bundle carries those runs inside the published folder
+    # a bundle carries those runs inside the published folder, the responses gzipped, and
+    # every command reads it as it reads the runs themselves
     assert main(["leaderboard", "--root", str(root), "--out", str(out), "--bundle"]) == 0
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text().splitlines()))
     for run in rows[1]["runs"].split(";"):
         assert run.startswith("runs/")
-        assert (out / run / "samples.jsonl").read_bytes() == (
-            root / run.removeprefix("runs/") / "samples.jsonl").read_bytes()
+        original = root / run.removeprefix("runs/") / "samples.jsonl"
+        assert gzip.decompress((out / run / "samples.jsonl.gz").read_bytes()) == (
+            original.read_bytes())
+        assert not (out / run / "samples.jsonl").exists()
+        assert read_jsonl(out / run / "samples.jsonl") == read_jsonl(original)
+    capsys.readouterr()
+    assert main(["compare", str(original.parent), str(out / run), "--json"]) == 0
+    assert all(r["diff"] == 0 and r["n"] > 0 for r in json.loads(capsys.readouterr().out))
+    assert main(["leaderboard", "--root", str(out / "runs"), "--out", str(tmp_path / "again")]
+                ) == 0
     assert "Regenerate: <code>vrbench leaderboard --root" in (out / "README.md").read_text()
     # mean and max over checkpoints, as in the paper's tables
     assert "| rl-arm | custom | 2 | 42.5 | 62.5 |" in md
@@ -149,6 +159,30 @@ def test_compare_two_runs_pairs_their_samples(tmp_path, capsys):
                              first(3))
     assert main(["compare", ra["run_dir"], other["run_dir"]]) == 2
     assert "share no samples" in capsys.readouterr().err
+
+
+def test_compare_over_seeds_pools_the_pairs_as_strata(tmp_path, capsys):
+    root = tmp_path / "results"
+    runs = {(arm, seed): scripted_eval(checkpoint(tmp_path, arm, 1, seed), root, first(k),
+                                       first(k // 2))
+            for (arm, seed), k in ((("sft", 0), 4), (("rl", 0), 14), (("sft", 1), 10),
+                                   (("rl", 1), 12))}
+    a = [runs["sft", s][i]["run_dir"] for s in (0, 1) for i in (0,)]
+    b = [runs["rl", s][i]["run_dir"] for s in (0, 1) for i in (0,)]
+    rows = {c.label: c for c in compare.compare(a, b, n_boot=2000)}
+    # the mean over seeds of the per-seed differences: (10 + 2) / 2 of 20
+    assert rows["count_shapes"].diff == pytest.approx(0.3)
+    assert rows["count_shapes"].n == 2 * N
+    # McNemar on the discordant pairs of both seeds: B alone right on 10 + 2 samples
+    assert rows["count_shapes"].mcnemar == (0, 12, pytest.approx(
+        binomtest(0, 12, 0.5).pvalue))
+    assert rows["[id average]"].mcnemar == rows["count_shapes"].mcnemar  # one task: the same
+    ood = [runs[arm, s][1]["run_dir"] for s in (0, 1) for arm in ("sft", "rl")]
+    assert main(["compare", *ood, "--json", "--bootstrap", "500"]) == 0
+    labels = [r["label"] for r in json.loads(capsys.readouterr().out)]
+    assert labels == ["count_shapes.shape1", "[ood average]"]
+    assert main(["compare", *ood[:3]]) == 2
+    assert "in pairs" in capsys.readouterr().err
 
 
 def test_spearman_interval_matches_fishers_z_by_hand():

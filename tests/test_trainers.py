@@ -10,11 +10,11 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
+from harness.batching import collate, encode_prompt, token_logprobs
 from harness.store import read_jsonl
 from tasks import decode_images
 from tasks.errors import VrbenchError
 from trainers import rl, sft
-from trainers.batching import collate, encode_prompt, token_logprobs
 from trainers.common import CheckpointEval, OptimSettings, part_of, set_trainable
 
 TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,

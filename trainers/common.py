@@ -40,11 +40,19 @@ class CheckpointEval(EvalConfig):
     NOT_FLAGS: ClassVar[tuple[str, ...]] = ("split", "preset", "samples", "temperature",
                                             "top_p", "seed", "output", "root", "data_dir")
     id_tasks: str = "id"  # ID tasks, scored on their validation split ('' for none)
-    ood_tasks: str = "ood"  # OOD tasks, scored on their test split ('' for none)
+    ood_tasks: str = "ood"  # tasks scored on their test split: the OOD macro ('ood,far' adds
+    # the far shifts; '' for none)
     presets: tuple[str, ...] = ("greedy",)  # generation presets, one evaluation each
-    limit: int | None = 64
+    limit: int | None = 64  # the first N samples of each task at every checkpoint
+    final_limit: int | None = None  # ... and at the last one, where a verdict is read (None:
+    # as at every checkpoint)
     max_new_tokens: int | None = 96
     batch_size: int = 32
+
+    def check(self) -> None:
+        super().check()
+        if self.final_limit is not None and self.final_limit < 1:
+            raise VrbenchError(f"--eval-final-limit must be at least 1, not {self.final_limit}.")
 
 
 @dataclass
@@ -388,7 +396,7 @@ def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: flo
         path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
                                config_dict(cfg), info=info, weights=weights)
         evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
-                            cfg.data_dir)
+                            cfg.data_dir, final=done == cfg.steps)
     barrier(s.d)
 
 
@@ -451,9 +459,11 @@ def config_dict(cfg) -> dict:
 
 
 def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float, ev: CheckpointEval,
-                        trainer: str, seed: int, data_dir: str | None = None) -> list[dict]:
+                        trainer: str, seed: int, data_dir: str | None = None,
+                        final: bool = False) -> list[dict]:
     """Score a checkpoint with the harness and append one row per task and preset to
-    `out/dynamics.jsonl`. Runs land in `out/evals/`, resumable like any run."""
+    `out/dynamics.jsonl`. Runs land in `out/evals/`, resumable like any run. The `final`
+    checkpoint is scored on `final_limit` samples per task."""
     from harness.runner import evaluate
     dyn = out / "dynamics.jsonl"
     done = {(r["checkpoint"], r["preset"], r["split"]) for r in read_jsonl(dyn)}
@@ -462,7 +472,9 @@ def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float, ev: Chec
         for spec, split in ((ev.id_tasks, "validation"), (ev.ood_tasks, "test")):
             if not spec or (ckpt.name, preset, split) in done:
                 continue
+            limit = ev.final_limit if final and ev.final_limit is not None else ev.limit
             res = evaluate(str(ckpt), spec, ev.base(), split=split, preset=preset, seed=seed,
+                           limit=limit,
                            output=str(out / "evals" / f"{ckpt.name}-{preset}-{split}"),
                            data_dir=data_dir,
                            progress_desc=f"scoring {ckpt.name} ({split}, {preset})")

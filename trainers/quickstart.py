@@ -12,12 +12,13 @@ Every stage resumes: running it again continues where it stopped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import leaderboard
-from harness.plots import plot_dynamics
-from harness.store import write_text_atomic
+from harness import compare, kl, leaderboard
+from harness.plots import plot_dynamics, plot_pareto
+from harness.store import read_jsonl, write_text_atomic
 from tasks.errors import VrbenchError
 from trainers import common, rl, sft, tiny
 
@@ -35,30 +36,110 @@ class QuickstartConfig:
     arm_steps: int = 40  # optimizer steps of each arm
     prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
     group_size: int = 4  # RL responses per prompt
-    arm_lr: float = 1e-4  # the same constant learning rate in both arms
+    sft_lr: float = 1e-4  # the SFT arm's constant learning rate
+    rl_lr: float = 2e-5  # the RL arm's constant learning rate (at 1e-4 its ID accuracy
+    # falls below the warm start's: the README's quickstart results)
+    sweep_lrs: tuple[float, ...] = ()  # each arm is also trained at these learning rates
+    # (checkpoints at half and all of arm-steps): the points of the Pareto figure
     kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
-    eval: common.CheckpointEval = field(default_factory=common.CheckpointEval)  # how every
-    # checkpoint is scored
-
+    kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
+    eval: common.CheckpointEval = field(default_factory=lambda: common.CheckpointEval(
+        final_limit=200))  # how every checkpoint is scored (the last of each stage on
+    # --eval-final-limit samples per task: the verdict's)
 
     def check(self) -> None:
         common.check_finite(self)
         if self.size not in tiny.SIZES:
             raise VrbenchError(f"unknown size {self.size!r}; choose one of "
                                f"{', '.join(tiny.SIZES)}.")
-        for name in ("warm_steps", "arm_steps", "prompts"):
+        for name in ("warm_steps", "arm_steps", "prompts", "kl_prompts"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.group_size < 2:
             raise VrbenchError("--group-size must be at least 2 (RL compares responses).")
         if not self.seeds:
             raise VrbenchError("--seeds needs at least one seed.")
-        if self.warm_lr <= 0 or self.arm_lr <= 0 or self.kl_coef < 0 or self.warm_eval_every < 0:
+        if min(self.warm_lr, self.sft_lr, self.rl_lr, *self.sweep_lrs) <= 0 or (
+                self.kl_coef < 0 or self.warm_eval_every < 0):
             raise VrbenchError("learning rates must be above 0, --kl-coef and "
                                "--warm-eval-every 0 or more.")
         if not 0 <= self.reflective <= 1:
             raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
         self.eval.check()
+
+
+@dataclass(frozen=True)
+class Arm:
+    trainer: str  # sft or rl
+    lr: float
+    name: str  # its name in results and leaderboards
+    folder: str  # under the seed's folder
+
+
+def arms(cfg: QuickstartConfig) -> list[Arm]:
+    """The two arms at their learning rates, then the sweep's other learning rates."""
+    out = [Arm("sft", cfg.sft_lr, "sft-arm", "sft"), Arm("rl", cfg.rl_lr, "rl-arm", "rl")]
+    for lr in cfg.sweep_lrs:
+        for trainer, own in (("sft", cfg.sft_lr), ("rl", cfg.rl_lr)):
+            if lr != own:
+                out.append(Arm(trainer, lr, f"{trainer}-arm-lr{lr:g}", f"{trainer}-lr{lr:g}"))
+    return out
+
+
+def _arm_config(cfg: QuickstartConfig, arm: Arm, warm: Path, base: Path, seed: int
+                ) -> sft.SFTConfig | rl.RLConfig:
+    common_kw = dict(model=str(warm), out=str(base / arm.folder), name=arm.name,
+                     tasks=cfg.tasks, steps=cfg.arm_steps, seed=seed + 1000, resume=True,
+                     save_every=max(1, cfg.arm_steps // 2), eval=cfg.eval,
+                     optim=common.OptimSettings(lr=arm.lr, warmup=0.0, min_lr_ratio=1.0))
+    if arm.trainer == "sft":
+        return sft.SFTConfig(batch_size=cfg.prompts, log_every=10, reflective=cfg.reflective,
+                             **common_kw)
+    return rl.RLConfig(prompts_per_step=cfg.prompts, group_size=cfg.group_size,
+                       gen_chunk=cfg.prompts, kl_coef=cfg.kl_coef, **common_kw)
+
+
+def _reward_check(cfg: QuickstartConfig, warm: Path, base: Path, seed: int) -> dict:
+    """The RL arm's training reward against the warm start's on the same prompts (those of
+    its last `REWARD_STEPS` steps, sampled as in training): rl/reward_check.json."""
+    rcfg = _arm_config(cfg, arms(cfg)[1], warm, base, seed)
+    path = base / "rl" / "reward_check.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    steps = range(max(0, cfg.arm_steps - REWARD_STEPS), cfg.arm_steps)
+    out = {"warm": rl.reward_on_steps(str(warm), rcfg, steps),
+           "rl": rl.reward_on_steps(str(common.checkpoint_dir(base / "rl", cfg.arm_steps)),
+                                    rcfg, steps)}
+    write_text_atomic(path, json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def _arm_checkpoints(cfg: QuickstartConfig, base: Path, arm: Arm) -> list[Path]:
+    steps = sorted({max(1, cfg.arm_steps // 2), cfg.arm_steps})
+    return [common.checkpoint_dir(base / arm.folder, s) for s in steps]
+
+
+def _kl(cfg: QuickstartConfig, warm: Path, base: Path) -> dict:
+    """KL(warm start || each arm checkpoint) on the ID validation prompts: kl.json."""
+    path = base / "kl.json"
+    ckpts = [c for arm in arms(cfg) for c in _arm_checkpoints(cfg, base, arm)]
+    if path.exists():
+        done = json.loads(path.read_text())
+        if set(done["kl"]) == {str(c) for c in ckpts}:
+            return done
+    kcfg = kl.KLConfig(limit=cfg.kl_prompts, max_new_tokens=cfg.eval.max_new_tokens or 96,
+                       seed=0)
+    kl.write(path, str(warm), kl.measure(str(warm), [str(c) for c in ckpts], cfg.tasks, kcfg),
+             kcfg)
+    return json.loads(path.read_text())
+
+
+def _final_runs(cfg: QuickstartConfig, base: Path, folder: str, steps: int) -> list[Path]:
+    """The evaluation runs (ID on validation, OOD on test) of a stage's last checkpoint."""
+    name = common.checkpoint_dir(base / folder, steps).name
+    return [base / folder / "evals" / f"{name}-{cfg.eval.presets[0]}-{split}"
+            for split, spec in (("validation", cfg.eval.id_tasks), ("test", cfg.eval.ood_tasks))
+            if spec]
 
 
 def run(cfg: QuickstartConfig) -> str:
@@ -72,6 +153,7 @@ def run(cfg: QuickstartConfig) -> str:
     untrained.mkdir(parents=True, exist_ok=True)
     common.evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
     runs = [untrained]
+    kls, pairs, rewards = {}, [], {}
     for seed in cfg.seeds:
         base = out / f"seed{seed}"
         print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
@@ -81,65 +163,166 @@ def run(cfg: QuickstartConfig) -> str:
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
             reflective=cfg.reflective, optim=common.OptimSettings(lr=cfg.warm_lr),
             eval=cfg.eval))
-        print(f"[seed {seed}] SFT arm: {cfg.arm_steps} steps from {warm}")
-        sft.train(sft.SFTConfig(
-            model=str(warm), out=str(base / "sft"), name="sft-arm", tasks=cfg.tasks,
-            steps=cfg.arm_steps,
-            batch_size=cfg.prompts, seed=seed + 1000, resume=True, log_every=10,
-            save_every=max(1, cfg.arm_steps // 2), reflective=cfg.reflective,
-            optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
-            eval=cfg.eval))
-        print(f"[seed {seed}] RL arm: {cfg.arm_steps} steps from {warm}")
-        rl.train(rl.RLConfig(
-            model=str(warm), out=str(base / "rl"), name="rl-arm", tasks=cfg.tasks,
-            steps=cfg.arm_steps,
-            prompts_per_step=cfg.prompts, group_size=cfg.group_size, gen_chunk=cfg.prompts,
-            seed=seed + 1000, resume=True, save_every=max(1, cfg.arm_steps // 2),
-            kl_coef=cfg.kl_coef,
-            optim=common.OptimSettings(lr=cfg.arm_lr, warmup=0.0, min_lr_ratio=1.0),
-            eval=cfg.eval))
-        runs += [base / "warm", base / "sft", base / "rl"]
+        for arm in arms(cfg):
+            print(f"[seed {seed}] {arm.name}: {cfg.arm_steps} steps at lr {arm.lr:g} from {warm}")
+            (sft.train if arm.trainer == "sft" else rl.train)(
+                _arm_config(cfg, arm, warm, base, seed))
+        rewards[seed] = _reward_check(cfg, warm, base, seed)
+        print(f"[seed {seed}] KL of each arm to the warm start")
+        kls[seed] = _kl(cfg, warm, base)
+        runs += [base / "warm", base / "sft", base / "rl"]  # the sweep: in the Pareto figure
+        pairs.append((_final_runs(cfg, base, "sft", cfg.arm_steps),
+                      _final_runs(cfg, base, "rl", cfg.arm_steps)))
     figure = plot_dynamics(runs, out / "dynamics.png",
-                           offsets={"sft": cfg.warm_steps, "rl": cfg.warm_steps})
+                           offsets={r.name: cfg.warm_steps for r in runs
+                                    if r.name not in ("warm", "untrained")})
     board = leaderboard.write(out, out / "leaderboard",
                               f"vrbench leaderboard --root {out} --out {out / 'leaderboard'}")
-    table = summary_table(leaderboard.build(out), model.name, cfg.eval.presets[0])
-    write_text_atomic(out / "summary.md", table + "\n")
-    print("\n" + table)
-    print(f"\nwrote {out / 'summary.md'}, {figure}, the leaderboard ({board['markdown']}, "
-          f"{board['html'].name}, {board['csv'].name}), and per-stage checkpoints, logs "
-          f"(train_log.jsonl, dynamics.jsonl) and evaluation runs under {out}")
-    return table
+    points = pareto_points(cfg, kls)
+    pareto = plot_pareto(points, out / "pareto.png")
+    write_text_atomic(out / "pareto.json", json.dumps(points, indent=2) + "\n")
+    write_text_atomic(out / "per_seed.json", json.dumps(
+        {"reward_check": rewards, "kl": kls}, indent=2) + "\n")
+    kl_by_stage = {a.name: [_kl_average(kls[s], str(_arm_checkpoints(cfg, out / f"seed{s}", a)
+                                                    [-1])) for s in cfg.seeds]
+                   for a in arms(cfg)[:2]}
+    table = summary_table(leaderboard.build(out), model.name, cfg.eval.presets[0], kl_by_stage)
+    report = "\n\n".join([table, verdict_table(pairs, list(cfg.seeds)), reward_table(rewards),
+                           f"![Pareto: ID gain, OOD change and KL to the warm start]"
+                           f"({pareto.name})"])
+    write_text_atomic(out / "summary.md", report + "\n")
+    print("\n" + report)
+    print(f"\nwrote {out / 'summary.md'}, {figure}, {pareto}, the leaderboard "
+          f"({board['markdown']}, {board['html'].name}, {board['csv'].name}), and per-stage "
+          f"checkpoints, logs (train_log.jsonl, dynamics.jsonl), kl.json and evaluation runs "
+          f"under {out}")
+    return report
 
+
+REWARD_STEPS = 5  # the RL arm's last steps whose prompts the reward check samples again
 
 STAGES = (("SFT warm start", "warm-start"), ("+ SFT arm", "sft-arm"), ("+ RL arm", "rl-arm"))
 
 
-def summary_table(board: leaderboard.Board, untrained: str, preset: str = "greedy") -> str:
+def _kl_average(kl_json: dict, ckpt: str) -> float | None:
+    """The KL over tasks (or of the one task) of a checkpoint in a kl.json."""
+    rows = kl_json["kl"].get(ckpt)
+    return rows[-1]["kl"] if rows else None
+
+
+def summary_table(board: leaderboard.Board, untrained: str, preset: str = "greedy",
+                  kl_by_stage: dict[str, list[float]] | None = None) -> str:
     """The leaderboard's rows of each stage's final checkpoint (the untrained model, the warm
     start and both arms): ID and OOD accuracy (macro over tasks), the ID - OOD drop, response
-    length and reflection ratio (means over all tasks), mean +- std over seeds; the last row
-    is the accuracy of always giving each task's most common answer."""
+    length and reflection ratio (means over all tasks), the KL to the warm start (nats per
+    response, from `kl_by_stage`: stage name -> one value per seed), mean +- std over
+    seeds; the last row is the accuracy of always giving each task's most common answer."""
     def final(name: str) -> leaderboard.Row | None:
         rows = [r for r in board.rows if r.name == name and r.preset == preset]
         return max(rows, key=lambda r: r.step or 0) if rows else None
 
-    def cell(c: leaderboard.Cell | None, pct: bool = True) -> str:
+    def cell(c: leaderboard.Cell | None, pct: bool = True, digits: int = 1) -> str:
         if c is None or c.mean is None:
             return "-"
         scale = 100 if pct else 1
-        return f"{c.mean * scale:.1f}" + ("" if c.std is None else f" ± {c.std * scale:.1f}")
+        return f"{c.mean * scale:.{digits}f}" + (
+            "" if c.std is None else f" ± {c.std * scale:.{digits}f}")
 
+    kl_by_stage = kl_by_stage or {}
     lines = ["| stage | seeds | ID acc % | OOD acc % | ID - OOD | length (tokens) | "
-             "reflection % |", "|" + "---|" * 7]
+             "reflection % | KL to warm start (nats) |", "|" + "---|" * 8]
     for label, name in (("untrained", untrained), *STAGES):
         row = final(name)
         if row is not None:
             c = row.cells
+            kl_cell = leaderboard.Cell.over_seeds([(v, None, None) for v in
+                                                   kl_by_stage.get(name, [])])
             lines.append(f"| {label} | {len(row.seeds)} | {cell(c.get('ID avg'))} | "
                          f"{cell(c.get('OOD avg'))} | {cell(c.get('ID - OOD'))} | "
-                         f"{cell(c.get('length'), pct=False)} | {cell(c.get('reflection'))} |")
+                         f"{cell(c.get('length'), pct=False)} | {cell(c.get('reflection'))} | "
+                         f"{cell(kl_cell, pct=False, digits=3)} |")
     base = {k: leaderboard.Cell(v) for k, v in board.baseline.items()}
     lines.append(f"| always the most common answer | - | {cell(base.get('ID avg'))} | "
-                 f"{cell(base.get('OOD avg'))} | | | |")
+                 f"{cell(base.get('OOD avg'))} | | | | |")
     return "\n".join(lines)
+
+
+def verdict_table(pairs: list[tuple[list[Path], list[Path]]], seeds: list[int]) -> str:
+    """RL - SFT from each seed's final checkpoints (paired: the same problems), per task and
+    per domain, per seed and over seeds (`vrbench compare` with the seeds' pairs)."""
+    def cells(a: list[Path], b: list[Path]) -> dict[str, compare.Comparison]:
+        out = {}
+        for split in range(len(a[0]) if a else 0):  # the validation runs, then the test runs
+            out |= {c.label: c for c in compare.compare([x[split] for x in a],
+                                                        [y[split] for y in b])}
+        return out
+
+    sft, rl = [p[0] for p in pairs], [p[1] for p in pairs]
+    columns = [cells([x], [y]) for x, y in zip(sft, rl, strict=True)]
+    if len(pairs) > 1:
+        columns.append(cells(sft, rl))
+    header = [f"seed {s}" for s in seeds] + (["over seeds"] if len(pairs) > 1 else [])
+
+    def fmt(c: compare.Comparison | None) -> str:
+        if c is None:
+            return "-"
+        mc = "" if c.mcnemar is None else f", McNemar {c.mcnemar[2]:.2g}"
+        return (f"{100 * c.diff:+.1f} [{100 * c.ci[0]:+.1f}, {100 * c.ci[1]:+.1f}], "
+                f"p {c.p_bootstrap:.2g}{mc}")
+
+    lines = ["RL - SFT, accuracy points at the final checkpoints (paired: the same problems); "
+             "95% paired-bootstrap interval, bootstrap p, McNemar's exact p. Over seeds: each "
+             "seed's pair is a stratum.", "",
+             "| task | " + " | ".join(header) + " |", "|" + "---|" * (len(header) + 1)]
+    for label in columns[-1]:  # ID tasks and their average, then OOD's
+        lines.append(f"| {label} | " + " | ".join(fmt(col.get(label)) for col in columns)
+                     + " |")
+    return "\n".join(lines)
+
+
+def reward_table(rewards: dict[int, dict]) -> str:
+    """Per seed: the RL arm's training reward and accuracy against the warm start's, both
+    sampled on the prompts of the arm's last steps."""
+    lines = ["RL training reward on the prompts of its last steps, sampled as in training "
+             "(T = 1, the group size): the warm start against the RL arm's last checkpoint.",
+             "", "| seed | steps | responses | warm start reward | RL arm reward | "
+             "warm start acc % | RL arm acc % |", "|" + "---|" * 7]
+    for seed, r in rewards.items():
+        w, a = r["warm"], r["rl"]
+        lines.append(f"| {seed} | {w['steps'][0]}-{w['steps'][1]} | {w['responses']} | "
+                     f"{w['reward']:.3f} | {a['reward']:.3f} | {100 * w['accuracy']:.1f} | "
+                     f"{100 * a['accuracy']:.1f} |")
+    return "\n".join(lines)
+
+
+def pareto_points(cfg: QuickstartConfig, kls: dict[int, dict]) -> list[dict]:
+    """Per seed, arm and saved step: the change of ID and OOD accuracy (macro, points) from
+    the warm start's last checkpoint, and the KL to it."""
+    out = []
+    for seed in cfg.seeds:
+        base = Path(cfg.out) / f"seed{seed}"
+        preset = cfg.eval.presets[0]
+        start = _macros(base / "warm", cfg.warm_steps, preset)
+        for arm in arms(cfg):
+            for ckpt in _arm_checkpoints(cfg, base, arm):
+                step = int(ckpt.name.split("-")[-1])
+                here = _macros(base / arm.folder, step, preset)
+                if "id" not in here or "id" not in start:
+                    continue
+                out.append({"seed": seed, "arm": arm.name, "trainer": arm.trainer,
+                            "lr": arm.lr, "step": step,
+                            "id_gain": 100 * (here["id"] - start["id"]),
+                            "ood_change": 100 * (here["ood"] - start["ood"])
+                            if "ood" in here and "ood" in start else None,
+                            "kl": _kl_average(kls[seed], str(ckpt))})
+    return out
+
+
+def _macros(run: Path, step: int, preset: str) -> dict[str, float]:
+    """Macro accuracy per domain of a training run's checkpoint, from its dynamics.jsonl."""
+    rows = [r for r in read_jsonl(run / "dynamics.jsonl")
+            if r["step"] == step and r["preset"] == preset]
+    by_domain: dict[str, list[float]] = {}
+    for r in rows:
+        by_domain.setdefault(r["domain"], []).append(r["acc"])
+    return {d: sum(v) / len(v) for d, v in by_domain.items()}

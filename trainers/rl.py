@@ -29,12 +29,12 @@ from tqdm.auto import tqdm
 from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
+from harness.batching import Encoded, collate, encode_prompt, token_logprobs, trim
 from harness.scoring import grade
 from harness.store import append_jsonl
 from tasks import Sample, decode_images
 from tasks.errors import VrbenchError
 from trainers import common
-from trainers.batching import Encoded, collate, encode_prompt, token_logprobs, trim
 
 ADVANTAGES = ("reinforce_pp", "grpo")
 LOSS_AGG = ("token-mean", "seq-mean-token-mean")
@@ -245,7 +245,6 @@ def train(cfg: RLConfig) -> Path:
     reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
         cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef)
     P = cfg.prompts_per_step
-    n_chunks = P // cfg.gen_chunk
 
     bar = tqdm(range(run.start, cfg.steps), desc="rl", disable=not d.main, initial=run.start,
                total=cfg.steps)
@@ -253,22 +252,10 @@ def train(cfg: RLConfig) -> Path:
         t0 = time.perf_counter()
         if run.fsdp:
             common.copy_weights(model, rollout)
-        # 1. data flow: this process's chunks of the step's prompts --------------------------
-        rollouts: list[Rollout] = []
-        for c in range(d.rank, n_chunks, d.world):
-            idx = range(step * P + c * cfg.gen_chunk, step * P + (c + 1) * cfg.gen_chunk)
-            items = [data.example(i) for i in idx]
-            reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
-            # 2. response collection, seeded by the chunk's global index ------------------------
-            model.eval()
-            outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
-                                                 + c))
-            model.train()
-            for (_, s), req, resps in zip(items, reqs, outs, strict=True):
-                enc = encode_prompt(processor, req.prompt, req.images)
-                for r in resps:
-                    parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
-                    rollouts.append(Rollout(enc, r, parts, s))
+        # 1. data flow and 2. response collection -----------------------------------------
+        model.eval()
+        rollouts = collect(policy, data, cfg, gen, step, d)
+        model.train()
         t_gen = time.perf_counter() - t0
 
         # 3. trajectory: old/ref log-probs and advantages ------------------------------------
@@ -372,6 +359,41 @@ def train(cfg: RLConfig) -> Path:
         common.maybe_save(run, cfg, "rl", done, done * P / len(data))
     bar.close()
     return common.checkpoint_dir(out, cfg.steps)
+
+
+def collect(policy: HFBackend, data: common.TrainSet, cfg: RLConfig, gen: GenerationConfig,
+            step: int, d: common.Dist | None = None) -> list[Rollout]:
+    """The rollouts of one step: this process's chunks of the step's prompts, `group_size`
+    responses each, every chunk seeded by its global index, and their rewards."""
+    rank, world = (d.rank, d.world) if d is not None else (0, 1)
+    P, n_chunks = cfg.prompts_per_step, cfg.prompts_per_step // cfg.gen_chunk
+    out: list[Rollout] = []
+    for c in range(rank, n_chunks, world):
+        items = [data.example(i) for i in range(step * P + c * cfg.gen_chunk,
+                                                  step * P + (c + 1) * cfg.gen_chunk)]
+        reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
+        outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
+                                             + c))
+        for (_, s), req, resps in zip(items, reqs, outs, strict=True):
+            enc = encode_prompt(policy.processor, req.prompt, req.images)
+            for r in resps:
+                parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
+                out.append(Rollout(enc, r, parts, s))
+    return out
+
+
+def reward_on_steps(model: str, cfg: RLConfig, steps: range) -> dict:
+    """The mean reward and accuracy of `model`'s rollouts on the prompts of training `steps`
+    of the run `cfg` describes, sampled as the trainer samples them: another policy's
+    training reward on the very same prompts (the start's, against the end's)."""
+    processor, m = load_model(model)
+    policy = HFBackend.from_loaded(processor, m.eval())
+    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+    gen = replace(rollout_generation(cfg), logprobs=False)
+    parts = [x.reward for step in steps for x in collect(policy, data, cfg, gen, step)]
+    return {"model": model, "steps": [steps.start + 1, steps.stop], "responses": len(parts),
+            "reward": sum(p["reward"] for p in parts) / len(parts),
+            "accuracy": sum(p["correct"] for p in parts) / len(parts)}
 
 
 def rollout_generation(cfg: RLConfig) -> GenerationConfig:

@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from harness.batching import collate, encode_prompt, token_logprobs
 from harness.store import append_jsonl
 from tasks import decode_images
 from tasks.errors import VrbenchError
 from trainers import common
-from trainers.batching import collate, encode_prompt, token_logprobs
 
 
 @dataclass

@@ -23,6 +23,7 @@ from transformers import (
 
 import tasks
 from harness.analyzers import REFLECTION_WORDS
+from tasks import shifts
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -67,9 +68,10 @@ SIZES = {
 
 
 def corpus() -> list[str]:
-    """Text the tokenizer is trained on: prompts and solutions of every offline task."""
-    texts = list(EXTRA_TEXT)
-    for task in tasks.resolve("all"):
+    """Text the tokenizer is trained on: prompts and solutions of every task file, and the
+    words every shift dial adds (whichever shifts a suite holds)."""
+    texts = list(EXTRA_TEXT) + shifts.texts()
+    for task in tasks.resolve("id,far"):
         split = "train" if "train" in task.splits else "validation"
         for s in task.samples(split, limit=300):
             texts += [task.prompt(s), s.solution, s.solution_reflective]

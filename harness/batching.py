@@ -119,11 +119,13 @@ def model_inputs(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items() if k not in ("completion_mask", IMAGE_KEY)}
 
 
-def token_logprobs(model, batch: dict, temperature: float = 1.0,
-                   suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(log-probs, entropies) of each next token under `model`, shape (B, L-1): entry t is
-    about token t+1. Pair with `batch["completion_mask"][:, 1:]`. `temperature` and the
-    `suppress`ed token ids mirror the distribution a sampler drew the tokens from."""
+def next_token_logprobs(model, batch: dict, temperature: float = 1.0,
+                        suppress: list[int] | None = None) -> torch.Tensor:
+    """Log-probabilities over the vocabulary of each next token under `model`, shape
+    (B, K, V): the last K of the L-1 positions, K covering every completion token (all
+    positions for a model that cannot keep only the last logits, or without a
+    `completion_mask`). `temperature` and the `suppress`ed token ids mirror the distribution
+    a sampler drew the tokens from."""
     device = next(model.parameters()).device
     width = batch["input_ids"].shape[1] - 1
     # logits of the completion positions only (the vocabulary projection of every prompt
@@ -137,8 +139,17 @@ def token_logprobs(model, batch: dict, temperature: float = 1.0,
         logits[..., suppress] = float("-inf")
     if temperature != 1.0:
         logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)
-    targets = batch["input_ids"][:, width - logits.shape[1] + 1:].to(device)
+    return torch.log_softmax(logits, dim=-1)
+
+
+def token_logprobs(model, batch: dict, temperature: float = 1.0,
+                   suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs, entropies) of each next token under `model`, shape (B, L-1): entry t is
+    about token t+1. Pair with `batch["completion_mask"][:, 1:]`. `temperature` and
+    `suppress` as in `next_token_logprobs`."""
+    logp = next_token_logprobs(model, batch, temperature, suppress)
+    width = batch["input_ids"].shape[1] - 1
+    targets = batch["input_ids"][:, width - logp.shape[1] + 1:].to(logp.device)
     chosen = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     if suppress:  # a suppressed token in the prompt (an image pad) is never scored: not -inf
         chosen = chosen.masked_fill(chosen.isinf(), 0.0)
