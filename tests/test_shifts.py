@@ -79,10 +79,15 @@ def test_sides_keep_their_count_when_drawn_another_way():
 @pytest.mark.parametrize("source", shifts.SOURCES)
 def test_phrasing_and_format_change_only_the_words(source):
     src = tasks.load(source)
+    trained = {s.question for s in src.samples("train", 200)}
     for k in (1, 2, 3):
         words = tasks.load(f"{source}.phrasing{k}")
-        assert [s.target for s in words.samples("test", 5)] != [] and words.params["phrasings"] \
-            != src.params.get("phrasings")
+        assert {k: v for k, v in words.params.items() if k != "phrasings"} == {
+            k: v for k, v in src.params.items() if k != "phrasings"}
+        (phrasing,) = words.params["phrasings"]
+        head = phrasing.split("{")[0]  # the words before the first blank
+        questions = [s.question for s in words.samples("test", 20)]
+        assert all(q.startswith(head) for q in questions) and not set(questions) & trained
         fmt = tasks.load(f"{source}.format{k}")
         assert fmt.prompt_template != src.prompt_template
         assert fmt.prompt_template.startswith("{question}\n")
