@@ -20,8 +20,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from harness.scoring import _PHRASE, _REFUSAL, _extract, grade, to_letter
-from tasks.options import LETTERS
+from harness.scoring.grader import _PHRASE, _REFUSAL, _extract, grade, to_letter
+from tasks.answers import LETTERS
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-benchmarks"
 

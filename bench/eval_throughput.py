@@ -18,8 +18,8 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
-from harness.prompting import chat_text
-from harness.runner import evaluate
+from harness.backends.chat import chat_text
+from harness.runs.runner import evaluate
 from tasks import decode_images
 from trainers import tiny
 

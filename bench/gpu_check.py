@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from harness.batching import collate, encode_prompt, token_logprobs
-from harness.runner import evaluate
-from harness.store import read_jsonl
-from trainers import common, rl, sft, tiny
+from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
+from trainers import rl, sft, tiny
+from trainers.config import CheckpointEval, OptimSettings
 
 
 def bf16_update_loss(model_dir: str) -> dict:
@@ -62,11 +63,11 @@ def main():
     report = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0)}
     model = str(tiny.build(root / "model", size="small", seed=0))
     report["share_of_weights_changed_by_one_step"] = bf16_update_loss(model)
-    no_eval = common.CheckpointEval(id_tasks="", ood_tasks="")
+    no_eval = CheckpointEval(id_tasks="", ood_tasks="")
     t0 = time.perf_counter()
     warm = sft.train(sft.SFTConfig(model=model, out=str(root / "sft"), tasks="count_shapes",
                                    steps=200, batch_size=16, log_every=50, eval=no_eval,
-                                   optim=common.OptimSettings(lr=2e-3)))
+                                   optim=OptimSettings(lr=2e-3)))
     log = read_jsonl(root / "sft" / "train_log.jsonl")
     saved = json.loads((root / "sft" / "train_config.json").read_text())
     report["sft"] = {"seconds": round(time.perf_counter() - t0, 1),

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from harness.store import read_jsonl
-from trainers import common, rl, sft, tiny
+from harness.runs.store import read_jsonl
+from trainers import rl, sft, tiny
+from trainers.config import CheckpointEval, OptimSettings
 
 
 def main():
@@ -28,14 +29,14 @@ def main():
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     args = ap.parse_args()
-    no_eval = common.CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=1,
+    no_eval = CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=1,
                                   max_new_tokens=4)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model = tiny.build(root / "model", size=args.size, seed=0)
         warm = sft.train(sft.SFTConfig(model=str(model), out=str(root / "warm"), steps=60,
                                        tasks="count_shapes", log_every=60, eval=no_eval,
-                                       optim=common.OptimSettings(lr=3e-3)))
+                                       optim=OptimSettings(lr=3e-3)))
         rl.train(rl.RLConfig(model=str(warm), out=str(root / "rl"), steps=args.steps,
                              tasks="count_shapes", prompts_per_step=args.prompts,
                              gen_chunk=args.prompts, group_size=args.group_size,

@@ -23,10 +23,11 @@ from pathlib import Path
 
 from transformers import AutoProcessor, TrainerCallback
 
-from harness import compare
-from harness.runner import evaluate
-from harness.store import read_jsonl
-from trainers import common, rl, sft, tiny
+from harness.reports import compare
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
+from trainers import rl, sft, tiny
+from trainers.config import CheckpointEval, OptimSettings
 from trainers.integrations import trl_dataset, trl_reward
 
 LR, KL, STEPS_DEFAULT = 1e-4, 0.01, 20
@@ -36,8 +37,8 @@ def warm_start(root: Path, steps: int) -> str:
     model = tiny.build(root / "model-small", size="small", seed=0)
     return str(sft.train(sft.SFTConfig(
         model=str(model), out=str(root / "warm"), tasks="id", steps=steps, batch_size=16,
-        reflective=0.5, log_every=50, resume=True, optim=common.OptimSettings(lr=2e-3),
-        eval=common.CheckpointEval(id_tasks="", ood_tasks=""))))
+        reflective=0.5, log_every=50, resume=True, optim=OptimSettings(lr=2e-3),
+        eval=CheckpointEval(id_tasks="", ood_tasks=""))))
 
 
 def run_vrbench(warm: str, out: Path, steps: int) -> tuple[str, list[float]]:
@@ -46,8 +47,8 @@ def run_vrbench(warm: str, out: Path, steps: int) -> tuple[str, list[float]]:
         gen_chunk=16, max_new_tokens=64, temperature=1.0, advantage="grpo", adv_eps=1e-4,
         kl_coef=KL, clip_low=0.2, clip_high=0.2, loss_agg="token-mean", no_eos_reward=0.0,
         min_tokens=0, language_coef=0.0, seed=0, resume=True,
-        optim=common.OptimSettings(lr=LR, warmup=0.0, min_lr_ratio=1.0),
-        eval=common.CheckpointEval(id_tasks="", ood_tasks="")))
+        optim=OptimSettings(lr=LR, warmup=0.0, min_lr_ratio=1.0),
+        eval=CheckpointEval(id_tasks="", ood_tasks="")))
     return str(final), [r["step_seconds"] for r in read_jsonl(out / "train_log.jsonl")]
 
 

@@ -11,6 +11,6 @@ __all__ = ["evaluate"]
 
 def __getattr__(name):
     if name == "evaluate":
-        from harness.runner import evaluate
+        from harness.runs.runner import evaluate
         return evaluate
     raise AttributeError(name)

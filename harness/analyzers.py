@@ -1,6 +1,6 @@
 """How a model answers: length, reflection, format, truncation, repetition.
 
-`analyze(text)` looks at one response; `aggregate(records)` summarises a task's responses
+`analyze(text)` looks at one response; `summarize(responses)` summarises a task's responses
 with the paper's reflection ratios, length statistics and their correlations.
 """
 
@@ -84,7 +84,7 @@ def reflection_ratios(reflective: Sequence[bool], correct: Sequence[bool]) -> di
     }
 
 
-def aggregate(responses: Sequence[dict]) -> dict:
+def summarize(responses: Sequence[dict]) -> dict:
     """Behaviour of one task's responses: length, truncation, format, repetition, the
     reflection ratios and per-word frequencies, and how length correlates (Spearman) with
     reflection and with correctness. Each response dict has `correct` and `analyze`'s fields;

@@ -11,15 +11,15 @@ from tasks.errors import VrbenchError
 
 def _cmd_tasks(args) -> None:
     import tasks
-    from harness.report import text_table
+    from harness.reports.tables import text_table
     if args.name:
         _print_card(tasks.load(args.name))
         return
-    rows = [("name", "domain", "version", "answer", "splits", "tests")]
+    rows = [("name", "domain", "version", "answer", "splits", "skill")]
     for name in tasks.names(args.domain):
         t = tasks.load(name)
         splits = " ".join(f"{k}={v}" for k, v in t.splits.items())
-        rows.append((t.name, t.domain, t.version, t.answer_type, splits, t.tests))
+        rows.append((t.name, t.domain, t.version, t.answer_type, splits, t.skill))
     print(text_table(rows))
     print("\nsuites:\n" + "\n".join(f"  {k.ljust(7)} {v}" for k, v in tasks.SUITES.items()))
     from tasks import shifts
@@ -31,12 +31,12 @@ def _cmd_tasks(args) -> None:
     from tasks.benchmarks import BENCHMARKS
     print("\npublished benchmarks (local copies, --data-dir):")
     for b in BENCHMARKS.values():
-        print(f"  {b.name.ljust(21)} {b.domain.ljust(3)}  {b.repo}  {b.tests}")
+        print(f"  {b.name.ljust(21)} {b.domain.ljust(3)}  {b.repo}  {b.skill}")
 
 
 def _print_card(t) -> None:
     print(f"{t.name} (version {t.version}, {t.domain}, answer: {t.answer_type})")
-    print(f"tests: {t.tests}\n\n{t.card}\n")
+    print(f"skill: {t.skill}\n\n{t.card}\n")
     print("splits: " + ", ".join(f"{k} {v}" for k, v in t.splits.items()))
     print("knobs:  " + ", ".join(f"{k}={v}" for k, v in t.params.items()))
     s = t.samples("test", 1)[0]
@@ -51,11 +51,11 @@ def _cmd_build_tiny(args) -> None:
 
 
 def _cmd_eval(args) -> None:
-    from harness.config import EvalConfig
     from harness.flags import build
-    from harness.plots import plot_shift_curves, shift_curves
-    from harness.report import results_table, shift_table
-    from harness.runner import evaluate
+    from harness.reports.plots import plot_shift_curves, shift_curves
+    from harness.reports.tables import results_table, shift_table
+    from harness.runs.config import EvalConfig
+    from harness.runs.runner import evaluate
     out = evaluate(args.model, args.tasks, build(EvalConfig, args))
     print(results_table(out))
     if curves := shift_curves(out["results"]):
@@ -67,8 +67,8 @@ def _cmd_eval(args) -> None:
 
 
 def _cmd_rescore(args) -> None:
-    from harness.report import pct, text_table
-    from harness.rescore import rescore
+    from harness.interop.rescore import rescore
+    from harness.reports.tables import pct, text_table
     out = rescore(args.file, args.format, task=args.task, data_dir=args.data_dir,
                   model_name=args.model_name, output=args.output, root=args.root,
                   verdict_key=args.verdict_key, reflection_mode=args.reflection_mode)
@@ -83,8 +83,8 @@ def _cmd_rescore(args) -> None:
 
 
 def _cmd_serve(args) -> None:
+    from harness.backends.serve import Limits, serve
     from harness.flags import build
-    from harness.serve import Limits, serve
 
     def ready(server):
         host, port = server.server_address[:2]
@@ -111,7 +111,7 @@ def _cmd_train(args) -> None:
     if args.dry_run:
         import os
         cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
-        from trainers.common import config_dict
+        from trainers.config import config_dict
         print(json.dumps({"trainer": args.command} | config_dict(cfg), indent=2))
         return
     final = train(cfg)
@@ -127,13 +127,13 @@ def _cmd_quickstart(args) -> None:
 
 
 def _cmd_dynamics(args) -> None:
-    from harness.plots import plot_dynamics
+    from harness.reports.plots import plot_dynamics
     print(f"wrote {plot_dynamics(args.runs, args.out, args.preset)}")
 
 
 def _cmd_runs(args) -> None:
-    from harness.report import text_table
-    from harness.results import index
+    from harness.reports.tables import text_table
+    from harness.runs.results import index
     rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
     for e in index(args.root):
         rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,
@@ -144,7 +144,7 @@ def _cmd_runs(args) -> None:
 
 
 def _cmd_leaderboard(args) -> None:
-    from harness import leaderboard
+    from harness.reports import leaderboard
     command = f"vrbench leaderboard --root {args.root} --out {args.out}" + (
         " --preset " + " ".join(args.preset) if args.preset else "") + (
         " --bundle" if args.bundle else "")
@@ -156,7 +156,7 @@ def _cmd_leaderboard(args) -> None:
 def _cmd_compare(args) -> None:
     import json
 
-    from harness import compare
+    from harness.reports import compare
     if len(args.runs) % 2:
         raise VrbenchError("name the runs in pairs: A B, or A1 B1 A2 B2 ... (one pair a seed).")
     runs_a, runs_b = args.runs[0::2], args.runs[1::2]
@@ -168,8 +168,8 @@ def _cmd_compare(args) -> None:
 
 
 def _cmd_kl(args) -> None:
-    from harness import kl
     from harness.flags import build
+    from harness.models import kl
     cfg = build(kl.KLConfig, args)
     result = kl.measure(args.base, args.checkpoints, args.tasks, cfg)
     print(kl.to_markdown(args.base, result))
@@ -178,14 +178,14 @@ def _cmd_kl(args) -> None:
 
 
 def _cmd_analyze(args) -> None:
-    from harness import analysis
-    report = analysis.write(args.roots, args.out)
+    from harness.reports import claims
+    report = claims.write(args.roots, args.out)
     print(report.read_text())
     print(f"wrote {report} and its figures")
 
 
 def _cmd_export_lmeval(args) -> None:
-    from harness.lmeval_export import export
+    from harness.interop.lmeval import export
     paths = export(args.out, args.tasks, args.split, args.limit, args.max_new_tokens)
     print("wrote " + ", ".join(p.name for p in paths) + f" to {args.out}; run them with\n"
           f"  lm_eval --model hf-multimodal --model_args pretrained=MODEL "
@@ -196,6 +196,9 @@ def _cmd_export_lmeval(args) -> None:
 def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
     """The command line; `recipe_defaults` (trainer -> config) makes a recipe's values the
     defaults of that trainer's flags."""
+    from harness.analyzers import REFLECTION_MODES
+    from tasks import DOMAINS
+    from trainers import tiny
     recipe_defaults = recipe_defaults or {}
     parser = argparse.ArgumentParser(
         prog="vrbench",
@@ -205,21 +208,20 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
 
     p = sub.add_parser("tasks", help="list the registered tasks, or show one task's card")
     p.add_argument("name", nargs="?", help="a task to show: card, knobs and an example")
-    p.add_argument("--domain", choices=["id", "ood", "far"], help="only tasks of this domain")
+    p.add_argument("--domain", choices=DOMAINS, help="only tasks of this domain")
     p.set_defaults(func=_cmd_tasks)
 
     p = sub.add_parser("build-tiny", help="build a tiny reference VLM offline (Qwen2-VL by "
                                           "default; Qwen2.5-VL, LLaVA, Idefics3)")
     p.add_argument("out", help="output checkpoint directory")
-    p.add_argument("--size", default="tiny", choices=["tiny", "small", "base"])
-    p.add_argument("--arch", default="qwen2_vl",
-                   choices=["qwen2_vl", "qwen2_5_vl", "llava", "idefics3"],
+    p.add_argument("--size", default="tiny", choices=tiny.SIZES)
+    p.add_argument("--arch", default="qwen2_vl", choices=tiny.ARCHS,
                    help="architecture (default: qwen2_vl, the paper's family)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_build_tiny)
 
     from harness import flags
-    from harness.config import EvalConfig
+    from harness.runs.config import EvalConfig
     p = sub.add_parser("eval", help="evaluate a checkpoint on tasks; resumable")
     p.add_argument("--model", required=True, help="checkpoint directory (or Hub id)")
     p.add_argument("--tasks", required=True,
@@ -264,11 +266,11 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument("--model-name", help="the model id clients send (default: the checkpoint "
                                         "path)")
-    from harness.serve import Limits
+    from harness.backends.serve import Limits
     flags.add_options(p, Limits)
     p.set_defaults(func=_cmd_serve)
 
-    from harness.rescore import FORMATS
+    from harness.interop.rescore import FORMATS
     p = sub.add_parser("rescore", help="grade another harness's responses with vrbench's "
                                        "grader; keeps its verdicts beside, with agreement")
     p.add_argument("file", help="the responses: MathVista output_*.json, MATH-V outputs/*.jsonl, "
@@ -284,7 +286,7 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--root", default="runs", help="where run directories go (default: runs)")
     p.add_argument("--verdict-key", help="lmms-eval: the metric holding the verdict "
                                          "(default: the first boolean one)")
-    p.add_argument("--reflection-mode", default="substring", choices=["substring", "word"],
+    p.add_argument("--reflection-mode", default="substring", choices=REFLECTION_MODES,
                    help="reflection-word matching (default: substring, the paper's)")
     p.set_defaults(func=_cmd_rescore)
 
@@ -320,7 +322,7 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     p.set_defaults(func=_cmd_compare)
 
-    from harness.kl import KLConfig
+    from harness.models.kl import KLConfig
     p = sub.add_parser("kl", help="forward KL from a base checkpoint to others on a task's "
                                   "prompts, on the base's own samples, with an interval")
     p.add_argument("base", help="the base checkpoint (it samples the responses)")

@@ -7,7 +7,10 @@ A config is declared once, as a dataclass whose fields carry a trailing comment:
 and becomes `--max-new-tokens N` with that help, its default shown. Comment lines right
 below a field continue its help. A nested config's fields become flags too, named with the
 nested class's `FLAG_PREFIX` (default: the field's name and a dash, as in `--eval-limit`);
-fields named in a class's `NOT_FLAGS` are set by the program, not by the user.
+fields named in a class's `NOT_FLAGS` are set by the program, not by the user. A class's
+`CHOICES` (field -> the registry of its allowed values) gives the flag its choices and is
+what `check_choices` holds a config to. The same dataclasses are read from mappings
+(`from_mapping`: the recipe files), so flags and files set the same fields the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import inspect
 import io
 import tokenize
 import typing
+
+from tasks.errors import VrbenchError
 
 
 @functools.cache
@@ -60,6 +65,23 @@ def field_help(cls) -> dict[str, str]:
     return out
 
 
+def choices(cls) -> dict[str, tuple]:
+    """field -> its allowed values, from `CHOICES` along the class's bases."""
+    out: dict[str, tuple] = {}
+    for klass in reversed(cls.__mro__):
+        out |= {k: tuple(v) for k, v in vars(klass).get("CHOICES", {}).items()}
+    return out
+
+
+def check_choices(cfg) -> None:
+    """Refuse a field outside its `CHOICES` in one sentence (None: not set)."""
+    for name, allowed in choices(type(cfg)).items():
+        value = getattr(cfg, name)
+        if value is not None and value not in allowed:
+            raise VrbenchError(f"--{name.replace('_', '-')} must be one of "
+                               f"{', '.join(map(str, allowed))}, not {value!r}.")
+
+
 def _kind(tp) -> str:
     """bool, int, float, str, tuple_float, tuple_int or tuple_str, from a field's type."""
     if typing.get_origin(tp) is tuple:
@@ -90,6 +112,7 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
     default instance of a nested config."""
     hints = typing.get_type_hints(cls)
     helps = field_help(cls)
+    allowed = choices(cls)
     skip = getattr(cls, "NOT_FLAGS", ())
     for f in dataclasses.fields(cls):
         if f.name in skip:
@@ -120,7 +143,8 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
         else:
             conv = {"int": int, "float": float, "str": str}[kind]
             parser.add_argument(flag, dest=dest, type=conv, default=default,
-                                required=f.name in required, help=help_)
+                                choices=allowed.get(f.name), required=f.name in required,
+                                help=help_)
 
 
 def build(cls, args: argparse.Namespace, prefix: str = "", within=None):
@@ -141,3 +165,27 @@ def build(cls, args: argparse.Namespace, prefix: str = "", within=None):
     if within is not None:
         return dataclasses.replace(within, **kwargs)
     return cls(**kwargs)
+
+
+def from_mapping(cls, spec: dict, where: str, within=None):
+    """`cls` with the fields `spec` sets (a nested config from a nested mapping), over
+    `within`, an instance, for nested configs; `where` names the source in errors."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(spec) - set(fields))
+    if unknown:
+        raise VrbenchError(f"{where} sets unknown field(s) {', '.join(unknown)} of "
+                           f"{cls.__name__}.")
+    kwargs = {}
+    for name, value in spec.items():
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise VrbenchError(f"{where}: {name} must be a mapping of its fields.")
+            kwargs[name] = from_mapping(tp, value, where, _default(fields[name]))
+        else:
+            kwargs[name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return dataclasses.replace(within, **kwargs) if within is not None else cls(**kwargs)
+    except TypeError as e:
+        raise VrbenchError(f"{where}: {e}.") from e

@@ -5,7 +5,7 @@
     >>> t.samples("test", limit=2)[0].question
 
 This is the bottom layer: it imports nothing of the harness or the trainers. Importing the
-package is cheap (`tasks.errors` and `tasks.options` pull in nothing heavy); the data classes
+package is cheap (`tasks.errors` and `tasks.answers` pull in nothing heavy); the data classes
 load on first use.
 """
 
@@ -18,6 +18,9 @@ from tasks.errors import VrbenchError
 DEFS = Path(__file__).parent / "defs"
 DOMAINS = ("id", "ood", "far")  # in-domain, the OOD macro's near shifts, far shifts
 DOMAIN_LABELS = {"id": "ID", "ood": "OOD", "far": "Far"}
+# the split each domain is scored on (the paper's scheme): the ID tasks on validation (their
+# test split stays untouched), the held-out shifts on test
+EVAL_SPLIT = {"id": "validation", "ood": "test", "far": "test"}
 SUITES = {"id": "the in-domain tasks (their train split trains)",
           "ood": "the OOD macro: near shifts of the in-domain tasks, one factor each",
           "far": "far shifts: new figures, skills or answer formats (not in the OOD macro)",
@@ -66,7 +69,7 @@ def benchmark_task(name: str, data_dir: str | None = None):
     return Task(name=name, version=version, domain=b.domain,
                 answer_type=b.answer_type, prompt_template="{question}",
                 splits={b.offered_split: 0},
-                tests=b.tests, benchmark=name, data_dir=data_dir)
+                skill=b.skill, benchmark=name, data_dir=data_dir)
 
 
 def load(name: str, data_dir: str | None = None):

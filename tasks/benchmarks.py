@@ -29,8 +29,8 @@ from pathlib import Path
 import datasets
 import yaml
 
+from tasks.answers import LETTERS, last_boxed
 from tasks.errors import VrbenchError
-from tasks.options import LETTERS
 
 DATA_ENV = "VRBENCH_DATA"
 BOXED = "\nPut the final answer in \\boxed{}."
@@ -45,7 +45,7 @@ class Benchmark:
     domain: str
     answer_type: str
     convert: Callable[[dict, Path], dict]  # a published row -> question, target, ...
-    tests: str
+    skill: str  # what it tests, in a phrase
     columns: dict[str, tuple]  # published column -> its kinds (types, None, IMAGE)
     config: str | None = None  # the published config (subset)
     summarize: Callable[[list[dict]], dict] | None = None  # extra results from the records
@@ -371,19 +371,6 @@ def _geometry3k(row: dict, root: Path) -> dict:
         "choices": [], "solution": f"\\boxed{{{answer}}}", "meta": {"categories": {}}}
 
 
-def last_boxed_answer(text: str) -> str | None:
-    """The content of the last balanced \\boxed{...} of a solution."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 0, start + len("\\boxed")
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1:j].strip() or None
-    return None
-
-
 def _mm_math(row: dict, root: Path) -> dict:
     """MM_Math publishes the question, the textbook solution and the image file's name;
     the answer is the solution's last \\boxed{} (rows without one are left out)."""
@@ -391,7 +378,7 @@ def _mm_math(row: dict, root: Path) -> dict:
         "id": f"mm_math-{row['_index']}",
         "question": row["question"].replace("<image>", "").strip() + BOXED,
         "images": _first_image(row, root, "file_name", "image"),
-        "target": last_boxed_answer(row["solution"]), "choices": [],
+        "target": (last_boxed(row["solution"]) or "").strip() or None, "choices": [],
         "solution": row["solution"],
         "meta": {"categories": {"difficulty": row.get("difficult"), "grade": row.get("year")}}}
 

@@ -131,7 +131,7 @@ def shifted(source, parts: list[tuple[str, int]]):
     return Task(name=name, version=f"{source.version}+shift{VERSION}", domain="ood",
                 generator=source.generator, answer_type=source.answer_type,
                 prompt_template=template, splits={"validation": size, "test": size},
-                params=params, tests=f"shift of {source.name}: " + "; ".join(described),
+                params=params, skill=f"shift of {source.name}: " + "; ".join(described),
                 card=f"{source.name} with these factors moved: " + "; ".join(described)
                 + ". The skill asked for is the source's.")
 

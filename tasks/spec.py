@@ -18,8 +18,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from tasks import DOMAINS
+from tasks.answers import lettered
 from tasks.errors import VrbenchError
-from tasks.options import lettered
 from tasks.synthetic import GENERATORS
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
@@ -61,7 +61,7 @@ class Task:
     answer_type: str
     prompt_template: str
     splits: dict[str, int]
-    tests: str = ""
+    skill: str = ""  # what the task tests, in a phrase
     card: str = ""
     generator: str | None = None
     benchmark: str | None = None  # a published benchmark read from a local copy
@@ -157,10 +157,6 @@ class Task:
                        solution_reflective=r["solution_reflective"] or "",
                        meta=json.loads(r["meta"]) if r["meta"] else {}) for r in raw]
 
-    def data_hash(self, split: str, limit: int | None = None) -> str:
-        """sha256 over the samples (ids, text, image bytes) a run of this split sees."""
-        return samples_hash(self.samples(split, limit))
-
     # -- prompting ---------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:
         """The text of the user turn: the template with the question and options filled in."""
@@ -183,7 +179,7 @@ YAML_FIELDS = {"name": ((str,), True), "version": ((str, int, float), True),
                "domain": ((str,), True), "answer_type": ((str,), True),
                "prompt_template": ((str,), True), "splits": ((dict,), True),
                "generator": ((str,), True), "params": ((dict,), False),
-               "tests": ((str,), False), "card": ((str,), False), "seed": ((int,), False)}
+               "skill": ((str,), False), "card": ((str,), False), "seed": ((int,), False)}
 
 
 def task_from_yaml(path: str | Path) -> Task:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from tasks import render
-from tasks.options import LETTERS
+from tasks.answers import LETTERS
 
 REFLECTIVE_OPENERS = (
     "Let me verify:",

@@ -13,7 +13,7 @@ def tiny_model(tmp_path_factory):
 def sft_model(tmp_path_factory, tiny_model):
     """The tiny model after a short SFT on count_shapes: it has learned the answer format,
     so RL has rewards that vary within a group."""
-    from trainers.common import CheckpointEval, OptimSettings
+    from trainers.config import CheckpointEval, OptimSettings
     from trainers.sft import SFTConfig, train
     out = tmp_path_factory.mktemp("sft")
     return str(train(SFTConfig(

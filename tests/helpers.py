@@ -5,8 +5,8 @@ import json
 
 import tasks
 from harness.backends import GenerationConfig, Request, Response
-from harness.results import CHECKPOINT_INFO
-from harness.runner import evaluate
+from harness.runs.results import CHECKPOINT_INFO
+from harness.runs.runner import evaluate
 from tasks import decode_images
 
 

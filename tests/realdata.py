@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from harness.backends import Response
-from tasks.options import LETTERS
+from tasks.answers import LETTERS
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-benchmarks"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"{REAL} (the real benchmark rows "

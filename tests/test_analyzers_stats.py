@@ -50,7 +50,7 @@ def test_aggregate_lengths_and_correlations():
         text = "word " * (5 + i) + ("verify" if i >= 5 else "")
         resp.append(analyzers.analyze(text, n_tokens=5 + i, finish_reason="stop")
                     | {"correct": i % 2 == 0})
-    agg = analyzers.aggregate(resp)
+    agg = analyzers.summarize(resp)
     assert agg["length_mean"] == sum(range(5, 15)) / 10
     assert agg["length_median"] == 9.5 and agg["length_max"] == 14
     assert agg["reflection_ratio"] == 0.5 and agg["reflection_word_freq"] == {"verify": 0.5}

@@ -8,10 +8,10 @@ import pytest
 from transformers import AutoConfig
 
 from harness.cli import main
-from harness.runner import evaluate
-from harness.store import read_jsonl
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
 from trainers import rl, sft
-from trainers.common import CheckpointEval
+from trainers.config import CheckpointEval
 
 EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=2, max_new_tokens=6)
 MODEL_TYPES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "llava": "llava",

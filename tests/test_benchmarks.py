@@ -12,9 +12,9 @@ from PIL import Image
 import tasks
 from harness.backends import Response
 from harness.cli import main
-from harness.runner import evaluate
+from harness.runs.runner import evaluate
 from tasks.benchmarks import DATA_ENV
-from trainers.common import TrainSet
+from trainers.session import TrainSet
 
 
 def _png(color) -> dict:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import leaderboard
+from harness.reports import leaderboard
 from helpers import checkpoint, first, scripted_eval
 
 pytestmark = pytest.mark.slow

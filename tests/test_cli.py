@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.store import read_jsonl
+from harness.runs.store import read_jsonl
 
 
 def _err(capsys) -> str:

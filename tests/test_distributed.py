@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.store import read_jsonl
+from harness.runs.store import read_jsonl
 
 pytestmark = pytest.mark.slow
 

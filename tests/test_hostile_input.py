@@ -61,7 +61,7 @@ YAML_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 50) | st.
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(
     st.text(max_size=200),
-    st.dictionaries(st.sampled_from(list(GOOD) + ["seed", "tests", "extra"]), YAML_VALUES,
+    st.dictionaries(st.sampled_from(list(GOOD) + ["seed", "skill", "extra"]), YAML_VALUES,
                     max_size=9).map(yaml.safe_dump),
     st.fixed_dictionaries({k: st.just(v) for k, v in GOOD.items() if k != "params"}, optional={
         "params": st.dictionaries(st.sampled_from(["cols", "rows", "colors", "target_range",

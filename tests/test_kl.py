@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText
 
-from harness import kl
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
 from harness.cli import main
+from harness.models import kl
 from tasks import decode_images, load
 from tasks.errors import VrbenchError
 

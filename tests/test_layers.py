@@ -1,5 +1,6 @@
-"""The architecture, checked: imports point down (trainers -> harness -> tasks), every
-configuration parameter is declared once, with its meaning, and becomes a flag."""
+"""The architecture, checked: imports point down (trainers -> harness -> tasks, and inside
+the harness from room to room along the data flow), every configuration parameter is
+declared once, with its meaning, and becomes a flag."""
 
 import ast
 import dataclasses
@@ -10,7 +11,7 @@ import pytest
 
 from harness import flags
 from harness.cli import build_parser
-from harness.config import EvalConfig
+from harness.runs.config import EvalConfig
 from trainers.quickstart import QuickstartConfig
 from trainers.rl import RLConfig
 from trainers.sft import SFTConfig
@@ -19,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module a file imports, at any depth (function-level imports included)."""
+    """Every name a file imports, at any depth (function-level imports included), dotted
+    from its package: `from harness import stats` gives `harness.stats`."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}
     return out
 
 
@@ -39,17 +41,80 @@ def test_tasks_import_nothing_of_the_harness_or_the_trainers():
         assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
 
 
-def test_the_harness_imports_no_trainer_but_in_the_command_line():
+# The harness's rooms and what each may import of the others (tasks, the bottom layer, is
+# open to all; the command line, at the top, may import anything).
+ROOMS = {
+    "harness.stats": set(),
+    "harness.flags": set(),
+    "harness.backends": set(),
+    "harness.scoring": {"harness.backends"},  # the LLM judge calls an OpenAI-compatible server
+    "harness.analyzers": {"harness.scoring", "harness.stats"},
+    "harness.runs": {"harness.analyzers", "harness.backends", "harness.flags",
+                     "harness.scoring", "harness.stats"},
+    "harness.models": {"harness.backends", "harness.runs"},
+    "harness.reports": {"harness.runs", "harness.stats"},
+    "harness.interop": {"harness.analyzers", "harness.runs", "harness.scoring"},
+    "harness": {"harness.runs"},  # the package itself: `harness.evaluate`
+}
+# the trainers' shared modules, each importing only those listed before it
+TRAINER_BASE = ["trainers.parts", "trainers.distributed", "trainers.checkpoints",
+                "trainers.config", "trainers.optim", "trainers.dynamics", "trainers.session"]
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def _module(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    return ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+
+
+def test_every_harness_module_is_in_a_room():
     for f in _files("harness"):
-        if f.name == "cli.py":
+        mod = _module(f)
+        assert mod == "harness.cli" or _room(mod) in ROOMS, f"{mod} is in no room"
+
+
+def test_rooms_import_only_the_rooms_below_them():
+    for f in _files("harness"):
+        room = _room(_module(f))
+        if room == "harness.cli":
             continue
-        bad = {m for m in _imports(f) if m.split(".")[0] == "trainers"}
-        assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
+        used = {_room(m) for m in _imports(f) if m.split(".")[0] in ("harness", "trainers")}
+        bad = used - ROOMS[room] - {room}
+        assert not bad, f"{f.relative_to(ROOT)} ({room}) imports {bad}"
+
+
+def test_the_rooms_form_no_cycle():
+    done: set[str] = set()
+    while len(done) < len(ROOMS):
+        ready = {r for r, deps in ROOMS.items() if r not in done and deps <= done}
+        assert ready, f"a cycle among {set(ROOMS) - done}"
+        done |= ready
+
+
+def test_the_trainers_shared_modules_point_down():
+    for i, mod in enumerate(TRAINER_BASE):
+        path = ROOT / (mod.replace(".", "/") + ".py")
+        used = {_room(m) for m in _imports(path) if m.startswith("trainers")}
+        bad = used - set(TRAINER_BASE[:i])
+        assert not bad, f"{mod} imports {bad}"
+    trainer_modules = {_module(f) for f in _files("trainers")} - {"trainers.recipes"}
+    assert set(TRAINER_BASE) < trainer_modules
 
 
 def test_backends_know_nothing_of_tasks_but_the_error_type():
     for f in _files("harness/backends"):
-        bad = {m for m in _imports(f) if m.split(".")[0] == "tasks" and m != "tasks.errors"}
+        bad = {m for m in _imports(f) if m.split(".")[0] == "tasks"
+               and not m.startswith("tasks.errors.")}
+        assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
+
+
+def test_the_trainers_never_import_the_command_line():
+    for f in _files("trainers"):
+        bad = {m for m in _imports(f) if _room(m) == "harness.cli"}
         assert not bad, f"{f.relative_to(ROOT)} imports {bad}"
 
 

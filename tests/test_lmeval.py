@@ -5,7 +5,7 @@ sample (greedy, one prompt at a time in both)."""
 import pytest
 
 from harness.cli import main
-from harness.runner import evaluate
+from harness.runs.runner import evaluate
 from harness.scoring import grade
 
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (the lmeval extra)")
@@ -27,7 +27,7 @@ def test_lm_eval_agrees_with_vrbench(tmp_path, sft_model):
         apply_chat_template=True, log_samples=True, device="cpu")
     ours = evaluate(sft_model, ",".join(TASKS), limit=6, max_new_tokens=32, batch_size=1,
                     output=tmp_path / "ours", progress=False)
-    from harness.store import read_jsonl
+    from harness.runs.store import read_jsonl
     mine = {r["doc_id"]: r for r in read_jsonl(tmp_path / "ours" / "samples.jsonl")}
     for t in TASKS:
         theirs = res["samples"][f"vrbench_{t}"]

@@ -13,12 +13,12 @@ from transformers import GenerationConfig as HFGenerationConfig
 
 import tasks
 from harness.backends import GenerationConfig, Request
+from harness.backends.chat import chat_text
 from harness.backends.hf import HFBackend
-from harness.prompting import chat_text
-from harness.store import read_jsonl
+from harness.runs.store import read_jsonl
 from tasks import decode_images
-from trainers import common, rl
-from trainers.common import CheckpointEval, OptimSettings
+from trainers import rl, session
+from trainers.config import CheckpointEval, OptimSettings
 
 NO_EVAL = CheckpointEval(id_tasks="", ood_tasks="")
 
@@ -97,15 +97,15 @@ def test_trained_weights_are_float32_whatever_the_device_prefers(tmp_path, sft_m
 
     monkeypatch.setattr(hf, "load_model", spy)
     cfg = _rl(sft_model, tmp_path / "rl", kl_coef=0.01)
-    run = common.start(cfg, "rl", 1)
+    sess = session.start(cfg, "rl", 1)
     assert asked == [torch.float32]
-    assert all(p.dtype == torch.float32 for p in run.model.parameters() if p.requires_grad)
+    assert all(p.dtype == torch.float32 for p in sess.model.parameters() if p.requires_grad)
     saved = json.loads((tmp_path / "rl" / "train_config.json").read_text())
     assert saved["param_dtype"] == "torch.float32" and saved["compute"] == "param_dtype"
-    run16 = common.start(dataclasses.replace(cfg, out=str(tmp_path / "rl16"),
+    sess16 = session.start(dataclasses.replace(cfg, out=str(tmp_path / "rl16"),
                                              param_dtype="bfloat16"), "rl", 1)
     assert asked[-1] == torch.bfloat16
-    assert next(run16.model.parameters()).dtype == torch.bfloat16
+    assert next(sess16.model.parameters()).dtype == torch.bfloat16
 
 
 def test_a_checkpoints_repetition_penalty_changes_nothing_unless_asked(tmp_path, sft_model):
@@ -149,7 +149,7 @@ def test_micro_batches_and_shared_images_change_nothing(tmp_path, sft_model):
 
 
 def test_a_groups_image_is_encoded_once_with_the_same_result(sft_model):
-    from harness.batching import IMAGE_KEY, collate, encode_prompt, token_logprobs
+    from harness.models.logprobs import IMAGE_KEY, collate, encode_prompt, token_logprobs
     proc = AutoProcessor.from_pretrained(sft_model)
     model = AutoModelForImageTextToText.from_pretrained(sft_model)
     t = tasks.load("count_shapes")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import tasks
-from harness import compare
-from harness.results import index
-from harness.store import read_jsonl
+from harness.reports import compare
+from harness.runs.results import index
+from harness.runs.store import read_jsonl
 from tasks import shifts
 
 BOARD = Path(__file__).resolve().parents[1] / "leaderboard"

@@ -3,11 +3,11 @@ import json
 import pytest
 from PIL import Image
 
-from harness import leaderboard
 from harness.cli import main
-from harness.store import read_jsonl
+from harness.reports import leaderboard
+from harness.runs.store import read_jsonl
 from helpers import checkpoint, first, scripted_eval
-from trainers.common import CheckpointEval
+from trainers.config import CheckpointEval
 from trainers.quickstart import QuickstartConfig, run, summary_table
 
 

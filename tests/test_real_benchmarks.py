@@ -12,7 +12,7 @@ import datasets
 import pytest
 
 import tasks
-from harness.runner import evaluate
+from harness.runs.runner import evaluate
 from harness.scoring import grade
 from realdata import (
     REAL,
@@ -26,8 +26,8 @@ from realdata import (
     png,
     write,
 )
+from tasks.answers import LETTERS
 from tasks.benchmarks import mathvista_query
-from tasks.options import LETTERS
 
 pytestmark = needs_real
 

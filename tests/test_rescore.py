@@ -8,11 +8,12 @@ from collections import defaultdict
 
 import pytest
 
-from harness import leaderboard, stats
+from harness import stats
 from harness.cli import main
-from harness.results import index
+from harness.reports import leaderboard
+from harness.runs.results import index
+from harness.runs.store import read_jsonl
 from harness.scoring import grade
-from harness.store import read_jsonl
 from realdata import S, jsonl, mathvista_items, needs_real, write
 
 pytestmark = needs_real

@@ -12,10 +12,12 @@ import pytest
 from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
-from harness import analysis, compare, leaderboard, stats
+from harness import stats
 from harness.cli import main
-from harness.results import index
-from harness.store import read_jsonl
+from harness.reports import claims as analysis
+from harness.reports import compare, leaderboard
+from harness.runs.results import index
+from harness.runs.store import read_jsonl
 from helpers import N, checkpoint, first, scripted_eval
 from tasks.errors import VrbenchError
 

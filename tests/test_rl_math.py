@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from trainers import rl
-from trainers.common import Dist, lr_factor
+from trainers.distributed import Dist
+from trainers.optim import lr_factor
 
 
 def test_grpo_advantages_by_hand():
@@ -58,8 +59,8 @@ def test_k3_kl_and_aggregation_by_hand():
     assert (rl.k3_kl(torch.zeros(1, 1), torch.tensor([[-100.0]])) <= math.exp(10)).all()
     x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
     m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
-    assert rl.aggregate(x, m, "token-mean", 4, 2).item() == pytest.approx(10 / 4)
-    assert rl.aggregate(x, m, "seq-mean-token-mean", 4, 2).item() == pytest.approx((2 + 4) / 2)
+    assert rl.aggregate_loss(x, m, "token-mean", 4, 2).item() == pytest.approx(10 / 4)
+    assert rl.aggregate_loss(x, m, "seq-mean-token-mean", 4, 2).item() == pytest.approx((2 + 4) / 2)
 
 
 def test_reward_parts():

@@ -7,8 +7,8 @@ from PIL import Image
 
 import tasks
 from harness import stats
-from harness.runner import evaluate
-from harness.store import read_jsonl
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
 from helpers import ScriptedBackend, image_key
 from tasks import Task, decode_images
 from tasks.errors import VrbenchError
@@ -115,7 +115,7 @@ def test_run_directory_contents_and_rerun_is_a_no_op(tmp_path, tiny_model):
 def test_bad_settings_are_clear_errors(tmp_path, tiny_model):
     with pytest.raises(VrbenchError, match="temperature above 0"):
         evaluate(tiny_model, "count_shapes", samples=4, output=tmp_path / "a")
-    with pytest.raises(VrbenchError, match="unknown preset"):
+    with pytest.raises(VrbenchError, match="--preset must be one of"):
         evaluate(tiny_model, "count_shapes", preset="pass99", output=tmp_path / "b")
     with pytest.raises(VrbenchError, match="no split 'train'"):
         evaluate(tiny_model, "bar_chart", split="train", output=tmp_path / "c")

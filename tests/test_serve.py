@@ -13,8 +13,8 @@ from PIL import Image
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.openai_compat import OpenAIBackend, data_url
-from harness.runner import evaluate
-from harness.store import read_jsonl
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
 from helpers import ScriptedBackend, image_key
 from tasks import decode_images
 from tasks.errors import VrbenchError

@@ -10,12 +10,13 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
-from harness.batching import collate, encode_prompt, token_logprobs
-from harness.store import read_jsonl
+from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.runs.store import read_jsonl
 from tasks import decode_images
 from tasks.errors import VrbenchError
 from trainers import rl, sft
-from trainers.common import CheckpointEval, OptimSettings, part_of, set_trainable
+from trainers.config import CheckpointEval, OptimSettings
+from trainers.parts import part_of, set_trainable
 
 TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
                          max_new_tokens=8)

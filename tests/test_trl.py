@@ -6,9 +6,9 @@ import pytest
 from transformers import AutoProcessor
 
 from harness.cli import main
-from harness.results import index
-from harness.store import read_jsonl
-from trainers.common import CheckpointEval
+from harness.runs.results import index
+from harness.runs.store import read_jsonl
+from trainers.config import CheckpointEval
 from trainers.integrations import VrbenchCallback, trl_dataset, trl_reward, verl_compute_score
 
 trl = pytest.importorskip("trl")

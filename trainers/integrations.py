@@ -23,9 +23,10 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from harness.results import CHECKPOINT_INFO
+from harness.runs.results import CHECKPOINT_INFO
 from harness.scoring import grade
-from trainers.common import CheckpointEval, evaluate_checkpoint
+from trainers.config import CheckpointEval
+from trainers.dynamics import evaluate_checkpoint
 
 
 def _text(completion) -> str:

@@ -16,11 +16,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import compare, kl, leaderboard
-from harness.plots import plot_dynamics, plot_pareto
-from harness.store import read_jsonl, write_text_atomic
+from harness.models import kl
+from harness.reports import compare, leaderboard
+from harness.reports.plots import plot_dynamics, plot_pareto
+from harness.runs.store import read_jsonl, write_text_atomic
 from tasks.errors import VrbenchError
-from trainers import common, rl, sft, tiny
+from trainers import rl, sft, tiny
+from trainers.checkpoints import checkpoint_dir
+from trainers.config import CheckpointEval, OptimSettings, check_finite
+from trainers.dynamics import eval_run_dir, evaluate_checkpoint
 
 
 @dataclass
@@ -43,12 +47,12 @@ class QuickstartConfig:
     # (checkpoints at half and all of arm-steps): the points of the Pareto figure
     kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
     kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
-    eval: common.CheckpointEval = field(default_factory=lambda: common.CheckpointEval(
+    eval: CheckpointEval = field(default_factory=lambda: CheckpointEval(
         final_limit=200))  # how every checkpoint is scored (the last of each stage on
     # --eval-final-limit samples per task: the verdict's)
 
     def check(self) -> None:
-        common.check_finite(self)
+        check_finite(self)
         if self.size not in tiny.SIZES:
             raise VrbenchError(f"unknown size {self.size!r}; choose one of "
                                f"{', '.join(tiny.SIZES)}.")
@@ -91,7 +95,7 @@ def _arm_config(cfg: QuickstartConfig, arm: Arm, warm: Path, base: Path, seed: i
     common_kw = dict(model=str(warm), out=str(base / arm.folder), name=arm.name,
                      tasks=cfg.tasks, steps=cfg.arm_steps, seed=seed + 1000, resume=True,
                      save_every=max(1, cfg.arm_steps // 2), eval=cfg.eval,
-                     optim=common.OptimSettings(lr=arm.lr, warmup=0.0, min_lr_ratio=1.0))
+                     optim=OptimSettings(lr=arm.lr, warmup=0.0, min_lr_ratio=1.0))
     if arm.trainer == "sft":
         return sft.SFTConfig(batch_size=cfg.prompts, log_every=10, reflective=cfg.reflective,
                              **common_kw)
@@ -108,7 +112,7 @@ def _reward_check(cfg: QuickstartConfig, warm: Path, base: Path, seed: int) -> d
         return json.loads(path.read_text())
     steps = range(max(0, cfg.arm_steps - REWARD_STEPS), cfg.arm_steps)
     out = {"warm": rl.reward_on_steps(str(warm), rcfg, steps),
-           "rl": rl.reward_on_steps(str(common.checkpoint_dir(base / "rl", cfg.arm_steps)),
+           "rl": rl.reward_on_steps(str(checkpoint_dir(base / "rl", cfg.arm_steps)),
                                     rcfg, steps)}
     write_text_atomic(path, json.dumps(out, indent=2) + "\n")
     return out
@@ -116,7 +120,7 @@ def _reward_check(cfg: QuickstartConfig, warm: Path, base: Path, seed: int) -> d
 
 def _arm_checkpoints(cfg: QuickstartConfig, base: Path, arm: Arm) -> list[Path]:
     steps = sorted({max(1, cfg.arm_steps // 2), cfg.arm_steps})
-    return [common.checkpoint_dir(base / arm.folder, s) for s in steps]
+    return [checkpoint_dir(base / arm.folder, s) for s in steps]
 
 
 def _kl(cfg: QuickstartConfig, warm: Path, base: Path) -> dict:
@@ -136,10 +140,9 @@ def _kl(cfg: QuickstartConfig, warm: Path, base: Path) -> dict:
 
 def _final_runs(cfg: QuickstartConfig, base: Path, folder: str, steps: int) -> list[Path]:
     """The evaluation runs (ID on validation, OOD on test) of a stage's last checkpoint."""
-    name = common.checkpoint_dir(base / folder, steps).name
-    return [base / folder / "evals" / f"{name}-{cfg.eval.presets[0]}-{split}"
-            for split, spec in (("validation", cfg.eval.id_tasks), ("test", cfg.eval.ood_tasks))
-            if spec]
+    name = checkpoint_dir(base / folder, steps).name
+    return [eval_run_dir(base / folder, name, cfg.eval.presets[0], split)
+            for _, split in cfg.eval.scored()]
 
 
 def run(cfg: QuickstartConfig) -> str:
@@ -151,7 +154,7 @@ def run(cfg: QuickstartConfig) -> str:
         tiny.build(model, size=cfg.size, seed=0)
     untrained = out / "untrained"
     untrained.mkdir(parents=True, exist_ok=True)
-    common.evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
+    evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
     runs = [untrained]
     kls, pairs, rewards = {}, [], {}
     for seed in cfg.seeds:
@@ -161,7 +164,7 @@ def run(cfg: QuickstartConfig) -> str:
             model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
             steps=cfg.warm_steps, save_every=cfg.warm_eval_every,
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
-            reflective=cfg.reflective, optim=common.OptimSettings(lr=cfg.warm_lr),
+            reflective=cfg.reflective, optim=OptimSettings(lr=cfg.warm_lr),
             eval=cfg.eval))
         for arm in arms(cfg):
             print(f"[seed {seed}] {arm.name}: {cfg.arm_steps} steps at lr {arm.lr:g} from {warm}")

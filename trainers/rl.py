@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -29,22 +30,31 @@ from tqdm.auto import tqdm
 from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
-from harness.batching import Encoded, collate, encode_prompt, token_logprobs, trim
+from harness.models.logprobs import Encoded, collate, encode_prompt, token_logprobs, trim
+from harness.runs.config import GENERATION_DEFAULTS
+from harness.runs.store import append_jsonl
 from harness.scoring import grade
-from harness.store import append_jsonl
 from tasks import Sample, decode_images
 from tasks.errors import VrbenchError
-from trainers import common
+from trainers import session
+from trainers.checkpoints import checkpoint_dir
+from trainers.config import OptimSettings, TrainConfig
+from trainers.distributed import Dist, all_reduce_sum, copy_weights
+from trainers.optim import clip_and_norm
+from trainers.session import TrainSet, grad_sync, maybe_save
 
 ADVANTAGES = ("reinforce_pp", "grpo")
 LOSS_AGG = ("token-mean", "seq-mean-token-mean")
 
 
 @dataclass
-class RLConfig(common.TrainConfig):
+class RLConfig(TrainConfig):
+    CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": LOSS_AGG,
+                               "generation_defaults": GENERATION_DEFAULTS}
+
     steps: int = 50  # generation steps (rollout batches)
     log_every: int = 1
-    optim: common.OptimSettings = field(default_factory=lambda: common.OptimSettings(
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(
         lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
     prompts_per_step: int = 16  # prompts per generation step, over all processes
     group_size: int = 4  # responses per prompt (G)
@@ -83,10 +93,6 @@ class RLConfig(common.TrainConfig):
 
     def check(self, world: int) -> None:
         super().check(world)
-        if self.advantage not in ADVANTAGES:
-            raise VrbenchError(f"advantage must be one of {ADVANTAGES}, not {self.advantage!r}.")
-        if self.loss_agg not in LOSS_AGG:
-            raise VrbenchError(f"loss aggregation must be one of {LOSS_AGG}.")
         for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
                      "ppo_epochs", "mini_batches"):
             if getattr(self, name) < 1:
@@ -108,8 +114,6 @@ class RLConfig(common.TrainConfig):
                                                        ) % world:
             raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
                                f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
-        if self.generation_defaults not in ("neutral", "model"):
-            raise VrbenchError("--generation-defaults must be neutral or model.")
         if self.advantage == "grpo" and self.group_size < 2:
             raise VrbenchError("grpo needs a group size of at least 2.")
 
@@ -178,10 +182,10 @@ def reinforce_pp_returns(rewards: torch.Tensor, mask: torch.Tensor, kl: torch.Te
     return returns * mask
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, d: common.Dist, add_mean: bool = False,
+def whiten(x: torch.Tensor, mask: torch.Tensor, d: Dist, add_mean: bool = False,
            eps: float = 1e-8) -> torch.Tensor:
     """Masked whitening over every valid token of the batch (over all processes)."""
-    s = common.all_reduce_sum(torch.stack([(x * mask).sum(), (x * x * mask).sum(), mask.sum()]
+    s = all_reduce_sum(torch.stack([(x * mask).sum(), (x * x * mask).sum(), mask.sum()]
                                           ).double(), d)
     mean = s[0] / s[2]
     var = s[1] / s[2] - mean * mean
@@ -207,7 +211,7 @@ def clipped_pg_loss(logp, old_logp, adv, clip_low, clip_high):
     return loss, ratio, (clipped < unclipped).float()
 
 
-def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: float,
+def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: float,
               n_seqs: float) -> torch.Tensor:
     """Sum of this process's share of the loss, already divided by the global count:
     `token-mean` divides the token sum by all tokens; `seq-mean-token-mean` averages each
@@ -222,19 +226,19 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: f
 def train(cfg: RLConfig) -> Path:
     """Run RL; returns the final checkpoint directory."""
     gen = rollout_generation(cfg)
-    run = common.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
+    sess = session.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
                        extra={"rollout_generation": gen.to_dict()})
-    d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
-    out, autocast = run.out, run.autocast
+    d, model, wrapped, opt, sched = sess.d, sess.model, sess.wrapped, sess.opt, sess.sched
+    out, autocast = sess.out, sess.autocast
     ref = None
     if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
-        _, ref = load_model(cfg.model, device=str(d.device), dtype=run.dtype)
+        _, ref = load_model(cfg.model, device=str(d.device), dtype=sess.dtype)
         ref.requires_grad_(False)
-    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
-    processor = run.processor
+    data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+    processor = sess.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
-    rollout = load_model(cfg.model, device=str(d.device), dtype=run.dtype)[1].eval() \
-        if run.fsdp else model
+    rollout = load_model(cfg.model, device=str(d.device), dtype=sess.dtype)[1].eval() \
+        if sess.fsdp else model
     policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
 
@@ -244,14 +248,14 @@ def train(cfg: RLConfig) -> Path:
     # one epoch of one mini-batch: the old log-probs are the current ones, detached (no pass)
     reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
         cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef)
-    P = cfg.prompts_per_step
+    per_step = cfg.prompts_per_step
 
-    bar = tqdm(range(run.start, cfg.steps), desc="rl", disable=not d.main, initial=run.start,
+    bar = tqdm(range(sess.start, cfg.steps), desc="rl", disable=not d.main, initial=sess.start,
                total=cfg.steps)
     for step in bar:
         t0 = time.perf_counter()
-        if run.fsdp:
-            common.copy_weights(model, rollout)
+        if sess.fsdp:
+            copy_weights(model, rollout)
         # 1. data flow and 2. response collection -----------------------------------------
         model.eval()
         rollouts = collect(policy, data, cfg, gen, step, d)
@@ -293,7 +297,7 @@ def train(cfg: RLConfig) -> Path:
             for sl in _slices(len(rollouts), cfg.mini_batches):
                 rows = order[sl]
                 # the mini-batch's counts over all processes: each update is an exact mean
-                n_tok = common.all_reduce_sum(mask[rows].sum().double(), d).item()
+                n_tok = all_reduce_sum(mask[rows].sum().double(), d).item()
                 n_seq = float(len(rows) * d.world)
                 sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl"), 0.0)
                 micros = _micro_batches(rows, lengths, cfg.micro_batch_size)
@@ -301,17 +305,17 @@ def train(cfg: RLConfig) -> Path:
                     mb = trim(_rows(batch, micro))
                     w = mb["input_ids"].shape[1] - 1
                     m = mask[micro, :w]
-                    with common.grad_sync(run, last=j == len(micros) - 1), autocast:
-                        logp, ent = logprobs(ddp, mb)
+                    with grad_sync(sess, last=j == len(micros) - 1), autocast:
+                        logp, ent = logprobs(wrapped, mb)
                         if reuse_old:
                             old_logp[micro, :w] = logp.detach()
                         pg, ratio, clipped = clipped_pg_loss(
                             logp, old_logp[micro, :w], adv[micro, :w], cfg.clip_low,
                             cfg.clip_high)
-                        loss = aggregate(pg, m, cfg.loss_agg, n_tok, n_seq)
+                        loss = aggregate_loss(pg, m, cfg.loss_agg, n_tok, n_seq)
                         kl = k3_kl(logp, ref_logp[micro, :w]) if ref_logp is not None else None
                         if kl is not None and cfg.kl_coef:
-                            loss = loss + cfg.kl_coef * aggregate(kl, m, cfg.loss_agg, n_tok,
+                            loss = loss + cfg.kl_coef * aggregate_loss(kl, m, cfg.loss_agg, n_tok,
                                                                   n_seq)
                         # DDP averages gradients over processes: undo that, the mean is exact
                         (loss * d.world).backward()
@@ -320,7 +324,7 @@ def train(cfg: RLConfig) -> Path:
                                    ("entropy", ent), ("kl", kl)):
                         if x is not None:
                             sums[key] += (x.detach() * m).sum().item()
-                stats["grad_norm"] += common.clip_and_norm(model, cfg.optim.grad_clip)
+                stats["grad_norm"] += clip_and_norm(model, cfg.optim.grad_clip)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
@@ -349,28 +353,28 @@ def train(cfg: RLConfig) -> Path:
         # -- log, save, evaluate -------------------------------------------------------------
         done = step + 1
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
-            row = {"step": done, "epoch": done * P / len(data), "lr": sched.get_last_lr()[0],
+            row = {"step": done, "epoch": done * per_step / len(data), "lr": sched.get_last_lr()[0],
                    "step_seconds": time.perf_counter() - t0,
                    **rollout_stats(rollouts, cfg.group_size), **stats,
                    **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
                             t_upd)}
             append_jsonl(out / "train_log.jsonl", [row])
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
-        common.maybe_save(run, cfg, "rl", done, done * P / len(data))
+        maybe_save(sess, cfg, "rl", done, done * per_step / len(data))
     bar.close()
-    return common.checkpoint_dir(out, cfg.steps)
+    return checkpoint_dir(out, cfg.steps)
 
 
-def collect(policy: HFBackend, data: common.TrainSet, cfg: RLConfig, gen: GenerationConfig,
-            step: int, d: common.Dist | None = None) -> list[Rollout]:
+def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationConfig,
+            step: int, d: Dist | None = None) -> list[Rollout]:
     """The rollouts of one step: this process's chunks of the step's prompts, `group_size`
     responses each, every chunk seeded by its global index, and their rewards."""
     rank, world = (d.rank, d.world) if d is not None else (0, 1)
-    P, n_chunks = cfg.prompts_per_step, cfg.prompts_per_step // cfg.gen_chunk
+    per_step, n_chunks = cfg.prompts_per_step, cfg.prompts_per_step // cfg.gen_chunk
     out: list[Rollout] = []
     for c in range(rank, n_chunks, world):
-        items = [data.example(i) for i in range(step * P + c * cfg.gen_chunk,
-                                                  step * P + (c + 1) * cfg.gen_chunk)]
+        items = [data.example(i) for i in range(step * per_step + c * cfg.gen_chunk,
+                                                  step * per_step + (c + 1) * cfg.gen_chunk)]
         reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
         outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
                                              + c))
@@ -388,7 +392,7 @@ def reward_on_steps(model: str, cfg: RLConfig, steps: range) -> dict:
     training reward on the very same prompts (the start's, against the end's)."""
     processor, m = load_model(model)
     policy = HFBackend.from_loaded(processor, m.eval())
-    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+    data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     gen = replace(rollout_generation(cfg), logprobs=False)
     parts = [x.reward for step in steps for x in collect(policy, data, cfg, gen, step)]
     return {"model": model, "steps": [steps.start + 1, steps.stop], "responses": len(parts),
@@ -400,7 +404,7 @@ def rollout_generation(cfg: RLConfig) -> GenerationConfig:
     """The rollouts' generation settings, all explicit: temperature and top-p from the config,
     top-k and repetition penalty off (or the starting checkpoint's, with
     `generation_defaults="model"`), and the sampled tokens' log-probabilities returned."""
-    from harness.config import checkpoint_generation_defaults
+    from harness.runs.config import checkpoint_generation_defaults
     ck = checkpoint_generation_defaults(cfg.model) if cfg.generation_defaults == "model" else {}
     return GenerationConfig(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
                             top_p=cfg.top_p, top_k=ck.get("top_k", 0),
@@ -472,7 +476,7 @@ def rollout_stats(rollouts: list[Rollout], group_size: int) -> dict:
     resp = [x.response for x in rollouts]
     rewards = torch.tensor([p["reward"] for p in parts])
     lengths = [r.n_tokens for r in resp]
-    behaviour = analyzers.aggregate([analyzers.analyze(r.text, r.n_tokens, r.finish_reason)
+    behaviour = analyzers.summarize([analyzers.analyze(r.text, r.n_tokens, r.finish_reason)
                                      | {"correct": bool(p["correct"])}
                                      for r, p in zip(resp, parts, strict=True)])
     n = len(parts)

@@ -20,15 +20,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harness.batching import collate, encode_prompt, token_logprobs
-from harness.store import append_jsonl
+from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.runs.store import append_jsonl
 from tasks import decode_images
 from tasks.errors import VrbenchError
-from trainers import common
+from trainers import session
+from trainers.checkpoints import checkpoint_dir
+from trainers.config import TrainConfig
+from trainers.distributed import all_reduce_sum
+from trainers.optim import clip_and_norm
+from trainers.session import TrainSet, grad_sync, maybe_save
 
 
 @dataclass
-class SFTConfig(common.TrainConfig):
+class SFTConfig(TrainConfig):
     reflective: float = 0.0  # share of examples trained on the solution with a reflective check
     batch_size: int = 16  # examples per micro-batch, over all processes
     grad_accum: int = 1  # micro-batches per optimizer step
@@ -50,19 +55,19 @@ def completion_ids(tokenizer, text: str) -> list[int]:
 
 def train(cfg: SFTConfig) -> Path:
     """Run SFT; returns the final checkpoint directory."""
-    G = cfg.batch_size * cfg.grad_accum
-    run = common.start(cfg, "sft", cfg.steps)
-    d, model, ddp, opt, sched = run.d, run.model, run.ddp, run.opt, run.sched
-    data = common.TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
-    processor, tok = run.processor, run.processor.tokenizer
+    global_batch = cfg.batch_size * cfg.grad_accum
+    sess = session.start(cfg, "sft", cfg.steps)
+    d, model, wrapped, opt, sched = sess.d, sess.model, sess.wrapped, sess.opt, sess.sched
+    data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+    processor, tok = sess.processor, sess.processor.tokenizer
 
-    bar = tqdm(range(run.start, cfg.steps), desc="sft", disable=not d.main, initial=run.start,
+    bar = tqdm(range(sess.start, cfg.steps), desc="sft", disable=not d.main, initial=sess.start,
                total=cfg.steps)
     t_last, tokens_since = time.perf_counter(), 0
     for step in bar:
         # -- the examples of this optimizer step, identical on every process ----------------
         examples = []
-        for i in range(step * G, (step + 1) * G):
+        for i in range(step * global_batch, (step + 1) * global_batch):
             task, sample = data.example(i)
             refl = random.Random(f"{cfg.seed}/{i}").random() < cfg.reflective
             text = sample.solution_reflective if refl else sample.solution
@@ -75,31 +80,31 @@ def train(cfg: SFTConfig) -> Path:
             micro = examples[m * cfg.batch_size:(m + 1) * cfg.batch_size][d.rank::d.world]
             batch = collate([encode_prompt(processor, t.prompt(s), decode_images(s))
                              for t, s, _ in micro], [c for _, _, c in micro], tok.pad_token_id)
-            with common.grad_sync(run, last=m == cfg.grad_accum - 1), run.autocast:
-                logp, _ = token_logprobs(ddp, batch)
+            with grad_sync(sess, last=m == cfg.grad_accum - 1), sess.autocast:
+                logp, _ = token_logprobs(wrapped, batch)
                 mask = batch["completion_mask"][:, 1:].to(logp.device)
                 nll = -(logp * mask).sum()
                 # DDP averages gradients over processes: scale so the result is the mean
                 # over every solution token of the step.
                 (nll * d.world / n_tokens).backward()
             loss_sum += nll.item()
-        grad_norm = common.clip_and_norm(model, cfg.optim.grad_clip)
+        grad_norm = clip_and_norm(model, cfg.optim.grad_clip)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        loss = common.all_reduce_sum(torch.tensor(loss_sum), d).item() / n_tokens
+        loss = all_reduce_sum(torch.tensor(loss_sum), d).item() / n_tokens
         tokens_since += n_tokens
 
         # -- log, save, evaluate -----------------------------------------------------------------
         done = step + 1
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
             now = time.perf_counter()
-            row = {"step": done, "epoch": done * G / len(data), "loss": loss,
+            row = {"step": done, "epoch": done * global_batch / len(data), "loss": loss,
                    "lr": sched.get_last_lr()[0], "grad_norm": grad_norm,
                    "tokens_per_s": tokens_since / (now - t_last)}
-            append_jsonl(run.out / "train_log.jsonl", [row])
+            append_jsonl(sess.out / "train_log.jsonl", [row])
             bar.set_postfix(loss=f"{loss:.3f}")
             t_last, tokens_since = now, 0
-        common.maybe_save(run, cfg, "sft", done, done * G / len(data))
+        maybe_save(sess, cfg, "sft", done, done * global_batch / len(data))
     bar.close()
-    return common.checkpoint_dir(run.out, cfg.steps)
+    return checkpoint_dir(sess.out, cfg.steps)

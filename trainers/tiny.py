@@ -259,6 +259,3 @@ def build_idefics3(out: Path, s: TinySize, seed: int) -> Path:
 ARCHS = {"qwen2_vl": build_qwen2_vl, "qwen2_5_vl": build_qwen2_5_vl, "llava": build_llava,
          "idefics3": build_idefics3}
 
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -1,11 +1,14 @@
 """Backends turn (prompt, images) requests into responses. They know nothing of tasks.
 
 Every backend implements `generate(requests, config) -> list[list[Response]]`, one list of
-`config.n` responses per request, in request order.
+`config.n` responses per request, in request order. `BACKENDS` registers them by name (`hf`:
+transformers in this process, `vllm`, `openai`: any OpenAI-compatible server); `chat` is the
+one chat layout they and the trainers share, `serve` an OpenAI-compatible server over `hf`.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -56,19 +59,36 @@ class Backend(Protocol):
                  ) -> list[list[Response]]: ...
 
 
-BACKENDS = ("hf", "openai", "vllm")
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registered backend: a new backend is one module and one entry in `BACKENDS`; the
+    `--backend` choices, the checks of its options and the runner's handling follow."""
+
+    module: str  # the module that defines it, imported only when the backend is used
+    cls: str  # its class: `cls(model, **options)` is a Backend
+    checkpoint: bool  # the model is a checkpoint on disk or the Hub (checked before loading,
+    # its hash and provenance recorded), not the name of a served model
+    options: tuple[str, ...] = ()  # the EvalConfig fields passed to it as keyword arguments
 
 
-def load_backend(name: str, model: str, **kwargs) -> Backend:
-    """A backend by name: `hf` and `vllm` over a checkpoint path (or Hub id); `openai` over
-    a model name served at `base_url`."""
-    if name == "hf":
-        from harness.backends.hf import HFBackend
-        return HFBackend(model, **kwargs)
-    if name == "openai":
-        from harness.backends.openai_compat import OpenAIBackend
-        return OpenAIBackend(model, **kwargs)
-    if name == "vllm":
-        from harness.backends.vllm_backend import VLLMBackend
-        return VLLMBackend(model, **kwargs)
-    raise VrbenchError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}.")
+BACKENDS: dict[str, BackendSpec] = {
+    "hf": BackendSpec("harness.backends.hf", "HFBackend", checkpoint=True),
+    "openai": BackendSpec("harness.backends.openai_compat", "OpenAIBackend", checkpoint=False,
+                          options=("base_url", "concurrency")),
+    "vllm": BackendSpec("harness.backends.vllm_backend", "VLLMBackend", checkpoint=True,
+                        options=("tensor_parallel_size",)),
+}
+
+
+def takes_checkpoint(name: str) -> bool:
+    """Whether backend `name` loads a checkpoint (an engine made by the caller is taken to)."""
+    return BACKENDS[name].checkpoint if name in BACKENDS else True
+
+
+def load_backend(name: str, model: str, **options) -> Backend:
+    """A backend by name over `model`: a checkpoint path or Hub id, or a served model's name
+    (see `BACKENDS`)."""
+    if name not in BACKENDS:
+        raise VrbenchError(f"unknown backend {name!r}; available: {', '.join(BACKENDS)}.")
+    spec = BACKENDS[name]
+    return getattr(importlib.import_module(spec.module), spec.cls)(model, **options)

@@ -17,7 +17,7 @@ from transformers import (
 )
 
 from harness.backends import GenerationConfig, Request, Response
-from harness.prompting import chat_text
+from harness.backends.chat import chat_text
 from tasks.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from PIL import Image
 
 from harness.backends import GenerationConfig, Request, Response
+from harness.backends.chat import chat_messages
 from tasks.errors import VrbenchError
 
 FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
@@ -31,11 +32,9 @@ def data_url(img: Image.Image) -> str:
 
 
 def messages(req: Request) -> list[dict]:
-    """One user turn, images first then the text, as the `hf` backend formats it."""
-    content: list[dict] = [{"type": "image_url", "image_url": {"url": data_url(im)}}
-                           for im in req.images]
-    content.append({"type": "text", "text": req.prompt})
-    return [{"role": "user", "content": content}]
+    """One user turn in the shared chat layout, each image a data URL."""
+    return chat_messages(req.prompt, [{"type": "image_url", "image_url": {"url": data_url(im)}}
+                                      for im in req.images])
 
 
 class OpenAIBackend:

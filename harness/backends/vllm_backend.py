@@ -8,7 +8,7 @@ checkpoint's own chat template, exactly as the `hf` backend renders them.
 from __future__ import annotations
 
 from harness.backends import GenerationConfig, Request, Response
-from harness.prompting import chat_text
+from harness.backends.chat import chat_text
 from tasks.errors import VrbenchError
 
 

@@ -9,12 +9,11 @@ A recipe names its trainer and sets fields of that trainer's config (nested `opt
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from pathlib import Path
 
 import yaml
 
+from harness import flags
 from tasks.errors import VrbenchError
 
 HERE = Path(__file__).parent
@@ -37,29 +36,4 @@ def load(name: str, cls, trainer: str):
     if not isinstance(spec, dict) or spec.pop("trainer", None) != trainer:
         raise VrbenchError(f"recipe {path} is not a `trainer: {trainer}` recipe.")
     spec.setdefault("out", f"runs/{path.stem}")
-    return _build(cls, spec, str(path))
-
-
-def _build(cls, spec: dict, where: str, default=None):
-    """`cls` with the recipe's fields set (over `default`, an instance, for nested configs)."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(spec) - set(fields))
-    if unknown:
-        raise VrbenchError(f"recipe {where} sets unknown field(s) {', '.join(unknown)} of "
-                           f"{cls.__name__}.")
-    kwargs = {}
-    for name, value in spec.items():
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise VrbenchError(f"recipe {where}: {name} must be a mapping of its fields.")
-            f = fields[name]
-            inner = f.default_factory() if f.default_factory is not dataclasses.MISSING else tp()
-            kwargs[name] = _build(tp, value, where, inner)
-        else:
-            kwargs[name] = tuple(value) if isinstance(value, list) else value
-    try:
-        return dataclasses.replace(default, **kwargs) if default is not None else cls(**kwargs)
-    except TypeError as e:
-        raise VrbenchError(f"recipe {where}: {e}.") from e
+    return flags.from_mapping(cls, spec, f"recipe {path}")

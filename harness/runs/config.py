@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import ClassVar
 
+from harness import flags
 from harness.analyzers import REFLECTION_MODES
 from harness.backends import BACKENDS, GenerationConfig
 from tasks.errors import VrbenchError
@@ -27,6 +29,10 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class EvalConfig:
+    CHOICES: ClassVar[dict] = {"preset": PRESETS, "backend": BACKENDS,
+                               "reflection_mode": REFLECTION_MODES,
+                               "generation_defaults": GENERATION_DEFAULTS}
+
     split: str = "test"  # the tasks' split to evaluate
     limit: int | None = None  # the first N samples of each task (default: all)
     preset: str | None = None  # generation preset: greedy (the default), pass8 (8 samples
@@ -61,6 +67,7 @@ class EvalConfig:
 
     def check(self) -> None:
         """Refuse impossible values with one sentence (raises VrbenchError)."""
+        flags.check_choices(self)
         for name in ("limit", "batch_size", "samples", "max_new_tokens", "concurrency",
                      "tensor_parallel_size"):
             value = getattr(self, name)
@@ -73,20 +80,11 @@ class EvalConfig:
                                f"{self.temperature}.")
         if self.top_p is not None and not 0 < self.top_p <= 1:  # NaN fails this too
             raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
-        if self.preset is not None and self.preset not in PRESETS:
-            raise VrbenchError(f"unknown preset {self.preset!r}; choose one of "
-                               f"{', '.join(PRESETS)}.")
-        if self.backend not in BACKENDS:
-            raise VrbenchError(f"unknown backend {self.backend!r}; choose one of "
-                               f"{', '.join(BACKENDS)}.")
-        if self.reflection_mode not in REFLECTION_MODES:
-            raise VrbenchError(f"--reflection-mode must be one of "
-                               f"{', '.join(REFLECTION_MODES)}.")
-        if self.base_url and self.backend != "openai":
-            raise VrbenchError("--base-url is for --backend openai.")
-        if self.generation_defaults not in GENERATION_DEFAULTS:
-            raise VrbenchError(f"--generation-defaults must be one of "
-                               f"{', '.join(GENERATION_DEFAULTS)}.")
+        defaults = EvalConfig()
+        for name, spec in BACKENDS.items():
+            for option in set(spec.options) - set(BACKENDS[self.backend].options):
+                if getattr(self, option) != getattr(defaults, option):
+                    raise VrbenchError(f"--{option.replace('_', '-')} is for --backend {name}.")
         if bool(self.judge_model) != bool(self.judge_base_url):
             raise VrbenchError("--judge-model and --judge-base-url go together (an "
                                "OpenAI-compatible endpoint; key from OPENAI_API_KEY).")
@@ -114,11 +112,7 @@ class EvalConfig:
 
     def backend_options(self) -> dict:
         """Keyword arguments of the backend `load_backend` creates."""
-        if self.backend == "openai":
-            return {"base_url": self.base_url, "concurrency": self.concurrency}
-        if self.backend == "vllm":
-            return {"tensor_parallel_size": self.tensor_parallel_size}
-        return {}
+        return {name: getattr(self, name) for name in BACKENDS[self.backend].options}
 
     def base(self) -> EvalConfig:
         """This configuration as a plain EvalConfig (a subclass's own fields dropped)."""

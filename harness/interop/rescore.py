@@ -27,10 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import analyzers
-from harness.metrics import summarize_groups, summarize_task
-from harness.results import git_commit, package_versions
+from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.results import git_commit, package_versions
+from harness.runs.store import append_jsonl, locked, read_jsonl, write_json_atomic
 from harness.scoring import grade
-from harness.store import append_jsonl, locked, read_jsonl, write_json_atomic
 from tasks.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
@@ -65,7 +65,7 @@ def _lines(path: Path) -> list[dict]:
 
 
 def _letter_target(answer: str, choices: list[str]) -> str:
-    from tasks.options import LETTERS
+    from tasks.answers import LETTERS
     return LETTERS[choices.index(answer)] if answer in choices else answer
 
 

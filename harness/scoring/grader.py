@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tasks.options import LETTERS
+from tasks.answers import LETTERS, last_boxed
 
 MAX_ANSWER_CHARS = 200  # longer "answers" are not sent to the symbolic checker
 TAIL_CHARS = 2000  # answer phrases are looked for in the response's tail only
@@ -41,8 +41,6 @@ class Grade:
 
 
 # -- extraction ---------------------------------------------------------------------------------
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_BOX_BARE = re.compile(r"\\boxed\s+([^\s$]+)")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _PHRASE = re.compile(r"(?:final answer|answer(?: to (?:the|this) question)?|correct "
                      r"(?:option|choice)|the (?:option|choice)|答案)(?:\s*>)?\s*(?:is|:|：|=)"
@@ -68,30 +66,6 @@ _LAST_VALUE = re.compile(r"(?:^|[\s(=$:])(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|\(
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MARKUP = re.compile(r"\*\*|__|`")
 _NUMBER_UNITS = re.compile(r"(?<=\d)\s*(?:[a-zA-Z]+\b\s*){1,2}")
-
-
-def _matching_braces(text: str) -> dict[int, int]:
-    """Position of each '{' -> position of its matching '}' (one linear pass)."""
-    stack: list[int] = []
-    match: dict[int, int] = {}
-    for m in re.finditer(r"(?<!\\)[{}]", text):
-        if m.group() == "{":
-            stack.append(m.start())
-        elif stack:
-            match[stack.pop()] = m.start()
-    return match
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last balanced ``\\boxed{...}``."""
-    starts = [m.end() - 1 for m in _BOX.finditer(text)]
-    if starts:
-        match = _matching_braces(text)
-        for s in reversed(starts):
-            if s in match:
-                return text[s + 1:match[s]]
-    bare = _BOX_BARE.findall(text)
-    return bare[-1] if bare else None
 
 
 def strip_think(text: str) -> str | None:

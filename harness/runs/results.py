@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from tasks import DOMAINS
+from tasks import DOMAINS, EVAL_SPLIT
 from tasks.errors import VrbenchError
 
 CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
 PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",
             "math-verify", "numpy")
-PREFERRED_SPLIT = {"id": "validation", "ood": "test", "far": "test"}  # the paper's scheme
 
 
 # -- provenance: where a run's model and code came from ---------------------------------------
@@ -213,7 +212,7 @@ def checkpoint_results(entries: list[Entry]) -> tuple[dict, list[Path]]:
             if r.get("acc") is None:
                 continue
             dom = e.tasks[task]["domain"]
-            rank = (e.split == PREFERRED_SPLIT.get(dom), r["n_samples"], e.created or "")
+            rank = (e.split == EVAL_SPLIT.get(dom), r["n_samples"], e.created or "")
             if task not in chosen or rank > chosen[task][0]:
                 chosen[task] = (rank, r, dom, e.run_dir)
     return ({t: (r, d) for t, (_, r, d, _) in chosen.items()},

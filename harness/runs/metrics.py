@@ -8,9 +8,42 @@ analysis report) is computed here, once.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from harness import analyzers, stats
 from tasks import DOMAINS
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A per-task metric followed over training: a new one added to `TRACKED` appears in
+    every checkpoint's `dynamics.jsonl` row, and, with `column` or `plotted`, in the
+    leaderboard and the training-dynamics figure."""
+
+    key: str  # its name in a task's results (`summarize_task`)
+    label: str  # on figures
+    ratio: bool  # a share in [0, 1] (intervals are clipped to it, axes drawn on it)
+    column: str | None = None  # the leaderboard column of its mean over tasks (None: none)
+    plotted: bool = False  # a panel of the training-dynamics figure
+
+
+TRACKED = (
+    Metric("acc", "accuracy", ratio=True, plotted=True),
+    Metric("length_mean", "mean response length (tokens)", ratio=False, column="length",
+           plotted=True),
+    Metric("length_median", "median response length (tokens)", ratio=False),
+    Metric("length_clip_ratio", "responses cut at the token limit", ratio=True),
+    Metric("format_ratio", "answers in the asked format", ratio=True),
+    Metric("extractable_ratio", "responses with an answer to read", ratio=True),
+    Metric("repetition_mean", "repeated 4-grams", ratio=True),
+    Metric("reflection_ratio", "reflection ratio", ratio=True, column="reflection",
+           plotted=True),
+    Metric("reflection_ratio_in_correct_answers", "reflection in correct answers", ratio=True),
+    Metric("reflection_ratio_in_incorrect_answers", "reflection in wrong answers", ratio=True),
+    Metric("correct_ratio_in_reflection_texts", "accuracy of reflective answers", ratio=True),
+    Metric("correct_ratio_in_no_reflection_texts", "accuracy of other answers", ratio=True),
+    Metric("corr_length_reflection", "Spearman(length, reflection)", ratio=False),
+)
 
 
 def summarize_task(records: list[dict], n: int) -> dict:
@@ -30,7 +63,7 @@ def summarize_task(records: list[dict], n: int) -> dict:
         out[f"pass@{n}_ci95"] = [lo, hi]
     responses = [a | {"correct": c} for r in ok for a, c in zip(r["analysis"], r["correct"],
                                                                  strict=True)]
-    out |= analyzers.aggregate(responses)
+    out |= analyzers.summarize(responses)
     if any(r.get("categories") for r in records):
         out["by_category"] = by_category(records)
     for who, key in (("judge", "judge_correct"), ("other", "other_correct")):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.store import read_jsonl
+from harness.runs.metrics import TRACKED
+from harness.runs.store import read_jsonl
 from tasks.errors import VrbenchError
 
-METRICS = {"acc": "accuracy", "length_mean": "mean response length (tokens)",
-           "reflection_ratio": "reflection ratio"}
-RATIOS = ("acc", "reflection_ratio")  # drawn on [0, 1]: a +-1 std band may pass the bounds
+METRICS = {m.key: m.label for m in TRACKED if m.plotted}  # one panel each
+RATIOS = {m.key for m in TRACKED if m.ratio}  # drawn on [0, 1]: a +-1 std band may pass them
 
 
 def pyplot():

@@ -22,8 +22,9 @@ import torch
 
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend, load_model
-from harness.batching import collate, encode_prompt, next_token_logprobs
-from harness.store import write_text_atomic
+from harness.models.logprobs import collate, encode_prompt, next_token_logprobs
+from harness.runs.store import write_text_atomic
+from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
 
 N_BOOT = 2000
@@ -31,7 +32,7 @@ N_BOOT = 2000
 
 @dataclass
 class KLConfig:
-    split: str = "validation"  # the tasks' split whose prompts are used
+    split: str = EVAL_SPLIT["id"]  # the tasks' split whose prompts are used
     limit: int | None = 64  # the first N prompts of each task (default 64; 0 for all)
     max_new_tokens: int = 256  # token limit of the base's responses
     batch_size: int = 8  # prompts per pass

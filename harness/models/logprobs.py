@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.prompting import chat_text
+from harness.backends.chat import chat_text
 
 
 @dataclass

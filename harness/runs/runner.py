@@ -20,14 +20,14 @@ from tqdm.auto import tqdm
 
 import tasks as task_registry
 from harness import analyzers
-from harness.backends import Backend, GenerationConfig, Request, load_backend
+from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
 from harness.backends.hf import check_checkpoint
-from harness.config import EvalConfig
-from harness.judge import Judge, JudgeSpec
-from harness.metrics import summarize_groups, summarize_task
-from harness.results import checkpoint_info, git_commit, model_sha256, package_versions
+from harness.runs.config import EvalConfig
+from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.results import checkpoint_info, git_commit, model_sha256, package_versions
+from harness.runs.store import append_jsonl, locked, read_jsonl, write_json_atomic
 from harness.scoring import grade
-from harness.store import append_jsonl, locked, read_jsonl, write_json_atomic
+from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
 from tasks.errors import VrbenchError
 from tasks.spec import samples_hash
@@ -106,7 +106,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     task_list = _resolve_tasks(tasks, cfg.data_dir)
     backend_name = cfg.backend if engine is None else engine.name
     options = cfg.backend_options() if engine is None else {}
-    if engine is None and backend_name in ("hf", "vllm"):
+    if engine is None and takes_checkpoint(backend_name):
         check_checkpoint(model)
     split, limit = cfg.split, cfg.limit
     work = [(t, s) for t in task_list for s in t.samples(split, limit)]
@@ -127,7 +127,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     # the same command started twice at once: the second waits, then finds the work done
     _writable(run_dir)
     with locked(run_dir / LOCK_FILE):
-        _open_run(run_dir, spec, checkpoint_info(model) if backend_name != "openai" else None)
+        _open_run(run_dir, spec, checkpoint_info(model) if takes_checkpoint(backend_name) else None)
 
         samples_path = run_dir / "samples.jsonl"
         done = {(r["task"], r["doc_id"]) for r in _sample_records(samples_path)}

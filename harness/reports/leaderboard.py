@@ -31,10 +31,10 @@ from importlib import resources
 from pathlib import Path
 
 from harness import stats
-from harness.metrics import summarize_groups
-from harness.plots import plain, pyplot
-from harness.results import Entry, checkpoint_results, index
-from harness.store import write_text_atomic
+from harness.reports.plots import plain, pyplot
+from harness.runs.metrics import TRACKED, summarize_groups
+from harness.runs.results import Entry, checkpoint_results, index
+from harness.runs.store import write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from tasks.errors import VrbenchError
 
@@ -90,7 +90,9 @@ class Board:
 
 
 AVERAGES = tuple(f"{DOMAIN_LABELS[d]} avg" for d in DOMAINS)  # "ID avg", "OOD avg", "Far avg"
-_RATIO = (*AVERAGES, "reflection")  # with the task columns, ratios in [0, 1]
+COLUMNS = tuple(m for m in TRACKED if m.column)  # behaviour columns: means over the tasks
+# with the task columns, ratios in [0, 1]
+_RATIO = (*AVERAGES, *(m.column for m in COLUMNS if m.ratio))
 
 
 def _task_cell_value(r: dict) -> tuple:
@@ -145,9 +147,9 @@ def build_from(entries: list[Entry], root: Path) -> Board:
             for task, (r, _) in res.items():
                 if r.get("majority_baseline") is not None:
                     baselines.setdefault(task, r["majority_baseline"])
-            for key, col in (("length_mean", "length"), ("reflection_ratio", "reflection")):
-                if (v := _mean_of(res, key)) is not None:
-                    values[col].append((v, None, None))
+            for m in COLUMNS:
+                if (v := _mean_of(res, m.key)) is not None:
+                    values[m.column].append((v, None, None))
         epochs = [e.epoch for es in by_seed.values() for e in es if e.epoch is not None]
         cells = {k: Cell.over_seeds(v, (0, 1) if k in _RATIO or k in domains else None)
                  for k, v in values.items()}
@@ -156,10 +158,10 @@ def build_from(entries: list[Entry], root: Path) -> Board:
     rows.sort(key=lambda r: (r.name, r.step or 0, r.preset))
     columns = [c for dom in DOMAINS for c in
                [*(t for t in sorted(domains) if domains[t] == dom), f"{DOMAIN_LABELS[dom]} avg"]
-               ] + ["length", "reflection"]
+               ] + [m.column for m in COLUMNS]
     columns = [c for c in columns if any(c in r.cells for r in rows)]
     for col in columns:
-        if col not in ("length", "reflection"):  # accuracy columns: higher is better
+        if col not in {m.column for m in COLUMNS}:  # accuracy columns: higher is better
             _mark_best(rows, col)
     baseline = dict(baselines)
     for dom in DOMAINS:
@@ -363,7 +365,7 @@ def to_html(board: Board, command: str, figure_png: Path | None) -> str:
     if figure_png is not None:
         b64 = base64.b64encode(figure_png.read_bytes()).decode()
         img = f'<img id="figure" alt="ID and OOD accuracy" src="data:image/png;base64,{b64}">'
-    page = string.Template(resources.files("harness").joinpath(
+    page = string.Template(resources.files("harness.reports").joinpath(
         "templates/leaderboard.html").read_text(encoding="utf-8"))
     return page.substitute(command=html.escape(command), ths=ths, rows="\n".join(body),
                            img=img, data=html.escape(json.dumps(board.columns)))

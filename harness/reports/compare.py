@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.results import load_entry
-from harness.store import read_jsonl
+from harness.runs.results import load_entry
+from harness.runs.store import read_jsonl
 from tasks import DOMAINS
 from tasks.errors import VrbenchError
 

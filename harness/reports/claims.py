@@ -22,12 +22,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from harness import stats
-from harness.leaderboard import Board, Row, build_from, md, md_code
-from harness.metrics import summarize_groups
-from harness.plots import plain, pyplot
-from harness.report import pct
-from harness.results import Entry, checkpoint_results, index
-from harness.store import read_jsonl
+from harness.reports.leaderboard import Board, Row, build_from, md, md_code
+from harness.reports.plots import plain, pyplot
+from harness.reports.tables import pct
+from harness.runs.metrics import summarize_groups
+from harness.runs.results import Entry, checkpoint_results, index
+from harness.runs.store import read_jsonl
 from tasks.errors import VrbenchError
 
 

@@ -1,0 +1,144 @@
+"""A training session from start to checkpoint: the model loaded (or resumed), parts
+frozen, optimizer built, the model wrapped for DDP or sharded; the training stream of
+examples; saving and scoring checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tasks.errors import VrbenchError
+from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from trainers.config import PARAM_DTYPES, TrainConfig, config_dict
+from trainers.distributed import (
+    Dist,
+    barrier,
+    gather_full_state,
+    load_full_optimizer_state,
+    setup_distributed,
+    shard,
+)
+from trainers.dynamics import evaluate_checkpoint
+from trainers.optim import make_optimizer
+from trainers.parts import set_trainable
+
+
+class TrainSet:
+    """A train split's samples in a fixed order per epoch (a permutation seeded by seed and
+    epoch): the examples of any step are known without replaying the steps before, which is
+    what makes resuming exact."""
+
+    def __init__(self, spec: str, split: str, seed: int, data_dir: str | None = None):
+        import tasks as task_registry
+        self.items = [(t, s) for t in task_registry.resolve(spec, data_dir)
+                      for s in t.samples(split)]
+        if not self.items:
+            raise VrbenchError(f"no {split} samples in {spec!r}.")
+        self.seed = seed
+        self._perm: tuple[int, list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def example(self, index: int):
+        """The `index`-th example of the endless stream of epochs."""
+        epoch, pos = divmod(index, len(self.items))
+        if self._perm is None or self._perm[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            self._perm = (epoch, torch.randperm(len(self.items), generator=g).tolist())
+        return self.items[self._perm[1][pos]]
+
+@dataclass
+class Session:
+    """A training run's state, as set up by `start`."""
+
+    d: Dist
+    out: Path
+    processor: object
+    model: torch.nn.Module
+    wrapped: torch.nn.Module  # the model as forward and backward call it: wrapped in DDP
+    # under torchrun without FSDP, else `model` itself
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    start: int  # the first step to run (> 0 when resumed)
+    autocast: object
+    fsdp: bool = False  # parameters sharded over the processes (else replicated)
+    dtype: torch.dtype = torch.float32  # of the trained weights
+
+def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None = None
+          ) -> Session:
+    """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
+    trained, build optimizer and schedule, restore their state and the RNGs on resume, write
+    `train_config.json` (with `extra`) and wrap the model for DDP (or shard it with FSDP)
+    under torchrun."""
+
+    from harness.backends.hf import load_model
+    d = setup_distributed()
+    cfg.check(d.world)
+    out = Path(cfg.out)
+    ckpt = latest_checkpoint(out) if cfg.resume else None
+    if not cfg.resume and latest_checkpoint(out) is not None:
+        raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
+    dtype = PARAM_DTYPES[cfg.param_dtype]  # never the device's preference (bf16 on CUDA)
+    processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
+    model.train()
+    counts = set_trainable(model, tuple(cfg.optim.train))
+    fsdp = cfg.fsdp and d.world > 1
+    if fsdp:
+        shard(model)
+    opt, sched = make_optimizer(model, cfg.optim, total_updates)
+    first = 0
+    if ckpt is not None:
+        state = load_state(ckpt)
+        if fsdp:
+            load_full_optimizer_state(model, opt, state["optimizer"])
+        else:
+            opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        first = state["step"]
+    else:
+        torch.manual_seed(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    if d.main:
+        (out / "train_config.json").write_text(json.dumps(
+            config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world,
+                                "param_dtype": str(next(model.parameters()).dtype),
+                                "compute": "bf16 autocast" if cfg.bf16
+                                and d.device.type == "cuda" else "param_dtype"} | (extra or {}),
+            indent=2))
+    wrapped = (torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 and not fsdp
+           else model)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
+    return Session(d, out, processor, model, wrapped, opt, sched, first, autocast, fsdp, dtype)
+
+def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: float) -> None:
+    """Every `save_every` steps and at the end: write a checkpoint and score it."""
+    if done != cfg.steps and not (cfg.save_every and done % cfg.save_every == 0):
+        return
+    barrier(s.d)
+    weights, optim_state = gather_full_state(s.model, s.opt) if s.fsdp else (
+        None, s.opt.state_dict())
+    if s.d.main:
+        info = {"name": cfg.name or s.out.name, "trainer": trainer, "step": done,
+                "epoch": round(epoch, 4), "seed": cfg.seed,
+                "base_model": str(Path(cfg.model).resolve()) if Path(cfg.model).exists()
+                else cfg.model}
+        path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
+                               config_dict(cfg), info=info, weights=weights)
+        evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
+                            cfg.data_dir, final=done == cfg.steps)
+    barrier(s.d)
+
+def grad_sync(s: Session, last: bool):
+    """The context of one micro-batch's backward: gradients are reduced over the processes
+    on the last micro-batch of an optimizer step only."""
+    if s.fsdp:
+        s.model.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+    return contextlib.nullcontext() if s.d.world == 1 or last else s.wrapped.no_sync()
