@@ -63,7 +63,10 @@ def _cmd_eval(args) -> None:
         print(f"\naccuracy against shift distance (0: the source): {figure}")
         print(shift_table(curves))
     print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
-
+    if out["n_grade_errors"]:
+        print(f"warning: the grader raised on {out['n_grade_errors']} sample(s); they are "
+              "counted as errors (n_grade_errors), not as answers, and each one's `error` in "
+              "samples.jsonl says what failed.", file=sys.stderr)
 
 
 def _cmd_rescore(args) -> None:

@@ -163,7 +163,6 @@ class Task:
         return self.prompt_template.replace("{question}", sample.question).replace(
             "{options}", lettered(sample.choices))
 
-
     def summarize(self, records: list[dict]) -> dict:
         """The task's own results beyond accuracy, from its scored sample records (a
         published benchmark's diagnosis, such as We-Math's); {} for most tasks."""

@@ -5,13 +5,14 @@ scored by the harness and trained a step by both trainers."""
 import json
 
 import pytest
-from transformers import AutoConfig
+import torch
+from transformers import AutoConfig, AutoModelForImageTextToText
 
 from harness.cli import main
 from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
-from trainers import rl, sft
-from trainers.config import CheckpointEval
+from trainers import rl, sft, tiny
+from trainers.config import CheckpointEval, OptimSettings
 
 EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=2, max_new_tokens=6)
 MODEL_TYPES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "llava": "llava",
@@ -41,3 +42,25 @@ def test_architecture_end_to_end(arch, tmp_path):
     info = json.loads((tmp_path / "rl" / "checkpoint-000001" / "vrbench_checkpoint.json")
                       .read_text())
     assert info["trainer"] == "rl" and info["name"] == "rl"
+
+
+@pytest.mark.parametrize("arch", list(MODEL_TYPES))
+def test_training_the_language_model_leaves_the_vision_tower_untouched(arch, tmp_path):
+    """The parts are found on every architecture: the vision tower the model itself names
+    (`get_encoder("image")`) stays bit-identical while the language model moves."""
+    model = tiny.build(tmp_path / arch, arch=arch)
+    ck = sft.train(sft.SFTConfig(model=str(model), out=str(tmp_path / "sft"),
+                                 tasks="count_shapes", steps=1, batch_size=2,
+                                 optim=OptimSettings(lr=1e-2, warmup=0.0, train=("language",)),
+                                 eval=CheckpointEval(id_tasks="", ood_tasks="")))
+    before = AutoModelForImageTextToText.from_pretrained(model)
+    after = AutoModelForImageTextToText.from_pretrained(ck)
+    tower = list(zip(before.get_encoder("image").named_parameters(),
+                     after.get_encoder("image").named_parameters(), strict=True))
+    assert tower and all(torch.equal(p, q) for (_, p), (_, q) in tower)
+    language = zip(before.get_decoder().parameters(), after.get_decoder().parameters(),
+                   strict=True)
+    assert any(not torch.equal(p, q) for p, q in language)
+    trainable = json.loads((tmp_path / "sft" / "train_config.json").read_text())["trainable"]
+    assert trainable["trained"]["vision"] == 0 < trainable["total"]["vision"]
+    assert trainable["trained"]["language"] == trainable["total"]["language"] > 0

@@ -64,7 +64,7 @@ def test_the_article_a_is_not_option_a():
 
 def test_unparseable_answer_is_reported_not_guessed():
     g = grade("\\boxed{purple}", "C", MC)
-    assert g == Grade(False, "purple", "boxed")
+    assert g == Grade(False, "purple", "boxed", "no_option")
     assert grade("<think>never closed", "1").extracted is None
     assert extract("<think>never closed") == (None, "unclosed_think")
 

@@ -16,7 +16,7 @@ from tasks import decode_images
 from tasks.errors import VrbenchError
 from trainers import rl, sft
 from trainers.config import CheckpointEval, OptimSettings
-from trainers.parts import part_of, set_trainable
+from trainers.parts import parameter_parts, set_trainable
 
 TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
                          max_new_tokens=8)
@@ -52,11 +52,13 @@ def test_collate_marks_exactly_the_completion_tokens(tiny_model):
 
 def test_trainable_parts(tiny_model):
     model = AutoModelForImageTextToText.from_pretrained(tiny_model)
-    counts = set_trainable(model, ("language",))
+    counts = set_trainable(model, ("language",))["trained"]
     assert counts["vision"] == counts["connector"] == 0 and counts["language"] > 0
+    part = parameter_parts(model)
     for name, p in model.named_parameters():
-        assert p.requires_grad == (part_of(name) == "language")
-    assert any(part_of(n) == "connector" for n, _ in model.named_parameters())
+        assert p.requires_grad == (part[name] == "language")
+    assert {n for n, x in part.items() if x == "connector"} == {
+        n for n, _ in model.named_parameters() if ".visual.merger." in f".{n}"}
     with pytest.raises(VrbenchError):
         set_trainable(model, ("eyes",))
 
@@ -77,7 +79,7 @@ def test_sft_learns_the_format_and_writes_a_loadable_checkpoint(sft_model):
         ("count_shapes", "validation", 60)}
     assert dyn[0]["format_ratio"] == 1.0
     cfg = json.loads((out / "train_config.json").read_text())
-    assert cfg["trainer"] == "sft" and cfg["trainable"]["vision"] > 0
+    assert cfg["trainer"] == "sft" and cfg["trainable"]["trained"]["vision"] > 0
 
 
 def _sft_cfg(model, out, **kw):
@@ -158,3 +160,41 @@ def test_rl_config_errors(tmp_path, sft_model):
         rl.train(_rl_cfg(sft_model, tmp_path / "x", advantage="ppo"))
     with pytest.raises(VrbenchError, match="multiple of gen_chunk"):
         rl.train(_rl_cfg(sft_model, tmp_path / "y", prompts_per_step=5))
+
+
+@pytest.mark.parametrize("damage,flags,message", [
+    ("pad_token", {}, "has no padding token"),
+    ("eos_token", {}, "has no end-of-sequence token"),
+    (None, {"eval": CheckpointEval(id_tasks="", ood_tasks="", max_new_tokens=10**6)},
+     "--eval-max-new-tokens 1000000 does not fit the model's context"),
+    (None, {"optim": OptimSettings(train=("language", "eyes"))}, "unknown trainable part"),
+])
+def test_a_run_the_model_cannot_serve_is_refused_before_training(
+        tiny_model, tmp_path, damage, flags, message):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    if damage:
+        path = model / "tokenizer_config.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {damage: None}))
+    cfg = sft.SFTConfig(model=str(model), out=str(tmp_path / "out"), tasks="count_shapes",
+                        steps=1, batch_size=2, **({"eval": CheckpointEval(
+                            id_tasks="", ood_tasks="")} | flags))
+    with pytest.raises(VrbenchError, match=message):
+        sft.train(cfg)
+    assert not list((tmp_path / "out").glob("checkpoint-*"))
+
+
+def test_an_rl_response_longer_than_the_context_is_refused(tiny_model, tmp_path):
+    cfg = rl.RLConfig(model=tiny_model, out=str(tmp_path / "rl"), tasks="count_shapes",
+                      steps=1, prompts_per_step=2, gen_chunk=2, max_new_tokens=10**6,
+                      eval=CheckpointEval(id_tasks="", ood_tasks=""))
+    with pytest.raises(VrbenchError, match="--max-new-tokens 1000000 does not fit"):
+        rl.train(cfg)
+
+
+def test_a_model_without_a_vision_tower_cannot_freeze_one():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    text_only = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
+                                             num_hidden_layers=1, num_attention_heads=2))
+    with pytest.raises(VrbenchError, match="exposes no vision tower"):
+        set_trainable(text_only, ("language",))

@@ -17,11 +17,13 @@ from tasks.errors import VrbenchError
 
 STATE_FILE = "trainer_state.pt"
 
+
 def rng_state() -> dict:
     out = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         out["cuda"] = torch.cuda.get_rng_state_all()
     return out
+
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
@@ -29,8 +31,10 @@ def set_rng_state(state: dict) -> None:
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
+
 def checkpoint_dir(out: Path, step: int) -> Path:
     return out / f"checkpoint-{step:06d}"
+
 
 def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, scheduler,
                     config: dict, info: dict | None = None, weights: dict | None = None
@@ -53,9 +57,11 @@ def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, s
     os.replace(tmp, final)
     return final
 
+
 def latest_checkpoint(out: Path) -> Path | None:
     ck = sorted(p for p in out.glob("checkpoint-*") if (p / STATE_FILE).is_file())
     return ck[-1] if ck else None
+
 
 def load_state(ckpt: Path) -> dict:
     """The trainer state saved with a checkpoint. It is read with `weights_only=True`: tensors

@@ -19,6 +19,7 @@ from trainers.parts import PARTS, check_parts
 
 PARAM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
+
 @dataclass
 class CheckpointEval(EvalConfig):
     """How each saved checkpoint is scored: ID tasks on their validation split, OOD tasks on
@@ -51,6 +52,7 @@ class CheckpointEval(EvalConfig):
         if self.final_limit is not None and self.final_limit < 1:
             raise VrbenchError(f"--eval-final-limit must be at least 1, not {self.final_limit}.")
 
+
 @dataclass
 class OptimSettings:
     FLAG_PREFIX: ClassVar[str] = ""  # plain flags: --lr
@@ -64,6 +66,7 @@ class OptimSettings:
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # gradient-norm clipping (0: none)
     train: tuple[str, ...] = PARTS  # which of vision, connector, language are trained
+
 
 @dataclass
 class TrainConfig:
@@ -114,6 +117,7 @@ class TrainConfig:
         check_parts(o.train)
         self.eval.check()
 
+
 def check_finite(cfg) -> None:
     """Every float setting of a config (not of its nested configs) is a finite number."""
     for f in fields(cfg):
@@ -122,6 +126,7 @@ def check_finite(cfg) -> None:
         if any(isinstance(v, float) and not math.isfinite(v) for v in values):
             raise VrbenchError(f"--{f.name.replace('_', '-')} must be a finite number, not "
                                f"{value}.")
+
 
 def config_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg), default=str))

@@ -21,6 +21,7 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
+
 def setup_distributed() -> Dist:
     """Under torchrun, join the process group (nccl on GPUs, gloo on the CPU)."""
     if "RANK" not in os.environ:
@@ -35,14 +36,17 @@ def setup_distributed() -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), local,
                 torch.device(f"cuda:{local}" if cuda else "cpu"))
 
+
 def all_reduce_sum(x: torch.Tensor, d: Dist) -> torch.Tensor:
     if d.world > 1:
         dist.all_reduce(x, op=dist.ReduceOp.SUM)
     return x
 
+
 def barrier(d: Dist) -> None:
     if d.world > 1:
         dist.barrier()
+
 
 def shard(model: torch.nn.Module) -> None:
     """FSDP2 over the processes: each transformer block (the model's `_no_split_modules`,
@@ -54,6 +58,7 @@ def shard(model: torch.nn.Module) -> None:
             fully_shard(m)
     fully_shard(model)
 
+
 def copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:
     """Load a sharded (FSDP) model's full weights into an unsharded copy on every process:
     the RL rollout model, as the hybrid engines of verl and EasyR1 sync their actor into the
@@ -62,9 +67,11 @@ def copy_weights(src: torch.nn.Module, dst: torch.nn.Module) -> None:
     dst.load_state_dict(get_model_state_dict(src, options=StateDictOptions(
         full_state_dict=True)))
 
+
 def _full_options():
     from torch.distributed.checkpoint.state_dict import StateDictOptions
     return StateDictOptions(full_state_dict=True, cpu_offload=True)
+
 
 def gather_full_state(model: torch.nn.Module, opt) -> tuple[dict, dict]:
     """Full (unsharded) model and optimizer state on the main process; every process must
@@ -77,6 +84,7 @@ def gather_full_state(model: torch.nn.Module, opt) -> tuple[dict, dict]:
     for tied in getattr(model, "all_tied_weights_keys", None) or {}:
         weights.pop(tied, None)  # stored once, as save_pretrained does for a whole model
     return weights, get_optimizer_state_dict(model, opt, options=_full_options())
+
 
 def load_full_optimizer_state(model: torch.nn.Module, opt, state: dict) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict

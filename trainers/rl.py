@@ -362,6 +362,7 @@ def train(cfg: RLConfig) -> Path:
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
         maybe_save(sess, cfg, "rl", done, done * per_step / len(data))
     bar.close()
+    sess.close()
     return checkpoint_dir(out, cfg.steps)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from harness.runs.store import LOCK_FILE, repair_jsonl, try_lock
 from tasks.errors import VrbenchError
 from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from trainers.config import PARAM_DTYPES, TrainConfig, config_dict
@@ -24,7 +25,7 @@ from trainers.distributed import (
 )
 from trainers.dynamics import evaluate_checkpoint
 from trainers.optim import make_optimizer
-from trainers.parts import set_trainable
+from trainers.parts import describe, set_trainable
 
 
 class TrainSet:
@@ -52,6 +53,7 @@ class TrainSet:
             self._perm = (epoch, torch.randperm(len(self.items), generator=g).tolist())
         return self.items[self._perm[1][pos]]
 
+
 @dataclass
 class Session:
     """A training run's state, as set up by `start`."""
@@ -68,25 +70,59 @@ class Session:
     autocast: object
     fsdp: bool = False  # parameters sharded over the processes (else replicated)
     dtype: torch.dtype = torch.float32  # of the trained weights
+    lock: object = None  # the main process's lock on `out`: one trainer writes a folder
+
+    def close(self) -> None:
+        """Let another trainer write `out` (also done when the process ends)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
+
 
 def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None = None
           ) -> Session:
     """Load the model (the latest checkpoint of `cfg.out` when resuming), freeze what is not
     trained, build optimizer and schedule, restore their state and the RNGs on resume, write
     `train_config.json` (with `extra`) and wrap the model for DDP (or shard it with FSDP)
-    under torchrun."""
-
-    from harness.backends.hf import load_model
+    under torchrun. The main process holds the folder's lock until `close` (or its end): a
+    second trainer on the same `out` is refused at once."""
     d = setup_distributed()
     cfg.check(d.world)
     out = Path(cfg.out)
+    lock = _lock(out) if d.main else None
+    try:
+        return _start(cfg, trainer, total_updates, extra, d, out, lock)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+
+
+def _lock(out: Path):
+    """The training folder's lock, or one sentence when another trainer holds it."""
+    try:
+        lock = try_lock(out / LOCK_FILE)
+    except OSError as e:
+        raise VrbenchError(f"the training folder {out} cannot be written ({e.strerror}).") from e
+    if lock is None:
+        raise VrbenchError(f"another trainer is writing {out}; wait for it to end or choose "
+                           "another --out.")
+    return lock
+
+
+def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None, d: Dist,
+           out: Path, lock) -> Session:
+    from harness.backends.hf import load_model
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if not cfg.resume and latest_checkpoint(out) is not None:
         raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
     dtype = PARAM_DTYPES[cfg.param_dtype]  # never the device's preference (bf16 on CUDA)
     processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
     model.train()
+    check_model(cfg, processor, model)
     counts = set_trainable(model, tuple(cfg.optim.train))
+    if d.main:
+        print(f"parameters: {describe(counts['total'], counts['trained'])}")
     fsdp = cfg.fsdp and d.world > 1
     if fsdp:
         shard(model)
@@ -104,6 +140,10 @@ def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None
     else:
         torch.manual_seed(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
+    if d.main:  # the logs' only writer from here on: drop lines a kill cut short
+        for log in out.glob("*.jsonl"):
+            repair_jsonl(log)
+    barrier(d)
     if d.main:
         (out / "train_config.json").write_text(json.dumps(
             config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world,
@@ -112,10 +152,29 @@ def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None
                                 and d.device.type == "cuda" else "param_dtype"} | (extra or {}),
             indent=2))
     wrapped = (torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 and not fsdp
-           else model)
+               else model)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
-    return Session(d, out, processor, model, wrapped, opt, sched, first, autocast, fsdp, dtype)
+    return Session(d, out, processor, model, wrapped, opt, sched, first, autocast, fsdp, dtype,
+                   lock)
+
+
+def check_model(cfg: TrainConfig, processor, model) -> None:
+    """What the loaded model must offer the run, in one sentence each, before any step: the
+    tokens that end and pad a sequence, and room in its context for the responses."""
+    tok = getattr(processor, "tokenizer", processor)
+    for what, token_id in (("end-of-sequence", tok.eos_token_id),
+                           ("padding", tok.pad_token_id)):
+        if token_id is None:
+            raise VrbenchError(f"the tokenizer of {cfg.model} has no {what} token; set one "
+                               "(tokenizer_config.json) before training.")
+    context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    for flag, n in (("--max-new-tokens", getattr(cfg, "max_new_tokens", None)),
+                    ("--eval-max-new-tokens", cfg.eval.max_new_tokens)):
+        if context is not None and n is not None and n >= context:
+            raise VrbenchError(f"{flag} {n} does not fit the model's context of {context} "
+                               "tokens (max_position_embeddings).")
+
 
 def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: float) -> None:
     """Every `save_every` steps and at the end: write a checkpoint and score it."""
@@ -134,6 +193,7 @@ def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: flo
         evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
                             cfg.data_dir, final=done == cfg.steps)
     barrier(s.d)
+
 
 def grad_sync(s: Session, last: bool):
     """The context of one micro-batch's backward: gradients are reduced over the processes

@@ -107,4 +107,5 @@ def train(cfg: SFTConfig) -> Path:
             t_last, tokens_since = now, 0
         maybe_save(sess, cfg, "sft", done, done * global_batch / len(data))
     bar.close()
+    sess.close()
     return checkpoint_dir(sess.out, cfg.steps)

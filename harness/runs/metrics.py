@@ -51,7 +51,9 @@ def summarize_task(records: list[dict], n: int) -> dict:
     Errored samples count as wrong (they are in the denominator) and are counted."""
     ok = [r for r in records if r["error"] is None]
     per_sample = [r["acc"] for r in records]
-    out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok)}
+    out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok),
+                 # of the errors, samples whose grading raised (a grader bug, not an answer)
+                 "n_grade_errors": sum(bool(r.get("grading_error")) for r in records)}
     out |= stats.accuracy_summary(per_sample)
     targets = Counter(r["target"] for r in records)
     # the accuracy of always giving the most common answer: what "above chance" means

@@ -25,14 +25,19 @@ from harness.backends.hf import check_checkpoint
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_groups, summarize_task
 from harness.runs.results import checkpoint_info, git_commit, model_sha256, package_versions
-from harness.runs.store import append_jsonl, locked, read_jsonl, write_json_atomic
+from harness.runs.store import (
+    LOCK_FILE,
+    append_jsonl,
+    locked,
+    read_jsonl,
+    repair_jsonl,
+    write_json_atomic,
+)
 from harness.scoring import grade
 from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
 from tasks.errors import VrbenchError
 from tasks.spec import samples_hash
-
-LOCK_FILE = ".lock"
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,14 @@ def _batch_seed(seed: int, index: int) -> int:
 
 
 def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: str) -> dict:
-    grades = [grade(r.text, sample.target, sample.choices or None,
-                    sample.meta.get("precision")) for r in responses]
-    analysis = [analyzers.analyze(r.text, r.n_tokens, r.finish_reason, reflection_mode)
-                | {"finish_reason": r.finish_reason} for r in responses]
+    try:
+        grades = [grade(r.text, sample.target, sample.choices or None,
+                        sample.meta.get("precision")) for r in responses]
+        analysis = [analyzers.analyze(r.text, r.n_tokens, r.finish_reason, reflection_mode)
+                    | {"finish_reason": r.finish_reason} for r in responses]
+    except Exception as e:  # a grader bug: recorded, counted, shown; never "wrong"
+        return _errored(task, sample, prompt, f"grading failed: {type(e).__name__}: {e}",
+                        responses, grading=True)
     correct = [g.correct for g in grades]
     return {
         "task": task.name, "doc_id": sample.id, "target": sample.target,
@@ -74,7 +83,7 @@ def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: 
         "resps": [r.text for r in responses],
         "filtered_resps": [g.extracted for g in grades],
         "correct": correct, "acc": sum(correct) / len(correct), "pass": any(correct),
-        "analysis": analysis, "error": None,
+        "graded_by": [g.rule for g in grades], "analysis": analysis, "error": None,
         **({"categories": sample.meta["categories"]} if sample.meta.get("categories") else {}),
         **({"group": sample.meta["group"]} if sample.meta.get("group") else {}),
         **({"precision": sample.meta["precision"]} if sample.meta.get("precision") is not None
@@ -82,12 +91,16 @@ def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: 
     }
 
 
-def _errored(task: Task, sample: Sample, prompt: str, error: str) -> dict:
+def _errored(task: Task, sample: Sample, prompt: str, error: str, responses=(),
+             grading: bool = False) -> dict:
+    """A sample that could not be scored: its input failed, or its grading raised (then its
+    responses are kept, to grade again once the grader is fixed)."""
     return {"task": task.name, "doc_id": sample.id, "target": sample.target,
             "choices": sample.choices, "arguments": {"prompt": prompt,
                                                      "n_images": len(sample.images)},
-            "resps": [], "filtered_resps": [], "correct": [], "acc": 0.0, "pass": False,
-            "analysis": [], "error": error}
+            "resps": [r.text for r in responses], "filtered_resps": [], "correct": [],
+            "acc": 0.0, "pass": False, "analysis": [], "error": error,
+            **({"grading_error": True} if grading else {})}
 
 
 def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None = None, *,
@@ -130,6 +143,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         _open_run(run_dir, spec, checkpoint_info(model) if takes_checkpoint(backend_name) else None)
 
         samples_path = run_dir / "samples.jsonl"
+        repair_jsonl(samples_path)  # a line a kill cut short: this writer holds the lock
         done = {(r["task"], r["doc_id"]) for r in _sample_records(samples_path)}
         batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
         pending = [(b, batch) for b, batch in enumerate(batches)
@@ -158,6 +172,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
             "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
             "versions": {t.name: t.version for t in task_list},
             "n-samples": {name: len(recs) for name, recs in by_task.items()},
+            "n_grade_errors": sum(r["n_grade_errors"] for r in results.values()),
             "config": json.loads((run_dir / "config.json").read_text()),
             "timing": {"seconds_this_session": round(elapsed, 3),
                        "generated_tokens_this_session": n_tokens},

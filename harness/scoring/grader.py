@@ -38,6 +38,9 @@ class Grade:
     extracted: str | None  # the answer as read from the response; None: nothing to read
     method: str  # boxed | answer_tag | answer_phrase | last_line | last_value | sole_number |
     # none | unclosed_think
+    rule: str = ""  # how the verdict was reached: no_answer | option | no_option | rounded |
+    # list | exact | number | not_a_number | prose | math_verify | math_verify_timeout |
+    # math_verify_error (the checker failed on this pair: not equal)
 
 
 # -- extraction ---------------------------------------------------------------------------------
@@ -188,31 +191,42 @@ def _numbers_equal(a: Fraction, b: Fraction) -> bool:
     return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(a)), abs(float(b)))
 
 
-def _math_verify(target: str, answer: str) -> bool:
-    if len(answer) > MAX_ANSWER_CHARS:
-        return False
+def _math_verify(target: str, answer: str) -> tuple[bool, str]:
+    """The symbolic checker, the one guarded call of grading: its time-out or its failure on
+    a pair is a recorded outcome (the rule), not an exception."""
+    from math_verify import parse, verify
+    from math_verify.errors import TimeoutException
+    # math-verify's timeouts use SIGALRM, which only the main thread may set.
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
-        from math_verify import parse, verify
-        # math-verify's timeouts use SIGALRM, which only the main thread may set.
-        timeout = 5 if threading.current_thread() is threading.main_thread() else None
-        gold = parse(f"${target}$", parsing_timeout=timeout)
-        pred = parse(f"${answer}$", parsing_timeout=timeout)
-        return bool(gold and pred and verify(gold, pred, timeout_seconds=timeout))
-    except Exception:  # a checker failure is a wrong answer, never a crash
-        return False
+        gold = parse(f"${target}$", parsing_timeout=timeout, raise_on_error=True)
+        pred = parse(f"${answer}$", parsing_timeout=timeout, raise_on_error=True)
+        return bool(gold and pred and verify(gold, pred, timeout_seconds=timeout,
+                                             raise_on_error=True)), "math_verify"
+    except TimeoutException:
+        return False, "math_verify_timeout"
+    except Exception:  # the checker's own failure on this pair
+        return False, "math_verify_error"
 
 
 def equivalent(answer: str, target: str) -> bool:
+    """Whether a free-form answer equals the target (see `judge_equivalent`)."""
+    return judge_equivalent(answer, target)[0]
+
+
+def judge_equivalent(answer: str, target: str) -> tuple[bool, str]:
+    """(equal, the rule that decided): the same text, the same number, words where a number
+    was due, prose, or the symbolic checker on short answer-shaped text."""
     a, t = normalize(answer), normalize(target)
     if a == t and a:
-        return True
+        return True, "exact"
     na, nt = to_number(a), to_number(t)
     if na is not None and nt is not None:
-        return _numbers_equal(na, nt)
+        return _numbers_equal(na, nt), "number"
     if nt is not None and na is None and not re.search(r"[\d\\]", a):
-        return False  # words where a number was due: nothing for the symbolic checker
-    if not answer_shaped(a):
-        return False  # prose: a number in a sentence is not an answer
+        return False, "not_a_number"  # words where a number was due
+    if not answer_shaped(a) or len(a) > MAX_ANSWER_CHARS:
+        return False, "prose"  # a number in a sentence is not an answer
     return _math_verify(t, a)
 
 
@@ -318,23 +332,22 @@ def _list_equal(answer: str, target: str) -> bool | None:
 def grade(response: str, target: str, choices: list[str] | None = None,
           precision: int | None = None) -> Grade:
     """Grade one response against its target; with `choices`, as multiple choice; with
-    `precision`, numbers compare after rounding to that many decimals."""
-    try:
-        answer, method, prose = _extract(response)
-        if answer is None:
-            return Grade(False, None, method)
-        if choices:
-            letter = to_letter(answer, choices)
-            if letter is None and prose:  # "...the highest is Rec, which is 30%."
-                named = _mentioned(prose, choices)
-                letter = named[0] if len(named) == 1 else None
-            return Grade(letter is not None and letter == target_letter(target, choices),
-                         answer, method)
-        verdict = None if precision is None else _rounded_equal(answer, target, precision)
-        if verdict is None:
-            verdict = _list_equal(answer, target)
-        if verdict is None:
-            verdict = equivalent(answer, target)
-        return Grade(verdict, answer, method)
-    except Exception:  # grading must never take a run down
-        return Grade(False, None, "error")
+    `precision`, numbers compare after rounding to that many decimals. Nothing is caught
+    here but the symbolic checker's own failure: a grader bug raises, for the caller to
+    record, rather than passing for a wrong answer."""
+    answer, method, prose = _extract(response)
+    if answer is None:
+        return Grade(False, None, method, "no_answer")
+    if choices:
+        letter = to_letter(answer, choices)
+        if letter is None and prose:  # "...the highest is Rec, which is 30%."
+            named = _mentioned(prose, choices)
+            letter = named[0] if len(named) == 1 else None
+        return Grade(letter is not None and letter == target_letter(target, choices),
+                     answer, method, "no_option" if letter is None else "option")
+    if precision is not None and (v := _rounded_equal(answer, target, precision)) is not None:
+        return Grade(v, answer, method, "rounded")
+    if (v := _list_equal(answer, target)) is not None:
+        return Grade(v, answer, method, "list")
+    verdict, rule = judge_equivalent(answer, target)
+    return Grade(verdict, answer, method, rule)
