@@ -26,13 +26,21 @@ def _matching_braces(text: str) -> dict[int, int]:
     return match
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last balanced ``\\boxed{...}``."""
+def boxed_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the content of every balanced ``\\boxed{...}`` or ``\\fbox{...}``, in
+    order."""
     starts = [m.end() - 1 for m in _BOX.finditer(text)]
-    if starts:
-        match = _matching_braces(text)
-        for s in reversed(starts):
-            if s in match:
-                return text[s + 1:match[s]]
+    if not starts:
+        return []
+    match = _matching_braces(text)
+    return [(s + 1, match[s]) for s in starts if s in match]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last balanced ``\\boxed{...}`` (or ``\\fbox{...}``, or a bare
+    ``\\boxed 7``)."""
+    spans = boxed_spans(text)
+    if spans:
+        return text[spans[-1][0]:spans[-1][1]]
     bare = _BOX_BARE.findall(text)
     return bare[-1] if bare else None

@@ -1,19 +1,25 @@
 """Rule-based answer extraction and grading.
 
-`grade(response, target, choices=None)` never raises, stays linear in the response length
-and takes well under a second. Extraction takes, in order: the last ``\\boxed{...}``
-(balanced braces), the last ``<answer>...</answer>``, the last answer phrase ("the answer
-is ...", "Final answer: ...", "The correct option is ...", We-Math's "<Answer>: <<B>>"), then
-the last non-empty line, or the value that ends it when it is prose (the published prompts
-ask for the final value or option letter "at the end"). A ``<think>`` block is dropped
-first; an unclosed one means no answer.
+`grade(response, target, choices=None)` raises only on a bug of its own (the symbolic
+checker's failure is an outcome), stays linear in the response length and takes well under
+a second. Extraction takes, in order: the last ``\\boxed{...}`` (balanced braces), the last
+``<answer>...</answer>``, the last answer phrase ("the answer is ...", "Final answer: ...",
+"The correct option letter is ...", "the final value is ...", 答案是 ..., We-Math's
+"<Answer>: <<B>>", or display math on the lines after one), then the last non-empty line,
+or the value that ends it when it is prose (the published prompts ask for the final value
+or option letter "at the end"). A ``<think>`` block is dropped first; an unclosed one means
+no answer; full-width forms read as ASCII.
 
-Equivalence: numbers (fractions, decimals, thousands separators, degrees and units stripped)
-compared to 6 significant decimals, then math-verify for expressions; only answer-shaped
-text (short, not prose) reaches math-verify. Multiple choice accepts the letter in its usual
-forms ("(B)", "B.", "**B**", "B: 16", "A (obtuse)", "(A). The fish...", "option B",
-``\\text{B}``, "<<B>>") or the option's own value, and never guesses: an answer that names
-no option is wrong.
+Equivalence: numbers (fractions, decimals, thousands separators by comma or space, a
+decimal comma no grouping would put, degrees and units stripped) compared to 6 significant
+decimals, matrices in any notation as pmatrix, then math-verify for expressions and
+relations; only answer-shaped text (short, not prose) reaches math-verify. Several boxes on
+the last line state a set or list target element by element. Multiple choice accepts the
+letter in its usual forms ("(B)", "B.", "**B**", "B: 16", "A (obtuse)", "(A). The fish...",
+"option B", ``\\text{B}``, "<<B>>") or the option's own value, and never guesses: an answer
+that names no option, a value several options share, a hedge between two options or values
+("(B) or (C)", "4 or 5") and an echo of the option list are wrong; "A:" labelling a line of
+prose names no option.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tasks.answers import LETTERS, last_boxed
+from tasks.answers import LETTERS, boxed_spans, last_boxed
 
 MAX_ANSWER_CHARS = 200  # longer "answers" are not sent to the symbolic checker
 TAIL_CHARS = 2000  # answer phrases are looked for in the response's tail only
@@ -38,16 +44,31 @@ class Grade:
     extracted: str | None  # the answer as read from the response; None: nothing to read
     method: str  # boxed | answer_tag | answer_phrase | last_line | last_value | sole_number |
     # none | unclosed_think
-    rule: str = ""  # how the verdict was reached: no_answer | option | no_option | rounded |
-    # list | exact | number | not_a_number | prose | math_verify | math_verify_timeout |
-    # math_verify_error (the checker failed on this pair: not equal)
+    rule: str = ""  # how the verdict was reached: no_answer | option | no_option | hedge |
+    # echo | rounded | list | boxes | exact | number | not_a_number | prose | math_verify |
+    # math_verify_timeout | math_verify_error (the checker failed on this pair: not equal)
 
 
 # -- extraction ---------------------------------------------------------------------------------
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_PHRASE = re.compile(r"(?:final answer|answer(?: to (?:the|this) question)?|correct "
-                     r"(?:option|choice)|the (?:option|choice)|答案)(?:\s*>)?\s*(?:is|:|：|=)"
-                     r"\s*:?\s*([^\n]*)", re.I)
+_PHRASE = re.compile(r"(?:final (?:answer|value)|answer(?: to (?:the|this) question)?|"
+                     r"(?:correct |the )(?:option|choice)(?: letter)?|option letter|"
+                     r"正确(?:选项|答案)|答案|选项)"
+                     r"(?:\s*>)?\s*(?:is|:|=|是|为)\s*:?\s*([^\n]*)", re.I)
+# an answer set in display math on the lines after its phrase ("Answer:\n\\[ 9 \\]")
+_DISPLAY = re.compile(r"\s*(?:\\\[(.+?)\\\]|\$\$(.+?)\$\$)", re.S)
+# full-width forms (（D）, Ｂ, ：) and CJK punctuation read as their ASCII counterparts
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {
+    0x3000: " ", ord("。"): ".", ord("、"): ","}
+# two different candidates named as the answer: "(B) ... or (C)", "B and C", "4 or 5"
+_OPTION_HEDGE = re.compile(r"\(([A-H])\)[^()\n]{0,60}?(?:\b(?:and|or)\b|或|和)[^()\n]{0,20}?"
+                           r"\(([A-H])\)")
+_LETTERS_HEDGE = re.compile(r"^\(?([A-H])\)?\s*(?:,|/|&|\band\b|\bor\b|或|和)\s*\(?([A-H])\)?"
+                            r"[.\s]*$")
+_VALUE_HEDGE = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)\s*(?:\bor\b|或)\s*(?:maybe\s+)?"
+                          r"(-?\d+(?:\.\d+)?)(?![\w.]*\d)")
+# "Choices: (A) 3 (B) 4": a marker and the option's text, as a prompt lists them
+_MARKER = r"(?:^|(?<=[\s(:]))\(?{letter}[.):]\s*{text}(?=\s|$|[.,;])"
 # closing lines that carry no answer: "I hope this helps!", "Do you have other questions?"
 _CLOSING = re.compile(r"\?\s*$|^(?:i hope|hope this|let me know|feel free|is there anything)",
                       re.I)
@@ -80,10 +101,10 @@ def strip_think(text: str) -> str | None:
 
 
 def answer_shaped(s: str) -> bool:
-    """Short and not prose: at most one word of three letters or more, LaTeX commands and
-    unit words after a number aside ("9 yards", "10 square units"). Only such strings go to
-    the symbolic checker."""
-    s = _NUMBER_UNITS.sub("", s)
+    """Short and not prose: at most one word of three letters or more, LaTeX commands, the
+    names of environments (a matrix's) and unit words after a number aside ("9 yards", "10
+    square units"). Only such strings go to the symbolic checker."""
+    s = _NUMBER_UNITS.sub("", _ENVIRONMENT.sub("", s))
     return len(s) <= MAX_ANSWER_CHARS and len(_WORD.findall(s)) <= 1
 
 
@@ -98,7 +119,7 @@ def _extract(response: str) -> tuple[str | None, str, str]:
     text = strip_think(response)
     if text is None:
         return None, "unclosed_think", ""
-    text = _END_TOKENS.sub("", text)
+    text = _END_TOKENS.sub("", text).translate(_FULL_WIDTH)
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed.strip(), "boxed", ""
@@ -106,9 +127,12 @@ def _extract(response: str) -> tuple[str | None, str, str]:
     tags = _ANSWER_TAG.findall(tail)
     if tags:
         return tags[-1].strip(), "answer_tag", ""
-    phrases = [p.strip() for p in _PHRASE.findall(tail)]
-    if phrases and phrases[-1]:
-        return _from_prose(phrases[-1].rstrip("."), "answer_phrase")
+    phrases = list(_PHRASE.finditer(tail))
+    if phrases:
+        display = _DISPLAY.match(tail, phrases[-1].start(1))
+        value = (display.group(1) or display.group(2)) if display else phrases[-1].group(1)
+        if value.strip():
+            return _from_prose(value.strip().rstrip("."), "answer_phrase")
     lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
     while len(lines) > 1 and _CLOSING.search(lines[-1]):
         lines.pop()  # a closing pleasantry or question is not the answer
@@ -144,12 +168,20 @@ _DEGREES = re.compile(
     r"\s*\b(?:degrees?|deg)\b", re.I)
 _UNIT = re.compile(r"^(-?[\d.,/]+)\s*(?:(?:[a-zA-Z]{1,12}\s*){1,2}(?:\^?\{?[23]\}?)?|%)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?:[ \u2009\u202f]\d{3})+(?:\.\d+)?$")
+_DECIMAL_COMMA = re.compile(r"^-?\d+,(?:\d{1,2}|\d{4,})$")  # a comma no grouping would put
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
+_MATRIX = re.compile(r"\\(begin|end)\{(?:[bBvV]?matrix|array)\}(?:\{[^{}]*\})?")
 _FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(-?\d+)\}$")
 
 
 def normalize(ans: str) -> str:
     s = _MARKUP.sub("", ans).strip()
     s = s.replace("\\left", "").replace("\\right", "").replace("\\!", "").replace("\\,", "")
+    s = s.replace("{,}", ",")
+    if "\\begin" in s:  # every matrix notation as pmatrix, on one line
+        s = " ".join(_MATRIX.sub(lambda m: f"\\{m.group(1)}{{pmatrix}}", s).split())
+        s = re.sub(r"^[(\[]\s*(\\begin\{pmatrix\}.*\\end\{pmatrix\})\s*[)\]]$", r"\1", s)
     s = s.replace("\\ ", " ").replace("~", " ").replace("^{2}", "^2").replace("^{3}", "^3")
     s = s.strip("$ ").removeprefix("\\(").removesuffix("\\)")
     s = s.removeprefix("\\[").removesuffix("\\]").strip()
@@ -163,6 +195,8 @@ def normalize(ans: str) -> str:
         s = m.group(1)
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
+    if _SPACED_THOUSANDS.match(s):
+        s = re.sub(r"[ \u2009\u202f]", "", s)
     return s
 
 
@@ -221,6 +255,8 @@ def judge_equivalent(answer: str, target: str) -> tuple[bool, str]:
     if a == t and a:
         return True, "exact"
     na, nt = to_number(a), to_number(t)
+    if na is None and nt is not None and _DECIMAL_COMMA.match(a):
+        na = to_number(a.replace(",", "."))  # "3,5" for 3.5: no thousands separator
     if na is not None and nt is not None:
         return _numbers_equal(na, nt), "number"
     if nt is not None and na is None and not re.search(r"[\d\\]", a):
@@ -254,6 +290,8 @@ def to_letter(answer: str, choices: list[str]) -> str | None:
         if m and m.group(1).upper() in valid:
             letter = m.group(1).upper()
             rest = s[m.end(1):].strip(" ().:,]")
+            if s[m.end(1):].lstrip().startswith(":") and rest and not answer_shaped(rest):
+                break  # "A: The triangle is ..." labels a line, it names no option
             named = _by_value(rest, choices, strict=True) if rest and answer_shaped(rest) else []
             # "(B) 1800" where 1800 is option E: the letter and the value disagree
             return None if named and letter not in named else letter
@@ -273,7 +311,8 @@ def _by_value(s: str, choices: list[str], strict: bool = False) -> list[str]:
         n = to_number(normalize(s))
         return exact or [LETTERS[i] for i, c in enumerate(choices)
                          if n is not None and to_number(normalize(c)) == n]
-    named = exact or [LETTERS[i] for i, c in enumerate(choices) if equivalent(s, c)]
+    equal = [LETTERS[i] for i, c in enumerate(choices) if equivalent(s, c)]
+    named = equal if len(equal) > 1 else exact or equal  # a value of several options: none
     if not named and to_number(normalize(s)) is not None:  # 31 for "Around 31%"
         named = [LETTERS[i] for i, c in enumerate(choices)
                  if [to_number(n) for n in _NUMBER.findall(c)] == [to_number(normalize(s))]]
@@ -294,8 +333,11 @@ def _mentioned(text: str, choices: list[str]) -> list[str]:
     out = []
     for i, c in enumerate(choices):
         c = normalize(c).casefold()
-        if c in ("yes", "no"):  # only as the answer's or its last sentence's first word
-            hit = any(re.match(rf"{c}\b", x) for x in (sentence, sentences[0].casefold()))
+        if c in ("yes", "no"):  # the first word of the answer or its last sentence, or
+            # concluded at its end ("..., so no.")
+            hit = any(re.match(rf"{c}\b", x) for x in (sentence, sentences[0].casefold())) or (
+                re.search(rf"\b(?:so|thus|hence|therefore)\b[ ,]*(?:the answer is )?{c}[.!]*$",
+                          sentence) is not None)
         else:
             hit = len(c) > 1 and re.search(rf"(?<!\w){re.escape(c)}(?!\w)", sentence) is not None
         if hit:
@@ -339,6 +381,10 @@ def grade(response: str, target: str, choices: list[str] | None = None,
     if answer is None:
         return Grade(False, None, method, "no_answer")
     if choices:
+        if method not in ("boxed", "answer_tag") and _echoes_options(response, choices):
+            return Grade(False, answer, method, "echo")
+        if _hedges_options(normalize(answer), prose):
+            return Grade(False, answer, method, "hedge")
         letter = to_letter(answer, choices)
         if letter is None and prose:  # "...the highest is Rec, which is 30%."
             named = _mentioned(prose, choices)
@@ -347,7 +393,83 @@ def grade(response: str, target: str, choices: list[str] | None = None,
                      answer, method, "no_option" if letter is None else "option")
     if precision is not None and (v := _rounded_equal(answer, target, precision)) is not None:
         return Grade(v, answer, method, "rounded")
+    boxes, line = _final_boxes(response) if method == "boxed" else ([], "")
+    elements = _elements(target)
+    if len(elements) > 1 and len(boxes) >= len(elements):  # "\\boxed{1}, \\boxed{2}"
+        return Grade(_same_elements(boxes[-len(elements):], elements, target),
+                     ", ".join(boxes), method, "boxes")
     if (v := _list_equal(answer, target)) is not None:
         return Grade(v, answer, method, "list")
+    if _hedges_values(answer, prose, boxes, line):
+        return Grade(False, answer, method, "hedge")
     verdict, rule = judge_equivalent(answer, target)
     return Grade(verdict, answer, method, rule)
+
+
+def _echoes_options(response: str, choices: list[str]) -> bool:
+    """The response ends by listing every option under its letter, as the prompt does: it
+    repeats the question, it does not answer it."""
+    lines = [ln.strip() for ln in (strip_think(response) or "").translate(_FULL_WIDTH)
+             .splitlines() if ln.strip()]
+    if len(choices) < 2 or not lines:
+        return False
+    tail = " ".join(lines[-len(choices):])
+    ends = []
+    for i, c in enumerate(choices):
+        m = re.search(_MARKER.format(letter=LETTERS[i], text=re.escape(c.strip())), tail)
+        if m is None:
+            return False
+        ends.append(m.end())
+    return len(tail) - max(ends) <= 2  # nothing after the list but its punctuation
+
+
+def _hedges_options(answer: str, prose: str) -> bool:
+    """The stated answer names two different options ("B and C", "(B) ... or (C) ...")."""
+    for text in (answer, prose):
+        for m in (_LETTERS_HEDGE.match(text.strip()), _OPTION_HEDGE.search(text)):
+            if m and m.group(1) != m.group(2):
+                return True
+    return False
+
+
+def _hedges_values(answer: str, prose: str, boxes: list[str], line: str) -> bool:
+    """The stated answer is one value or another ("4 or 5", "\\boxed{4} or \\boxed{5}")."""
+    m = _VALUE_HEDGE.search(prose or answer)
+    if m and to_number(m.group(1)) != to_number(m.group(2)):
+        return True
+    return len({normalize(b) for b in boxes}) > 1 and re.search(r"\bor\b", line) is not None
+
+
+def _final_boxes(response: str) -> tuple[list[str], str]:
+    """The boxes of the response's last line that has any ("x = \\boxed{1}, \\boxed{2}"),
+    and that line."""
+    text = (strip_think(response) or "").translate(_FULL_WIDTH)
+    spans = boxed_spans(text)
+    if not spans:
+        return [], ""
+    start = text.rfind("\n", 0, spans[-1][0]) + 1
+    end = text.find("\n", spans[-1][1])
+    return ([text[a:b].strip() for a, b in spans if a >= start],
+            text[start:end if end >= 0 else len(text)])
+
+
+def _elements(target: str) -> list[str]:
+    """The elements of a set or list target ("{1, 2}", "\\{1,2\\}", "[3, -1]", "1, 2"); a
+    single value gives one."""
+    t = normalize(target).replace("\\{", "{").replace("\\}", "}")
+    if t[:1] + t[-1:] in ("{}", "[]", "()"):
+        t = t[1:-1]
+    return [x.strip() for x in t.split(",")] if "," in t else [t]
+
+
+def _same_elements(boxes: list[str], elements: list[str], target: str) -> bool:
+    """Boxes against a target's elements: in order for a list ("[...]"), as sets otherwise."""
+    if normalize(target).startswith("["):
+        return all(equivalent(b, e) for b, e in zip(boxes, elements, strict=True))
+    left = list(elements)
+    for b in boxes:
+        hit = next((e for e in left if equivalent(b, e)), None)
+        if hit is None:
+            return False
+        left.remove(hit)
+    return True

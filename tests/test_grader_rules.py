@@ -1,0 +1,147 @@
+"""The grader on answers stated in forms beyond the shared real responses, one rule per kind:
+hedges, line labels, echoed option lists, hint phrasings and other scripts for choices;
+relations, matrices, digit grouping, display math and several boxes for free-form math. Each
+kind is checked both ways: the form is read when it states the answer, and never credits a
+response that does not."""
+
+import pytest
+
+from harness.scoring import grade
+
+ABCD = ["3", "4", "5", "6"]
+YES_NO = ["Yes", "No"]
+
+
+def _ok(response, target, choices=None):
+    g = grade(response, target, choices)  # raises on a grader bug: no verdict hides one
+    return g.correct
+
+
+@pytest.mark.parametrize("response,choices", [
+    ("The answers are (B) 4 and (C) 5.", ABCD),
+    ("So the answer is (B) or (C), depending on the reading.", ABCD),
+    ("The answer is (C) 5 or (B) 4.", ABCD),
+    ("\\boxed{B, C}", ABCD),
+    ("\\boxed{B \\text{ or } C}", ABCD),
+    ("Final answer: B and C", ABCD),
+    ("答案是B或C", ABCD),
+])
+def test_a_hedge_between_options_is_not_credited_whichever_is_last(response, choices):
+    assert not _ok(response, "B", choices) and not _ok(response, "C", choices)
+
+
+@pytest.mark.parametrize("response", [
+    "The answer is 4 or 5.", "\\boxed{4} or \\boxed{5}", "The value is either 4 or 5.",
+])
+def test_a_hedge_between_values_is_not_credited(response):
+    assert not _ok(response, "4") and not _ok(response, "5")
+
+
+@pytest.mark.parametrize("response,target,expected", [
+    ("A: The shaded region is larger, so it is 5.", "C", True),  # a label, then the value
+    ("A: The shaded region is larger, so it is 5.", "A", False),
+    ("A: 3", "A", True),  # a letter with its own option's value is the letter
+    ("Q: How many?\nA: There are 6 of them.", "D", True),
+    ("Q: How many?\nA: There are 6 of them.", "A", False),
+])
+def test_a_line_label_is_not_an_option_letter(response, target, expected):
+    assert _ok(response, target, ABCD) is expected
+
+
+def test_a_value_that_matches_several_options_is_ambiguous():
+    choices = ["2", "2.0", "3", "4"]
+    assert not _ok("\\boxed{2}", "A", choices) and not _ok("\\boxed{2}", "B", choices)
+
+
+@pytest.mark.parametrize("response", [
+    "(A) 3 (B) 4 (C) 5 (D) 6",
+    "Choices:\n(A) 3\n(B) 4\n(C) 5\n(D) 6",
+    "Options: A. 3 B. 4 C. 5 D. 6",
+])
+def test_an_echoed_option_list_is_no_answer(response):
+    assert not any(_ok(response, t, ABCD) for t in "ABCD")
+
+
+@pytest.mark.parametrize("response,target", [
+    ("Hint: ... The correct option letter is (D).", "D"),
+    ("Therefore, the correct option letter is B", "B"),
+    ("答案是A", "A"),
+    ("正确选项是（D）", "D"),
+    ("所以答案为：C。", "C"),
+    ("The answer is （B）。", "B"),
+    ("The answer is Ｂ.", "B"),
+])
+def test_hint_phrasings_other_scripts_and_full_width_forms(response, target):
+    assert _ok(response, target, ABCD)
+    assert not _ok(response, "A" if target != "A" else "B", ABCD)
+
+
+@pytest.mark.parametrize("response,target", [
+    ("So the final value is 2", "2"),
+    ("the final value is 2.5", "2.5"),
+])
+def test_mathvista_free_form_hint_phrasing(response, target):
+    assert _ok(response, target) and not _ok(response, "3")
+
+
+@pytest.mark.parametrize("response,target", [
+    ("Yellow is not the roughest, so no.", "B"),
+    ("No, yellow is not the roughest.", "B"),
+])
+def test_a_yes_no_answer_named_in_a_conclusive_sentence(response, target):
+    assert _ok(response, target, YES_NO) and not _ok(response, "A", YES_NO)
+
+
+@pytest.mark.parametrize("answer,target", [
+    ("x \\geq 3", "x >= 3"), ("x >= 3", "x \\ge 3"), ("x \\lt 3", "x < 3"),
+    ("x \\neq 2", "x != 2"), ("x \\in [1, 3]", "1 \\le x \\le 3"), ("[1, 3]", "1 \\leq x \\leq 3"),
+    ("\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+    ("\\left(\\begin{array}{cc} 1 & 2 \\\\ 3 & 4 \\end{array}\\right)",
+     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+    ("\\begin{pmatrix}\n1 & 2 \\\\\n3 & 4\n\\end{pmatrix}",
+     "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"),
+    ("11,\\!111", "11111"), ("11{,}111", "11111"), ("1 000", "1000"), ("12 345 678", "12345678"),
+    ("3,5", "3.5"), ("0,25", "0.25"),
+])
+def test_the_same_value_in_other_notations(answer, target):
+    assert _ok(f"The result follows. \\boxed{{{answer}}}", target)
+
+
+@pytest.mark.parametrize("answer,target", [
+    ("x \\geq 3", "x > 3"), ("x \\in [1, 3]", "1 < x < 3"),
+    ("\\begin{bmatrix} 1 & 2 \\\\ 3 & 4 \\end{bmatrix}",
+     "\\begin{pmatrix} 1 & 2 \\\\ 4 & 3 \\end{pmatrix}"),
+    ("1 000", "100"), ("3,5", "35"), ("3,500", "3.5"),
+])
+def test_other_notations_of_a_different_value_stay_wrong(answer, target):
+    assert not _ok(f"\\boxed{{{answer}}}", target)
+
+
+@pytest.mark.parametrize("response", [
+    "Answer:\n\\[ 9 \\]", "Answer:\n$$ 9 $$", "Final answer:\n\\[\n9\n\\]\nThat is all.",
+    "The answer is\n$$\n9\n$$",
+])
+def test_an_answer_in_display_math_after_answer(response):
+    assert _ok(response, "9") and not _ok(response, "8")
+
+
+@pytest.mark.parametrize("response,target", [
+    ("The solutions are \\boxed{1} and \\boxed{2}.", "1, 2"),
+    ("\\boxed{1}, \\boxed{2}", "\\{1, 2\\}"),
+    ("So $x = \\boxed{2}$ or $x = \\boxed{1}$.", "1, 2"),
+    ("\\boxed{3}, \\boxed{-1}", "[3, -1]"),
+])
+def test_several_boxes_state_a_set_or_list_target(response, target):
+    assert _ok(response, target)
+    assert not _ok(response.replace("2", "5").replace("-1", "7"), target)
+
+
+@pytest.mark.parametrize("response,target", [
+    ("First we compute the base: 3 * 4 = 12.\nThen halve it: 12 / 2 = 6.\n"
+     "Therefore, the area of the triangle is 6 square units.", "6"),
+    ("Adding the sides gives 5 + 5 + 7.\nSo the perimeter equals $17$.", "17"),
+    ("Let the width be w. Then 2w + 2(3) = 14, so w = 4.\nHence the width is 4 cm.", "4"),
+])
+def test_a_worked_solution_that_ends_by_stating_the_value(response, target):
+    assert _ok(response, target) and not _ok(response, "99")
