@@ -11,7 +11,13 @@ from pathlib import Path
 
 import torch
 
-from harness.runs.store import LOCK_FILE, repair_jsonl, try_lock
+from harness.runs.store import (
+    LOCK_FILE,
+    repair_jsonl,
+    run_file,
+    try_lock,
+    write_text_atomic,
+)
 from tasks.errors import VrbenchError
 from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from trainers.config import PARAM_DTYPES, TrainConfig, config_dict
@@ -145,7 +151,7 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
             repair_jsonl(log)
     barrier(d)
     if d.main:
-        (out / "train_config.json").write_text(json.dumps(
+        write_text_atomic(run_file(out / "train_config.json"), json.dumps(
             config_dict(cfg) | {"trainer": trainer, "trainable": counts, "world_size": d.world,
                                 "param_dtype": str(next(model.parameters()).dtype),
                                 "compute": "bf16 autocast" if cfg.bf16

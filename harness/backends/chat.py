@@ -4,6 +4,8 @@ with."""
 
 from __future__ import annotations
 
+from tasks.errors import VrbenchError
+
 LOCAL_IMAGE = {"type": "image"}  # an image part a processor fills with its image tokens
 
 
@@ -14,6 +16,14 @@ def chat_messages(prompt: str, image_parts: list[dict]) -> list[dict]:
 
 
 def chat_text(processor, prompt: str, n_images: int) -> str:
-    """The prompt rendered with the checkpoint's chat template, ready for generation."""
-    return processor.apply_chat_template(chat_messages(prompt, [LOCAL_IMAGE] * n_images),
-                                         add_generation_prompt=True, tokenize=False)
+    """The prompt rendered with the checkpoint's chat template, ready for generation. A
+    template that transformers' sandbox refuses (or that fails) is one sentence."""
+    from jinja2.exceptions import SecurityError, TemplateError
+    try:
+        return processor.apply_chat_template(chat_messages(prompt, [LOCAL_IMAGE] * n_images),
+                                             add_generation_prompt=True, tokenize=False)
+    except SecurityError as e:
+        raise VrbenchError(f"the checkpoint's chat template was refused by transformers' "
+                           f"sandbox ({e}); it is not run.") from e
+    except TemplateError as e:
+        raise VrbenchError(f"the checkpoint's chat template fails ({e}).") from e

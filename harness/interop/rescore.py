@@ -58,6 +58,8 @@ def _read_json(path: Path):
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VrbenchError(f"{path} is not valid JSON ({e}).") from e
+    except RecursionError as e:
+        raise VrbenchError(f"{path} nests its JSON too deeply to read.") from e
 
 
 def _lines(path: Path) -> list[dict]:
@@ -165,8 +167,14 @@ def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> list[Item]
 def read_vrbench(path: Path) -> tuple[list[Item], dict[str, str]]:
     path = path / "samples.jsonl" if path.is_dir() else path
     items, task_of = [], {}
-    for r in _lines(path):
-        for j, text in enumerate(r.get("resps") or []):
+    for n, r in enumerate(_lines(path), 1):
+        resps = r.get("resps") or []
+        if not (isinstance(resps, list) and all(isinstance(t, str) for t in resps)
+                and isinstance(r.get("target"), str) and isinstance(r.get("correct"), list)
+                and len(r["correct"]) == len(resps)):
+            raise VrbenchError(f"record {n} of {path} is not a vrbench sample (its resps must "
+                               "be texts, with a target text and a verdict per response).")
+        for j, text in enumerate(resps):
             doc = r["doc_id"] if len(r["resps"]) == 1 else f"{r['doc_id']}#{j}"
             task_of[doc] = r["task"]
             items.append(Item(doc, text, r["target"], r.get("choices") or [], r.get("precision"),

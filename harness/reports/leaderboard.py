@@ -34,7 +34,7 @@ from harness import stats
 from harness.reports.plots import plain, pyplot
 from harness.runs.metrics import TRACKED, summarize_groups
 from harness.runs.results import Entry, checkpoint_results, index
-from harness.runs.store import write_text_atomic
+from harness.runs.store import run_file, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from tasks.errors import VrbenchError
 
@@ -395,16 +395,26 @@ def _bundle(board: Board, dest: Path) -> Board:
     the rows at the copies."""
     tmp = dest.with_name(f".{dest.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _copy_runs(board, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-published
+        raise
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]
+    return replace(board, root=dest.parent, rows=rows)
+
+
+def _copy_runs(board: Board, tmp: Path) -> None:
+    """The rows' run files, regular files of their runs only (a link is refused), under
+    `tmp`."""
     for row in board.rows:
         for run in row.runs:
             target = tmp / _rel(run, board.root)
             target.mkdir(parents=True, exist_ok=True)
             for name in ("config.json", "results.json"):
-                shutil.copy2(run / name, target / name)
+                shutil.copyfile(run_file(run / name, run), target / name)
             # the responses, gzipped (read back as samples.jsonl by every vrbench command)
             (target / "samples.jsonl.gz").write_bytes(gzip.compress(
-                (run / "samples.jsonl").read_bytes(), mtime=0))
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
-    rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]
-    return replace(board, root=dest.parent, rows=rows)
+                run_file(run / "samples.jsonl", run).read_bytes(), mtime=0))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from harness.runs.store import run_file
 from tasks import DOMAINS, EVAL_SPLIT
 from tasks.errors import VrbenchError
 
@@ -160,7 +161,7 @@ def load_entry(run_dir: Path) -> Entry:
     """The index entry of one run directory; raises VrbenchError if it is not a finished
     vrbench run."""
     try:
-        res = json.loads((run_dir / "results.json").read_text())
+        res = json.loads(run_file(run_dir / "results.json", run_dir).read_text())
     except FileNotFoundError as e:
         raise VrbenchError(f"{run_dir} has no results.json; is it a finished vrbench run?"
                            ) from e
@@ -193,7 +194,10 @@ def index(root: str | Path) -> list[Entry]:
     if not root.is_dir():
         raise VrbenchError(f"results root {root} does not exist.")
     entries = []
-    for res in sorted(root.rglob("results.json")):
+    for link in sorted(p for p in root.rglob("*") if p.is_symlink() and p.is_dir()):
+        print(f"vrbench: warning: skipping {link}: a symbolic link to a folder (runs are read "
+              "only where they are).", file=sys.stderr)
+    for res in sorted(root.rglob("results.json")):  # never descends into a linked folder
         try:
             entries.append(load_entry(res.parent))
         except (VrbenchError, OSError) as e:  # one bad run never takes the index down

@@ -31,6 +31,7 @@ from harness.runs.store import (
     locked,
     read_jsonl,
     repair_jsonl,
+    run_file,
     write_json_atomic,
 )
 from harness.scoring import grade
@@ -173,7 +174,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
             "versions": {t.name: t.version for t in task_list},
             "n-samples": {name: len(recs) for name, recs in by_task.items()},
             "n_grade_errors": sum(r["n_grade_errors"] for r in results.values()),
-            "config": json.loads((run_dir / "config.json").read_text()),
+            "config": json.loads(run_file(run_dir / "config.json").read_text()),
             "timing": {"seconds_this_session": round(elapsed, 3),
                        "generated_tokens_this_session": n_tokens},
             "run_dir": str(run_dir),
@@ -256,7 +257,7 @@ def _open_run(run_dir: Path, spec: RunSpec, checkpoint: dict | None) -> None:
     cfg_path = run_dir / "config.json"
     if cfg_path.exists():
         try:
-            old = json.loads(cfg_path.read_text())
+            old = json.loads(run_file(cfg_path).read_text())
         except json.JSONDecodeError as e:
             raise VrbenchError(f"{cfg_path} is not valid JSON; move it away to start over."
                                ) from e

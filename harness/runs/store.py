@@ -1,5 +1,7 @@
 """Files of a run directory: atomic JSON, a JSONL log that survives being killed, and a lock
-that keeps two processes from writing one run at once."""
+that keeps two processes from writing one run at once. A run's files are regular files: a
+symbolic link where one belongs is never read through nor written through (a contributed
+run may carry one), and names it in one sentence instead."""
 
 from __future__ import annotations
 
@@ -15,6 +17,27 @@ from pathlib import Path
 from tasks.errors import VrbenchError
 
 LOCK_FILE = ".lock"  # in a run or training folder: held by its one writer
+
+
+def run_file(path: Path, within: Path | None = None) -> Path:
+    """`path`, if it is no symbolic link and (given `within`, its run directory) resolves
+    inside `within`; else one sentence naming it."""
+    if path.is_symlink():
+        raise VrbenchError(f"{path} is a symbolic link (to {os.readlink(path)}); a run's files "
+                           "are read and written only as regular files of their run.")
+    if within is not None and not path.resolve().is_relative_to(within.resolve()):
+        raise VrbenchError(f"{path} resolves outside its run directory {within}; refused.")
+    return path
+
+
+def _open_no_follow(path: Path, flags: int) -> int:
+    """A file descriptor of `path` opened without following a link at its name."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        if path.is_symlink():
+            run_file(path)  # raises the sentence that names the link
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -45,11 +68,13 @@ def read_jsonl(path: Path, own: bool = True) -> list[dict]:
     from elsewhere the last line needs no newline. A damaged line is an error that names the
     line. A missing file is read from its gzipped copy (`.gz`, as a published bundle holds
     it) where there is one."""
+    if own:
+        run_file(path)
     if not path.exists():
         packed = path.with_name(path.name + ".gz")
         if not packed.exists():
             return []
-        data, own = gzip.decompress(packed.read_bytes()), False
+        data, own = gzip.decompress(run_file(packed).read_bytes()), False
     else:
         data = path.read_bytes()
     end = data.rfind(b"\n") + 1 if own else len(data)
@@ -59,7 +84,7 @@ def read_jsonl(path: Path, own: bool = True) -> list[dict]:
             continue
         try:
             record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise VrbenchError(f"line {number} of {path} is not valid JSON; delete that line "
                                "(the run then redoes its sample) or the whole file.") from e
         if not isinstance(record, dict):
@@ -73,9 +98,9 @@ def repair_jsonl(path: Path) -> None:
     """Drop a last line that a kill cut short, so the next append starts on a fresh line.
     Only a writer calls this, before it appends, while it is the file's only writer (it
     holds the run's lock, or is the training folder's one main process)."""
-    if not path.is_file():
+    if not run_file(path).is_file():
         return
-    with open(path, "r+b") as f:
+    with os.fdopen(_open_no_follow(path, os.O_RDWR), "r+b") as f:
         size = f.seek(0, os.SEEK_END)
         end = size
         while end > 0:  # back to the last newline, a block at a time
@@ -96,7 +121,8 @@ def append_jsonl(path: Path, records: list[dict]) -> None:
     if not records:
         return
     payload = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    with open(path, "a", encoding="utf-8") as f:
+    fd = _open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(payload)
         f.flush()
         os.fsync(f.fileno())
@@ -106,7 +132,7 @@ def try_lock(path: Path):
     """An exclusive lock on `path` (created if missing), held until the returned file is
     closed or its process dies; None at once when another holder has it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    f = open(path, "a")  # noqa: SIM115 (the caller holds it open: that is the lock)
+    f = os.fdopen(_open_no_follow(path, os.O_WRONLY | os.O_CREAT), "a")  # held: the lock
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -120,7 +146,7 @@ def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing): a second process waits here
     until the first is done. The kernel drops the lock when its holder dies."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with os.fdopen(_open_no_follow(path, os.O_WRONLY | os.O_CREAT), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
