@@ -136,12 +136,12 @@ def _cmd_dynamics(args) -> None:
 
 def _cmd_runs(args) -> None:
     from harness.reports.tables import text_table
-    from harness.runs.results import index
+    from harness.runs.results import index, printable
     rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
     for e in index(args.root):
         rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,
                      e.split, ",".join(f"{t}@{v['version']}" for t, v in e.tasks.items()),
-                     str(e.run_dir)))
+                     printable(str(e.run_dir))))
     print(text_table(rows))
     print(f"\n{len(rows) - 1} runs under {args.root}")
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from harness import stats
 from harness.reports.plots import plain, pyplot
 from harness.runs.metrics import TRACKED, summarize_groups
-from harness.runs.results import Entry, checkpoint_results, index
+from harness.runs.results import Entry, checkpoint_results, index, printable
 from harness.runs.store import run_file, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from tasks.errors import VrbenchError
@@ -283,7 +283,7 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
               "every response.", ""]
     for r in board.rows:
         lines.append(f"- {md(_label(r))} ({md(r.preset)}): "
-                     + ", ".join(md_code(_rel(p, board.root)) for p in r.runs))
+                     + ", ".join(md_code(printable(_rel(p, board.root))) for p in r.runs))
     return "\n".join(lines) + "\n"
 
 
@@ -307,7 +307,7 @@ def to_csv(board: Board) -> str:
             line += [c.mean, "" if c.std is None else c.std,
                      "" if c.ci is None else c.ci[0], "" if c.ci is None else c.ci[1],
                      int(c.best), int(c.tied)]
-        line.append(csv_cell(";".join(_rel(p, board.root) for p in r.runs)))
+        line.append(csv_cell(";".join(printable(_rel(p, board.root)) for p in r.runs)))
         w.writerow(line)
     return f.getvalue()
 
@@ -357,7 +357,7 @@ def to_html(board: Board, command: str, figure_png: Path | None) -> str:
                 f' title="95% interval {100 * c.ci[0]:.1f} to {100 * c.ci[1]:.1f}"')
             tds.append(f'<td data-v="{v}"{cls}{title}>'
                        f'{html.escape(_fmt(c, col, marks=False))}</td>')
-        runs = "<br>".join(html.escape(_rel(p, board.root)) for p in r.runs)
+        runs = "<br>".join(html.escape(printable(_rel(p, board.root))) for p in r.runs)
         tds.append(f'<td data-v="" class=runs>{runs}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     ths = "".join(f'<th data-col="{i}">{html.escape(h)}</th>' for i, h in enumerate(head))

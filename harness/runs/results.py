@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -157,6 +158,18 @@ class Entry:
     base_model: str | None = None  # the checkpoint a trainer started from
 
 
+# control characters and bidirectional formatting (U+202E makes "abc\u202egnp.exe" read as
+# "abcexe.png"): shown escaped wherever a name from a run is displayed or published
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                     "\ufeff]")
+
+
+def printable(text: str) -> str:
+    """`text` with control and bidirectional-formatting characters escaped (\\n, \\u202e),
+    so a name cannot split a row or reorder what a reader sees."""
+    return _UNSEEN.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def load_entry(run_dir: Path) -> Entry:
     """The index entry of one run directory; raises VrbenchError if it is not a finished
     vrbench run."""
@@ -172,11 +185,12 @@ def load_entry(run_dir: Path) -> Entry:
     ck = cfg.get("checkpoint") or {}
     model = cfg.get("model", "")
     return Entry(
-        run_dir=run_dir, name=ck.get("name") or _model_name(model), trainer=ck.get("trainer"),
+        run_dir=run_dir, name=printable(ck.get("name") or _model_name(model)),
+        trainer=ck.get("trainer"),
         step=ck.get("step"), epoch=ck.get("epoch"),
         seed=ck["seed"] if ck.get("seed") is not None else cfg["generation"].get("seed", 0),
         model=model, model_sha256=cfg.get("model_sha256"),
-        preset=cfg.get("preset") or "custom", split=cfg.get("split", ""),
+        preset=printable(cfg.get("preset") or "custom"), split=cfg.get("split", ""),
         tasks=cfg["tasks"], results=res["results"], created=cfg.get("created"),
         base_model=ck.get("base_model"))
 
