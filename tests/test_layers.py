@@ -58,7 +58,8 @@ ROOMS = {
 }
 # the trainers' shared modules, each importing only those listed before it
 TRAINER_BASE = ["trainers.parts", "trainers.distributed", "trainers.checkpoints",
-                "trainers.config", "trainers.optim", "trainers.dynamics", "trainers.session"]
+                "trainers.config", "trainers.optim", "trainers.memory", "trainers.dynamics",
+                "trainers.session"]
 
 
 def _room(module: str) -> str:

@@ -38,7 +38,7 @@ from tasks import Sample, decode_images
 from tasks.errors import VrbenchError
 from trainers import session
 from trainers.checkpoints import checkpoint_dir
-from trainers.config import OptimSettings, TrainConfig
+from trainers.config import PARAM_DTYPES, OptimSettings, TrainConfig
 from trainers.distributed import Dist, all_reduce_sum, copy_weights
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
@@ -50,6 +50,7 @@ LOSS_AGG = ("token-mean", "seq-mean-token-mean")
 @dataclass
 class RLConfig(TrainConfig):
     CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": LOSS_AGG,
+                               "copies_dtype": PARAM_DTYPES,
                                "generation_defaults": GENERATION_DEFAULTS}
 
     steps: int = 50  # generation steps (rollout batches)
@@ -85,6 +86,9 @@ class RLConfig(TrainConfig):
     clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
     loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
     kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
+    copies_dtype: str = "float32"  # dtype of the frozen full copies: the reference model and,
+    # under --fsdp, the rollout model (bfloat16 halves them; on a GPU their matmuls run in
+    # bf16 under --bf16 autocast either way)
     ppo_epochs: int = 1  # passes over each rollout batch
     micro_batch_size: int = 32  # sequences per forward pass, grouped by length; gradients
     # add up over a mini-batch's micro-batches (0: a mini-batch in one pass)
@@ -232,13 +236,13 @@ def train(cfg: RLConfig) -> Path:
     out, autocast = sess.out, sess.autocast
     ref = None
     if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
-        _, ref = load_model(cfg.model, device=str(d.device), dtype=sess.dtype)
+        _, ref = load_model(cfg.model, device=str(d.device), dtype=PARAM_DTYPES[cfg.copies_dtype])
         ref.requires_grad_(False)
     data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     processor = sess.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
-    rollout = load_model(cfg.model, device=str(d.device), dtype=sess.dtype)[1].eval() \
-        if sess.fsdp else model
+    rollout = load_model(cfg.model, device=str(d.device),
+                         dtype=PARAM_DTYPES[cfg.copies_dtype])[1].eval() if sess.fsdp else model
     policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
 

@@ -19,6 +19,7 @@ from harness.runs.store import (
     write_text_atomic,
 )
 from tasks.errors import VrbenchError
+from trainers import memory
 from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from trainers.config import PARAM_DTYPES, TrainConfig, config_dict
 from trainers.distributed import (
@@ -118,10 +119,15 @@ def _lock(out: Path):
 
 def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None, d: Dist,
            out: Path, lock) -> Session:
-    from harness.backends.hf import load_model
+    from harness.backends.hf import load_config, load_model
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if not cfg.resume and latest_checkpoint(out) is not None:
         raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
+    # what the run will hold on each GPU, from the config alone: refused here if it cannot fit
+    need = memory.estimate(cfg, trainer, d.world, load_config(str(ckpt or cfg.model)))
+    if d.main:
+        print(f"memory: {memory.describe(need)}")
+    memory.check_fits(need, memory.capacity(d.device), d.world, cfg.fsdp)
     dtype = PARAM_DTYPES[cfg.param_dtype]  # never the device's preference (bf16 on CUDA)
     processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
     model.train()

@@ -39,6 +39,17 @@ def check_checkpoint(path: str) -> None:
         raise VrbenchError(f"{path} is not a model checkpoint: it has no config.json.")
 
 
+def load_config(path: str):
+    """A checkpoint's model config (no weights), with the same one-sentence errors."""
+    from transformers import AutoConfig
+    check_checkpoint(path)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except Exception as e:  # whatever a malformed config raises
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        raise VrbenchError(f"the config of {path} could not be read ({first}).") from e
+
+
 def load_model(path: str, device: str | None = None, dtype: torch.dtype | None = None):
     """(processor, model) through the Auto classes, with a clear error for non-VLMs."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
