@@ -247,8 +247,9 @@ def _conforms(value, default) -> bool:
     return True
 
 
-def decode_images(sample: Sample) -> list[Image.Image]:
-    """The sample's images as RGB; raises ValueError naming what is wrong."""
+def decode_images(sample: Sample, max_pixels: int | None = None) -> list[Image.Image]:
+    """The sample's images as RGB; raises ValueError naming what is wrong, an image of more
+    than `max_pixels` pixels (width x height, read from its header) included."""
     out = []
     for i, im in enumerate(sample.images):
         try:
@@ -258,6 +259,9 @@ def decode_images(sample: Sample) -> list[Image.Image]:
                 img = Image.open(im["path"])
             else:
                 raise ValueError("no bytes and no path")
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise ValueError(f"{img.width}x{img.height} pixels, more than the "
+                                 f"{max_pixels} allowed (--max-image-pixels)")
             img.load()
             out.append(img.convert("RGB"))
         except Exception as e:

@@ -52,6 +52,8 @@ class EvalConfig:
     # (API key: OPENAI_API_KEY)
     concurrency: int = 8  # requests in flight at once with --backend openai
     tensor_parallel_size: int = 1  # GPUs per model with --backend vllm
+    max_image_pixels: int = 16_000_000  # the most pixels (width x height) of one image, read
+    # from its header before it is decoded; a larger one is that sample's error
     judge_model: str | None = None  # also score with this LLM judge (off by default); its
     # verdicts are stored beside the rule-based ones
     judge_base_url: str | None = None  # the judge's OpenAI-compatible endpoint
@@ -69,7 +71,7 @@ class EvalConfig:
         """Refuse impossible values with one sentence (raises VrbenchError)."""
         flags.check_choices(self)
         for name in ("limit", "batch_size", "samples", "max_new_tokens", "concurrency",
-                     "tensor_parallel_size"):
+                     "tensor_parallel_size", "max_image_pixels"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, "
@@ -129,6 +131,14 @@ def checkpoint_generation_defaults(model: str) -> dict:
         if "generation_config.json" in str(e) or isinstance(e, OSError):
             return {}
         raise VrbenchError(f"the generation config of {model} could not be read ({e}).") from e
+    for name, ok in (("temperature", lambda v: v >= 0), ("top_p", lambda v: 0 < v <= 1),
+                     ("top_k", lambda v: v >= 0), ("repetition_penalty", lambda v: v > 0)):
+        value = getattr(g, name, None)
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)
+                                      and ok(value)):
+            raise VrbenchError(f"the generation config of {model} sets {name} to {value!r}, "
+                               "which no sampler takes; fix its generation_config.json or "
+                               "pass --generation-defaults neutral.")
     out = {}
     if g.do_sample is not None:
         out["temperature"] = float(g.temperature or 1.0) if g.do_sample else 0.0

@@ -153,6 +153,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         if pending:
             engine = engine or load_backend(cfg.backend, model, **options)
             n_tokens = _generate(pending, engine, gen, cfg.seed, cfg.reflection_mode,
+                                 cfg.max_image_pixels,
                                  None if judge is None else Judge(judge), samples_path, done,
                                  tqdm(total=sum(len(b) for _, b in pending), unit="sample",
                                       desc=progress_desc, disable=not cfg.progress))
@@ -184,6 +185,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
 
 
 def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
+              max_pixels: int,
               judge: Judge | None, samples_path: Path, done: set, bar) -> int:
     """Generate and score the pending batches, appending each batch's records as it
     finishes; returns the number of generated tokens."""
@@ -193,7 +195,7 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
         for t, s in batch:
             prompt = t.prompt(s)
             try:
-                live.append((t, s, prompt, Request(prompt, decode_images(s))))
+                live.append((t, s, prompt, Request(prompt, decode_images(s, max_pixels))))
             except ValueError as e:
                 records.append(_errored(t, s, prompt, str(e)))
         if live:
