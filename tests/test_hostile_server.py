@@ -219,3 +219,53 @@ def test_the_server_answers_health_after_all_that(server):
     conn = http.client.HTTPConnection("127.0.0.1", server, timeout=10)
     conn.request("GET", "/health")
     assert json.loads(conn.getresponse().read()) == {"status": "ok"}
+
+
+def _server(tiny_model, **limits):
+    srv = Server(("127.0.0.1", 0), HFBackend(tiny_model), "tiny", Limits(**limits))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_a_request_trickling_in_is_cut_at_the_arrival_limit(tiny_model):
+    srv = _server(tiny_model, arrival_timeout=1.0)
+    try:
+        with socket.create_connection(srv.server_address, timeout=10) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
+            start, closed = time.monotonic(), False
+            while time.monotonic() - start < 6:  # one byte every 0.2 s, each read in time
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    closed = True
+                    break
+                s.settimeout(0.2)
+                try:
+                    if s.recv(1) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    pass
+            assert closed and time.monotonic() - start < 3
+        assert _post(srv.server_address[1], {"messages": [{"role": "user", "content": "hi"}],
+                                             "max_tokens": 2})[0] == 200  # still serving
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_connections_past_the_cap_are_answered_503(tiny_model):
+    srv = _server(tiny_model, max_connections=2)
+    port = srv.server_address[1]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    try:
+        time.sleep(0.2)  # both are being served (waiting for their request line)
+        status, body = _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status == 503 and "2 connections open" in body["error"]["message"]
+        for s in idle:
+            s.close()
+        time.sleep(0.3)
+        assert _raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()

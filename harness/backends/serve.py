@@ -52,6 +52,9 @@ class Limits:
     max_image_pixels: int = 16_000_000  # the most pixels (width x height) of one image
     request_timeout: float = 300.0  # seconds a request may take from arrival to answer,
     # waiting included; then its generation stops and it is answered 408
+    arrival_timeout: float = 60.0  # seconds a client may take to send its whole request
+    # (request line, headers and body, however slowly it trickles); then it is disconnected
+    max_connections: int = 64  # connections open at once; one more is answered 503 and closed
 
     def check(self) -> None:
         for name, value in self.__dict__.items():
@@ -174,6 +177,28 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, Handler)
         self.backend, self.model_name, self.limits = backend, model_name, limits
         self.lock = threading.Lock()  # one generation at a time
+        self.slots = threading.BoundedSemaphore(limits.max_connections)
+
+    def process_request(self, request, client_address):
+        """A connection past `max_connections` is answered 503 at once and closed."""
+        if not self.slots.acquire(blocking=False):
+            body = json.dumps({"error": {
+                "message": f"the server has {self.limits.max_connections} connections open; "
+                           "retry later", "param": None, "code": None,
+                "type": "server_error"}}).encode()
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                b"application/json\r\nConnection: close\r\nContent-Length: "
+                                + str(len(body)).encode() + b"\r\n\r\n" + body)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -182,6 +207,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # no access log
         pass
+
+    def handle_one_request(self):
+        """One request, which must arrive whole within `arrival_timeout` (a read timeout
+        alone lets a client that sends a byte a minute hold a thread forever)."""
+        self._arrival = threading.Timer(self.server.limits.arrival_timeout, self._cut)
+        self._arrival.daemon = True
+        self._arrival.start()
+        try:
+            super().handle_one_request()
+        finally:
+            self._arrival.cancel()
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _send(self, status: int, obj: dict) -> None:
         data = json.dumps(obj).encode()
@@ -207,6 +247,7 @@ class Handler(BaseHTTPRequestHandler):
             self._error(code, message or self.responses.get(code, ("error",))[0])
 
     def do_GET(self):
+        self._arrival.cancel()
         if self.path.rstrip("/") == "/health":
             self._send(200, {"status": "ok"})
         elif self.path.rstrip("/") == "/v1/models":
@@ -242,6 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         try:
             raw = self._body()
+            self._arrival.cancel()
             try:
                 body = json.loads(raw)
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
