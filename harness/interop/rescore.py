@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from harness.scoring import grade
 from tasks.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
+CHUNK = 1000  # records graded and written at a time
 DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
 VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
 
@@ -53,13 +55,30 @@ class Item:
     categories: dict = field(default_factory=dict)
 
 
-def _read_json(path: Path):
+def _object_entries(path: Path, what: str):
+    """(key, value) of the JSON object a file holds, decoded one entry at a time: a large
+    single-line output file never becomes one tree of Python objects."""
+    text = path.read_text(encoding="utf-8")
+    dec, space = json.JSONDecoder(), re.compile(r"\s*")
+    i = space.match(text).end()
+    if text[i:i + 1] != "{":
+        raise VrbenchError(f"{path} is not {what} (a JSON object).")
+    i = space.match(text, i + 1).end()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        while text[i:i + 1] != "}":
+            key, i = dec.raw_decode(text, i)
+            i = space.match(text, i).end()
+            if text[i:i + 1] != ":":
+                raise ValueError(f"':' expected at character {i}")
+            value, i = dec.raw_decode(text, space.match(text, i + 1).end())
+            yield key, value
+            i = space.match(text, i).end()
+            if text[i:i + 1] == ",":
+                i = space.match(text, i + 1).end()
+            elif text[i:i + 1] != "}":
+                raise ValueError(f"',' or '}}' expected at character {i}")
+    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
         raise VrbenchError(f"{path} is not valid JSON ({e}).") from e
-    except RecursionError as e:
-        raise VrbenchError(f"{path} nests its JSON too deeply to read.") from e
 
 
 def _lines(path: Path) -> list[dict]:
@@ -72,11 +91,8 @@ def _letter_target(answer: str, choices: list[str]) -> str:
 
 
 def read_mathvista(path: Path) -> list[Item]:
-    data = _read_json(path)
-    if not isinstance(data, dict):
-        raise VrbenchError(f"{path} is not a MathVista output file (a JSON object keyed by pid).")
     items = []
-    for pid, p in data.items():
+    for pid, p in _object_entries(path, "a MathVista output file (a JSON object keyed by pid)"):
         try:
             mc = p["question_type"] == "multi_choice"
             choices = [str(c) for c in p.get("choices") or []] if mc else []
@@ -241,15 +257,21 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
                             ).hexdigest()
     run_dir = Path(output) if output else Path(root) / f"rescore-{name}-{run_id[:12]}"
     with locked(run_dir / ".lock"):
-        records = [_record(i, task_of.get(i.doc_id, task), fmt, reflection_mode) for i in items]
         (run_dir / "samples.jsonl").unlink(missing_ok=True)  # grading is cheap: redo it all
-        append_jsonl(run_dir / "samples.jsonl", records)
-        disagree = [{"task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
-                     "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
-                     "other": r["other_correct"][0], "other_extracted": r["other_extraction"],
-                     "response_tail": r["resps"][0][-300:]}
-                    for r in records if "other_correct" in r
-                    and r["other_correct"][0] != r["correct"][0]]
+        records, disagree = [], []  # what summarising needs of each record, and the differences
+        for start in range(0, len(items), CHUNK):  # written as graded, never all held whole
+            chunk = [_record(i, task_of.get(i.doc_id, task), fmt, reflection_mode)
+                     for i in items[start:start + CHUNK]]
+            append_jsonl(run_dir / "samples.jsonl", chunk)
+            disagree += [{"task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
+                          "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
+                          "other": r["other_correct"][0],
+                          "other_extracted": r["other_extraction"],
+                          "response_tail": r["resps"][0][-300:]}
+                         for r in chunk if "other_correct" in r
+                         and r["other_correct"][0] != r["correct"][0]]
+            records += [{k: v for k, v in r.items() if k not in ("resps", "arguments")}
+                        for r in chunk]
         (run_dir / "disagreements.jsonl").unlink(missing_ok=True)
         append_jsonl(run_dir / "disagreements.jsonl", disagree)
         config |= {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds")}
