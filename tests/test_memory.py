@@ -67,7 +67,7 @@ def test_a_run_that_cannot_fit_is_refused_before_its_model_loads(tiny_model, tmp
     monkeypatch.setattr("harness.backends.hf.load_model", never)
     cfg = SFTConfig(model=tiny_model, out=str(tmp_path / "sft"), tasks="count_shapes", steps=1,
                     batch_size=2, eval=NO_EVAL)
-    with pytest.raises(VrbenchError, match=r"more than 90% of the 0 GB each GPU here has; "
+    with pytest.raises(VrbenchError, match=r"more than 90% of the 1.0 MB each GPU here has; "
                                            r"shard it with --fsdp under torchrun"):
         train(cfg)
 

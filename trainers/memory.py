@@ -58,10 +58,15 @@ def estimate(cfg: TrainConfig, trainer: str, world: int, model_config) -> dict[s
     return out
 
 
+def size(n: int) -> str:
+    """Bytes in GB, or MB below one GB: "50.1 GB", "3.2 MB"."""
+    return f"{n / GB:.1f} GB" if n >= GB else f"{n / 2 ** 20:.1f} MB"
+
+
 def describe(parts: dict[str, int]) -> str:
-    """ "about 21.4 GB per process: weights 4.1, gradients ..." """
-    return (f"about {sum(parts.values()) / GB:.1f} GB per process: "
-            + ", ".join(f"{k} {v / GB:.1f}" for k, v in parts.items()))
+    """ "about 50.1 GB per process: weights 4.4 GB, gradients 4.1 GB, ..." """
+    return (f"about {size(sum(parts.values()))} per process: "
+            + ", ".join(f"{k} {size(v)}" for k, v in parts.items()))
 
 
 def capacity(device: torch.device) -> int | None:
@@ -78,5 +83,5 @@ def check_fits(parts: dict[str, int], available: int | None, world: int, fsdp: b
     fix = ("shard over more GPUs" if fsdp and world > 1 else
            "shard it with --fsdp under torchrun" if not fsdp else "run it on more GPUs")
     raise VrbenchError(f"the run needs {describe(parts)}, more than {HEADROOM:.0%} of the "
-                       f"{available / GB:.0f} GB each GPU here has; {fix}, train fewer parts "
+                       f"{size(available)} each GPU here has; {fix}, train fewer parts "
                        "(--train language) or use --param-dtype bfloat16.")
