@@ -62,6 +62,14 @@ def test_an_echoed_option_list_is_no_answer(response):
     assert not any(_ok(response, t, ABCD) for t in "ABCD")
 
 
+@pytest.mark.parametrize("response", [
+    "The options are:\n(A) 3\n(B) 4\n(C) 5\n(D) 6\n\nThe correct answer is (A) 3.",
+    "(C) 5 (D) 6 are too many, so the answer is (A) 3",
+])
+def test_an_answer_after_the_option_list_is_read(response):
+    assert _ok(response, "A", ABCD) and not _ok(response, "C", ABCD)
+
+
 @pytest.mark.parametrize("response,target", [
     ("Hint: ... The correct option letter is (D).", "D"),
     ("Therefore, the correct option letter is B", "B"),
@@ -135,6 +143,12 @@ def test_an_answer_in_display_math_after_answer(response):
 def test_several_boxes_state_a_set_or_list_target(response, target):
     assert _ok(response, target)
     assert not _ok(response.replace("2", "5").replace("-1", "7"), target)
+
+
+def test_boxes_for_a_point_keep_their_order():
+    assert _ok("\\boxed{1}, \\boxed{2}", "(1, 2)")
+    assert not _ok("\\boxed{2}, \\boxed{1}", "(1, 2)")
+    assert _ok("\\boxed{2}, \\boxed{1}", "\\{1, 2\\}")  # a set has no order
 
 
 @pytest.mark.parametrize("response,target", [

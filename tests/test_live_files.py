@@ -74,7 +74,7 @@ def test_readers_racing_a_writer_lose_and_damage_nothing(tmp_path):
     finally:
         writer.wait(timeout=60)
     assert writer.returncode == 0
-    assert reads > 10  # the readers did run while the writer wrote
+    assert reads > 3  # the readers did run while the writer wrote
     assert [r["i"] for r in read_jsonl(path)] == list(range(N_RECORDS))
     assert path.read_bytes().count(b"\n") == N_RECORDS
 

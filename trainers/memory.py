@@ -44,7 +44,7 @@ def estimate(cfg: TrainConfig, trainer: str, world: int, model_config) -> dict[s
            "optimizer": 2 * trained * size // shards}
     if trainer == "rl":
         copies = PARAM_DTYPES[cfg.copies_dtype].itemsize
-        if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
+        if cfg.needs_reference():
             out["reference model"] = total * copies
         if shards > 1:
             out["rollout copy"] = total * copies

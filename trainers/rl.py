@@ -95,6 +95,10 @@ class RLConfig(TrainConfig):
     mini_batches: int = 1  # optimizer steps per ppo epoch
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
 
+    def needs_reference(self) -> bool:
+        """A KL loss, or Reinforce++'s KL reward, keeps the starting model as the reference."""
+        return bool(self.kl_coef or (self.advantage == "reinforce_pp" and self.kl_reward_coef))
+
     def check(self, world: int) -> None:
         super().check(world)
         for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
@@ -235,7 +239,7 @@ def train(cfg: RLConfig) -> Path:
     d, model, wrapped, opt, sched = sess.d, sess.model, sess.wrapped, sess.opt, sess.sched
     out, autocast = sess.out, sess.autocast
     ref = None
-    if cfg.kl_coef or (cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef):
+    if cfg.needs_reference():
         _, ref = load_model(cfg.model, device=str(d.device), dtype=PARAM_DTYPES[cfg.copies_dtype])
         ref.requires_grad_(False)
     data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)

@@ -114,12 +114,21 @@ def extract(response: str) -> tuple[str | None, str]:
     return answer, method
 
 
+def _clean(response: str) -> str | None:
+    """The text the answer is read from: after the reasoning block (None when one is never
+    closed), end tokens dropped, full-width forms as ASCII."""
+    text = strip_think(response)
+    return None if text is None else _END_TOKENS.sub("", text).translate(_FULL_WIDTH)
+
+
 def _extract(response: str) -> tuple[str | None, str, str]:
     """(answer, method, the prose the answer was read from, or "")."""
-    text = strip_think(response)
-    if text is None:
-        return None, "unclosed_think", ""
-    text = _END_TOKENS.sub("", text).translate(_FULL_WIDTH)
+    text = _clean(response)
+    return (None, "unclosed_think", "") if text is None else _read(text)
+
+
+def _read(text: str) -> tuple[str | None, str, str]:
+    """`_extract` on a cleaned text."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed.strip(), "boxed", ""
@@ -377,11 +386,12 @@ def grade(response: str, target: str, choices: list[str] | None = None,
     `precision`, numbers compare after rounding to that many decimals. Nothing is caught
     here but the symbolic checker's own failure: a grader bug raises, for the caller to
     record, rather than passing for a wrong answer."""
-    answer, method, prose = _extract(response)
+    text = _clean(response)
+    answer, method, prose = (None, "unclosed_think", "") if text is None else _read(text)
     if answer is None:
         return Grade(False, None, method, "no_answer")
     if choices:
-        if method not in ("boxed", "answer_tag") and _echoes_options(response, choices):
+        if method not in ("boxed", "answer_tag") and _echoes_options(text, choices):
             return Grade(False, answer, method, "echo")
         if _hedges_options(normalize(answer), prose):
             return Grade(False, answer, method, "hedge")
@@ -393,7 +403,7 @@ def grade(response: str, target: str, choices: list[str] | None = None,
                      answer, method, "no_option" if letter is None else "option")
     if precision is not None and (v := _rounded_equal(answer, target, precision)) is not None:
         return Grade(v, answer, method, "rounded")
-    boxes, line = _final_boxes(response) if method == "boxed" else ([], "")
+    boxes, line = _final_boxes(text) if method == "boxed" else ([], "")
     elements = _elements(target)
     if len(elements) > 1 and len(boxes) >= len(elements):  # "\\boxed{1}, \\boxed{2}"
         return Grade(_same_elements(boxes[-len(elements):], elements, target),
@@ -406,21 +416,20 @@ def grade(response: str, target: str, choices: list[str] | None = None,
     return Grade(verdict, answer, method, rule)
 
 
-def _echoes_options(response: str, choices: list[str]) -> bool:
-    """The response ends by listing every option under its letter, as the prompt does: it
-    repeats the question, it does not answer it."""
-    lines = [ln.strip() for ln in (strip_think(response) or "").translate(_FULL_WIDTH)
-             .splitlines() if ln.strip()]
+def _echoes_options(text: str, choices: list[str]) -> bool:
+    """The (cleaned) response ends by listing every option under its letter, as the prompt
+    does: it repeats the question, it does not answer it."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(choices) < 2 or not lines:
         return False
-    tail = " ".join(lines[-len(choices):])
-    ends = []
-    for i, c in enumerate(choices):
-        m = re.search(_MARKER.format(letter=LETTERS[i], text=re.escape(c.strip())), tail)
+    tail, end = " ".join(lines[-len(choices):]), 0
+    for i, c in enumerate(choices):  # every option, in order, each after the one before
+        m = re.compile(_MARKER.format(letter=LETTERS[i], text=re.escape(c.strip()))).search(
+            tail, end)
         if m is None:
             return False
-        ends.append(m.end())
-    return len(tail) - max(ends) <= 2  # nothing after the list but its punctuation
+        end = m.end()
+    return len(tail) - end <= 2  # nothing after the list but its punctuation
 
 
 def _hedges_options(answer: str, prose: str) -> bool:
@@ -440,10 +449,9 @@ def _hedges_values(answer: str, prose: str, boxes: list[str], line: str) -> bool
     return len({normalize(b) for b in boxes}) > 1 and re.search(r"\bor\b", line) is not None
 
 
-def _final_boxes(response: str) -> tuple[list[str], str]:
-    """The boxes of the response's last line that has any ("x = \\boxed{1}, \\boxed{2}"),
-    and that line."""
-    text = (strip_think(response) or "").translate(_FULL_WIDTH)
+def _final_boxes(text: str) -> tuple[list[str], str]:
+    """The boxes of the (cleaned) response's last line that has any ("x = \\boxed{1},
+    \\boxed{2}"), and that line."""
     spans = boxed_spans(text)
     if not spans:
         return [], ""
@@ -463,8 +471,9 @@ def _elements(target: str) -> list[str]:
 
 
 def _same_elements(boxes: list[str], elements: list[str], target: str) -> bool:
-    """Boxes against a target's elements: in order for a list ("[...]"), as sets otherwise."""
-    if normalize(target).startswith("["):
+    """Boxes against a target's elements: in order for a list or a tuple ("[...]", "(...)"),
+    as sets otherwise."""
+    if normalize(target)[:1] in ("[", "("):
         return all(equivalent(b, e) for b, e in zip(boxes, elements, strict=True))
     left = list(elements)
     for b in boxes:
