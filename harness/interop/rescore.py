@@ -21,8 +21,11 @@ Formats:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +33,7 @@ from pathlib import Path
 from harness import analyzers
 from harness.runs.metrics import summarize_groups, summarize_task
 from harness.runs.results import git_commit, package_versions
-from harness.runs.store import append_jsonl, locked, read_jsonl, write_json_atomic
+from harness.runs.store import append_jsonl, iter_jsonl, locked, write_json_atomic
 from harness.scoring import grade
 from tasks.errors import VrbenchError
 
@@ -38,6 +41,9 @@ FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
 CHUNK = 1000  # records graded and written at a time
 DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
 VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
+# the fields of a sample record a task's summary reads (`summarize_task`)
+SUMMARIZED = ("task", "target", "acc", "error", "correct", "analysis", "categories",
+              "other_correct")
 
 
 @dataclass
@@ -53,36 +59,78 @@ class Item:
     other_correct: bool | None = None
     other_extraction: str | None = None
     categories: dict = field(default_factory=dict)
+    task: str | None = None  # the vrbench task, where the file names it
 
 
-def _object_entries(path: Path, what: str):
-    """(key, value) of the JSON object a file holds, decoded one entry at a time: a large
-    single-line output file never becomes one tree of Python objects."""
-    text = path.read_text(encoding="utf-8")
+class _Window:
+    """A text file read a block at a time, as the stretch of it the JSON decoder works in."""
+
+    def __init__(self, f, block: int):
+        self.f, self.block, self.text, self.eof = f, block, "", False
+        self.dropped = 0  # characters of the file before `text`
+
+    def more(self) -> bool:
+        """Read on (as much again as is held, so a long value costs linear time)."""
+        chunk = self.f.read(max(self.block, len(self.text)))
+        self.eof, self.text = not chunk, self.text + chunk
+        return bool(chunk)
+
+    def forget(self, i: int) -> int:
+        """Drop what lies before i once a block of it is decoded; i's place after."""
+        if i < self.block:
+            return i
+        self.text, self.dropped = self.text[i:], self.dropped + i
+        return 0
+
+
+def _object_entries(path: Path, what: str, block: int = 1 << 20):
+    """(key, value) of the JSON object a file holds, read a block and decoded an entry at a
+    time: a large single-line output file is never held whole, nor as one tree of objects."""
     dec, space = json.JSONDecoder(), re.compile(r"\s*")
-    i = space.match(text).end()
-    if text[i:i + 1] != "{":
-        raise VrbenchError(f"{path} is not {what} (a JSON object).")
-    i = space.match(text, i + 1).end()
-    try:
-        while text[i:i + 1] != "}":
-            key, i = dec.raw_decode(text, i)
-            i = space.match(text, i).end()
-            if text[i:i + 1] != ":":
-                raise ValueError(f"':' expected at character {i}")
-            value, i = dec.raw_decode(text, space.match(text, i + 1).end())
-            yield key, value
-            i = space.match(text, i).end()
-            if text[i:i + 1] == ",":
-                i = space.match(text, i + 1).end()
-            elif text[i:i + 1] != "}":
-                raise ValueError(f"',' or '}}' expected at character {i}")
-    except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
-        raise VrbenchError(f"{path} is not valid JSON ({e}).") from e
+    with open(path, encoding="utf-8") as f:
+        w = _Window(f, block)
+
+        def skip(i: int) -> int:  # the next character that is not space, reading on for it
+            while (j := space.match(w.text, i).end()) == len(w.text) and w.more():
+                pass
+            return j
+
+        def value(i: int):  # a value that starts at i, read on until it ends before the edge
+            while True:
+                try:
+                    v, j = dec.raw_decode(w.text, i)
+                    if j < len(w.text) or w.eof:
+                        return v, j
+                except ValueError:  # JSONDecodeError is one; a cut value too, until the end
+                    if w.eof:
+                        raise
+                w.more()
+
+        try:
+            i = skip(0)
+            if w.text[i:i + 1] != "{":
+                raise VrbenchError(f"{path} is not {what} (a JSON object).")
+            i = skip(i + 1)
+            while w.text[i:i + 1] != "}":
+                key, i = value(i)
+                i = skip(i)
+                if w.text[i:i + 1] != ":":
+                    raise ValueError(f"':' expected after the key {key!r}")
+                entry, i = value(skip(i + 1))
+                yield key, entry
+                i = skip(w.forget(i))
+                if w.text[i:i + 1] == ",":
+                    i = skip(i + 1)
+                elif w.text[i:i + 1] != "}":
+                    raise ValueError(f"',' or '}}' expected after the entry {key!r}")
+        except (ValueError, RecursionError) as e:
+            where = (f"{e.msg} at character {e.pos + w.dropped}"
+                     if isinstance(e, json.JSONDecodeError) else e)
+            raise VrbenchError(f"{path} is not valid JSON ({where}).") from e
 
 
-def _lines(path: Path) -> list[dict]:
-    return read_jsonl(path, own=False)  # someone else's file: read, never repaired
+def _lines(path: Path) -> Iterator[dict]:
+    return iter_jsonl(path, own=False)  # someone else's file: read, never repaired
 
 
 def _letter_target(answer: str, choices: list[str]) -> str:
@@ -90,14 +138,13 @@ def _letter_target(answer: str, choices: list[str]) -> str:
     return LETTERS[choices.index(answer)] if answer in choices else answer
 
 
-def read_mathvista(path: Path) -> list[Item]:
-    items = []
+def read_mathvista(path: Path) -> Iterator[Item]:
     for pid, p in _object_entries(path, "a MathVista output file (a JSON object keyed by pid)"):
         try:
             mc = p["question_type"] == "multi_choice"
             choices = [str(c) for c in p.get("choices") or []] if mc else []
             meta = p.get("metadata") or {}
-            items.append(Item(
+            yield Item(
                 str(pid), str(p.get("response") or ""),
                 _letter_target(str(p["answer"]), choices), choices,
                 int(p["precision"]) if p.get("answer_type") == "float"
@@ -105,10 +152,9 @@ def read_mathvista(path: Path) -> list[Item]:
                 p.get("true_false"), p.get("extraction"),
                 {"task": meta.get("task"), "context": meta.get("context"),
                  "grade": meta.get("grade"), "skills": meta.get("skills"),
-                 "question_type": p["question_type"]}))
+                 "question_type": p["question_type"]})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise VrbenchError(f"problem {pid} of {path} lacks MathVista's fields ({e}).") from e
-    return items
 
 
 def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
@@ -123,21 +169,18 @@ def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
             for s in t.samples(split)}
 
 
-def read_mathvision(path: Path, task: str, data_dir: str | None) -> list[Item]:
-    lines = _lines(path)
-    truth = None if all("answer" in x for x in lines) else _task_rows(task, data_dir)
-    items = []
-    for i, x in enumerate(lines):
+def read_mathvision(path: Path, task: str, data_dir: str | None) -> Iterator[Item]:
+    truth = None if all("answer" in x for x in _lines(path)) else _task_rows(task, data_dir)
+    for i, x in enumerate(_lines(path)):
         key = str(x.get("id"))
         if truth is not None and key not in truth:
             raise VrbenchError(f"line {i + 1} of {path}: id {key} is not in {task}.")
         row = truth[key] if truth is not None else {
             "target": str(x["answer"]), "choices": [str(o) for o in x.get("options") or []],
             "precision": None, "categories": {}, "prompt": ""}
-        items.append(Item(key, str(x.get("response") or ""), row["target"], row["choices"],
-                          row["precision"], row["prompt"], x.get("correct"),
-                          x.get("model_answer"), row["categories"]))
-    return items
+        yield Item(key, str(x.get("response") or ""), row["target"], row["choices"],
+                   row["precision"], row["prompt"], x.get("correct"), x.get("model_answer"),
+                   row["categories"])
 
 
 def _verdict(line: dict, key: str | None):
@@ -157,13 +200,12 @@ def _verdict(line: dict, key: str | None):
     return None
 
 
-def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> list[Item]:
+def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> Iterator[Item]:
     from tasks.benchmarks import BENCHMARKS
     if task not in BENCHMARKS:
         raise VrbenchError(f"--task must name the published benchmark the samples are of "
                            f"(one of {', '.join(BENCHMARKS)}), not {task!r}.")
     bench = BENCHMARKS[task]
-    items = []
     for i, x in enumerate(_lines(path)):
         try:
             resps = x.get("filtered_resps") or x["resps"]
@@ -174,15 +216,12 @@ def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> list[Item]
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise VrbenchError(f"line {i + 1} of {path} is not an lmms-eval sample of {task} "
                                f"({type(e).__name__}: {e}).") from e
-        items.append(Item(str(x.get("doc_id", i)), str(resps), row["target"], row["choices"],
-                          row["meta"].get("precision"), row["question"],
-                          _verdict(x, verdict_key), None, row["meta"].get("categories") or {}))
-    return items
+        yield Item(str(x.get("doc_id", i)), str(resps), row["target"], row["choices"],
+                   row["meta"].get("precision"), row["question"], _verdict(x, verdict_key), None,
+                   row["meta"].get("categories") or {})
 
 
-def read_vrbench(path: Path) -> tuple[list[Item], dict[str, str]]:
-    path = path / "samples.jsonl" if path.is_dir() else path
-    items, task_of = [], {}
+def read_vrbench(path: Path) -> Iterator[Item]:
     for n, r in enumerate(_lines(path), 1):
         resps = r.get("resps") or []
         if not (isinstance(resps, list) and all(isinstance(t, str) for t in resps)
@@ -192,15 +231,13 @@ def read_vrbench(path: Path) -> tuple[list[Item], dict[str, str]]:
                                "be texts, with a target text and a verdict per response).")
         for j, text in enumerate(resps):
             doc = r["doc_id"] if len(r["resps"]) == 1 else f"{r['doc_id']}#{j}"
-            task_of[doc] = r["task"]
-            items.append(Item(doc, text, r["target"], r.get("choices") or [], r.get("precision"),
-                              (r.get("arguments") or {}).get("prompt", ""), r["correct"][j],
-                              (r.get("filtered_resps") or [None] * (j + 1))[j],
-                              r.get("categories") or {}))
-    return items, task_of
+            yield Item(doc, text, r["target"], r.get("choices") or [], r.get("precision"),
+                       (r.get("arguments") or {}).get("prompt", ""), r["correct"][j],
+                       (r.get("filtered_resps") or [None] * (j + 1))[j],
+                       r.get("categories") or {}, r["task"])
 
 
-def _record(item: Item, task: str, fmt: str, reflection_mode: str) -> dict:
+def _record(item: Item, task: str, reflection_mode: str) -> dict:
     g = grade(item.response, item.target, item.choices or None, item.precision)
     a = analyzers.analyze(item.response, None, None, reflection_mode) | {"finish_reason": None}
     rec = {"task": task, "doc_id": item.doc_id, "target": item.target, "choices": item.choices,
@@ -213,6 +250,19 @@ def _record(item: Item, task: str, fmt: str, reflection_mode: str) -> dict:
         rec["other_correct"] = [bool(item.other_correct)]
         rec["other_extraction"] = item.other_extraction
     return rec
+
+
+def _keep(chunk: list[dict], kept: dict[str, list[dict]], disagree: list[dict]) -> None:
+    """Keep of each graded record what the summary reads, and where the two verdicts differ,
+    the difference."""
+    for r in chunk:
+        kept.setdefault(r["task"], []).append({k: r[k] for k in SUMMARIZED if k in r})
+        if "other_correct" in r and r["other_correct"][0] != r["correct"][0]:
+            disagree.append({
+                "task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
+                "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
+                "other": r["other_correct"][0], "other_extracted": r["other_extraction"],
+                "response_tail": r["resps"][0][-300:]})
 
 
 def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: str | None = None,
@@ -228,25 +278,22 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
     if fmt in ("lmms-eval",) and not task:
         raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
     task = task or DEFAULT_TASK.get(fmt)
-    task_of: dict[str, str] = {}
+    source = path / "samples.jsonl" if fmt == "vrbench" and path.is_dir() else path
     if fmt == "mathvista":
-        items = read_mathvista(path)
+        items = read_mathvista(source)
     elif fmt == "mathvision":
-        items = read_mathvision(path, task, data_dir)
+        items = read_mathvision(source, task, data_dir)
     elif fmt == "lmms-eval":
-        items = read_lmms_eval(path, task, verdict_key)
+        items = read_lmms_eval(source, task, verdict_key)
     else:
-        items, task_of = read_vrbench(path)
-    if not items:
+        items = read_vrbench(source)
+    first = next(items, None)  # read before anything is written
+    if first is None:
         raise VrbenchError(f"{path} holds no responses.")
-    digest = hashlib.sha256((path / "samples.jsonl" if path.is_dir() else path).read_bytes()
-                            ).hexdigest()
+    with open(source, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     name = model_name or path.stem.removeprefix("output_")
-    domains = _domains({task_of.get(i.doc_id, task) for i in items})
     config = {"model": name, "model_sha256": None, "preset": f"rescored:{fmt}", "split": "test",
-              "tasks": {t: {"version": f"rescored:{fmt}", "domain": d, "split": "test",
-                            "n_samples": sum(task_of.get(i.doc_id, task) == t for i in items),
-                            "data_sha256": digest} for t, d in domains.items()},
               "generation": {}, "backend": f"rescore:{fmt}", "source": str(path.resolve()),
               "source_sha256": digest, "reflection_mode": reflection_mode,
               "reflection_words": list(analyzers.REFLECTION_WORDS), "checkpoint": None,
@@ -257,26 +304,31 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
                             ).hexdigest()
     run_dir = Path(output) if output else Path(root) / f"rescore-{name}-{run_id[:12]}"
     with locked(run_dir / ".lock"):
-        (run_dir / "samples.jsonl").unlink(missing_ok=True)  # grading is cheap: redo it all
-        records, disagree = [], []  # what summarising needs of each record, and the differences
-        for start in range(0, len(items), CHUNK):  # written as graded, never all held whole
-            chunk = [_record(i, task_of.get(i.doc_id, task), fmt, reflection_mode)
-                     for i in items[start:start + CHUNK]]
-            append_jsonl(run_dir / "samples.jsonl", chunk)
-            disagree += [{"task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
-                          "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
-                          "other": r["other_correct"][0],
-                          "other_extracted": r["other_extraction"],
-                          "response_tail": r["resps"][0][-300:]}
-                         for r in chunk if "other_correct" in r
-                         and r["other_correct"][0] != r["correct"][0]]
-            records += [{k: v for k, v in r.items() if k not in ("resps", "arguments")}
-                        for r in chunk]
+        # grading is cheap: it is all redone, into a new file that replaces the old one only
+        # once every response is graded (a bad entry half-way loses nothing of a past run)
+        partial = run_dir / ".samples.jsonl.partial"
+        partial.unlink(missing_ok=True)
+        kept: dict[str, list[dict]] = {}  # per task, what summarising needs of each record
+        disagree = []
+        items = itertools.chain([first], items)
+        try:
+            while chunk := [_record(i, i.task or task, reflection_mode)
+                            for i in itertools.islice(items, CHUNK)]:
+                append_jsonl(partial, chunk)  # written as graded, never all held at once
+                _keep(chunk, kept, disagree)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, run_dir / "samples.jsonl")
         (run_dir / "disagreements.jsonl").unlink(missing_ok=True)
         append_jsonl(run_dir / "disagreements.jsonl", disagree)
+        domains = _domains(set(kept))
+        config["tasks"] = {t: {"version": f"rescored:{fmt}", "domain": d, "split": "test",
+                               "n_samples": len(kept[t]), "data_sha256": digest}
+                           for t, d in domains.items()}
         config |= {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds")}
         write_json_atomic(run_dir / "config.json", config)
-        results = {t: summarize_task([r for r in records if r["task"] == t], 1) for t in domains}
+        results = {t: summarize_task(kept[t], 1) for t in domains}
         out = {"results": results, "groups": summarize_groups(results, domains),
                "versions": {t: config["tasks"][t]["version"] for t in domains},
                "n-samples": {t: config["tasks"][t]["n_samples"] for t in domains},

@@ -62,36 +62,41 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def read_jsonl(path: Path, own: bool = True) -> list[dict]:
-    """Records of a JSONL file; reading never changes the file. In a file vrbench writes
-    (`own`), a last line without its newline is one a writer is still writing (or a kill cut
-    short) and is left out: its writer drops it when it resumes (`repair_jsonl`). In a file
-    from elsewhere the last line needs no newline. A damaged line is an error that names the
-    line. A missing file is read from its gzipped copy (`.gz`, as a published bundle holds
-    it) where there is one."""
+    """Records of a JSONL file (see `iter_jsonl`)."""
+    return list(iter_jsonl(path, own))
+
+
+def iter_jsonl(path: Path, own: bool = True) -> Iterator[dict]:
+    """Records of a JSONL file, read a line at a time; reading never changes the file. In a
+    file vrbench writes (`own`), a last line without its newline is one a writer is still
+    writing (or a kill cut short) and is left out: its writer drops it when it resumes
+    (`repair_jsonl`). In a file from elsewhere the last line needs no newline. A damaged line
+    is an error that names the line. A missing file is read from its gzipped copy (`.gz`, as
+    a published bundle holds it) where there is one."""
     if own:
         run_file(path)
-    if not path.exists():
-        packed = path.with_name(path.name + ".gz")
-        if not packed.exists():
-            return []
-        data, own = gzip.decompress(run_file(packed).read_bytes()), False
-    else:
-        data = path.read_bytes()
-    end = data.rfind(b"\n") + 1 if own else len(data)
-    out = []
-    for number, line in enumerate(data[:end].splitlines(), 1):
-        if not line.strip(b" \t\r\x00"):  # blank, or zeros left by a crash
-            continue
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-            raise VrbenchError(f"line {number} of {path} is not valid JSON; delete that line "
-                               "(the run then redoes its sample) or the whole file.") from e
-        if not isinstance(record, dict):
-            raise VrbenchError(f"line {number} of {path} is not a JSON object; delete that "
-                               "line (the run then redoes its sample) or the whole file.")
-        out.append(record)
-    return out
+    packed = path.with_name(path.name + ".gz")
+    zipped = not path.exists()
+    if zipped and not packed.exists():
+        return
+    with gzip.open(run_file(packed)) if zipped else open(path, "rb") as f:
+        own = own and not zipped
+        for number, line in enumerate(f, 1):
+            if own and not line.endswith(b"\n"):
+                return
+            if not line.strip(b" \t\r\n\x00"):  # blank, or zeros left by a crash
+                continue
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+                raise VrbenchError(f"line {number} of {path} is not valid JSON; delete that "
+                                   "line (the run then redoes its sample) or the whole file."
+                                   ) from e
+            if not isinstance(record, dict):
+                raise VrbenchError(f"line {number} of {path} is not a JSON object; delete "
+                                   "that line (the run then redoes its sample) or the whole "
+                                   "file.")
+            yield record
 
 
 def repair_jsonl(path: Path) -> None:
