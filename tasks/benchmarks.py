@@ -25,12 +25,15 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import datasets
 import yaml
 
 from tasks.answers import LETTERS, last_boxed
 from tasks.errors import VrbenchError
+
+if TYPE_CHECKING:  # imported where a copy is read: listing the benchmarks needs none of it
+    import datasets
 
 DATA_ENV = "VRBENCH_DATA"
 BOXED = "\nPut the final answer in \\boxed{}."
@@ -125,11 +128,13 @@ _SAVED_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")  # save_
 
 
 def _load_files(files: list[Path]) -> datasets.Dataset:
+    import datasets
     kind = {".parquet": "parquet", ".json": "json", ".jsonl": "json"}[files[0].suffix]
     return datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
 
 
 def _read_split(r: Path, split: str, config: str | None) -> datasets.Dataset | None:
+    import datasets
     if config and (r / config / "dataset_dict.json").is_file():  # save_to_disk per config
         dd = datasets.load_from_disk(str(r / config))
         if split in dd:
@@ -518,7 +523,7 @@ BENCHMARKS = {b.name: b for b in (
 
 
 def rows(bench: Benchmark, base: str | None = None) -> list[dict]:
-    """The benchmark's samples as rows of the task features (tasks.spec.FEATURES), read
+    """The benchmark's samples as rows of the task features (tasks.spec.features), read
     from the local copy under `base` (default: $VRBENCH_DATA)."""
     ds, root = open_split(data_dir(base), bench.repo, bench.split, bench.config,
                           bench.data_files)

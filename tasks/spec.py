@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import io
@@ -10,32 +11,42 @@ import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import datasets
 import yaml
 from PIL import Image
-from tqdm.auto import tqdm
 
 from tasks import DOMAINS
 from tasks.answers import lettered
 from tasks.errors import VrbenchError
 from tasks.synthetic import GENERATORS
 
+if TYPE_CHECKING:
+    import datasets
+
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
 SPLITS = ("train", "validation", "test")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a task name is also a file name
 
-FEATURES = datasets.Features({
-    "id": datasets.Value("string"),
-    "images": datasets.List(datasets.Image()),
-    "question": datasets.Value("string"),
-    "target": datasets.Value("string"),
-    "choices": datasets.List(datasets.Value("string")),
-    "solution": datasets.Value("string"),
-    "solution_reflective": datasets.Value("string"),
-    "meta": datasets.Value("string"),
-})
+# a split's columns (`datasets` is imported where a split is built: listing tasks needs none)
+COLUMNS = ("id", "images", "question", "target", "choices", "solution", "solution_reflective",
+           "meta")
+
+
+def _dataset(columns, from_rows: bool = False) -> datasets.Dataset:
+    """A split's columns (or its rows) as a `datasets.Dataset` of the task features."""
+    import datasets
+    build = datasets.Dataset.from_list if from_rows else datasets.Dataset.from_dict
+    return build(columns, features=features())
+
+
+@functools.cache
+def features():
+    """The columns as `datasets.Features`: images an `Image` list, choices a string list."""
+    import datasets
+    kind = {"images": datasets.List(datasets.Image()),
+            "choices": datasets.List(datasets.Value("string"))}
+    return datasets.Features({c: kind.get(c, datasets.Value("string")) for c in COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class Task:
             if self.benchmark is not None:
                 from tasks import benchmarks
                 rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark], self.data_dir)
-                self.data[split] = datasets.Dataset.from_list(rows, features=FEATURES)
+                self.data[split] = _dataset(rows, from_rows=True)
             else:
                 self._generate(split)
         return self.data[split]
@@ -115,8 +126,9 @@ class Task:
         order = [s for s in ("test", "validation", "train") if s in self.splits]
         for split in order[:order.index(upto) + 1]:
             rng = random.Random(f"{self.name}/{self.version}/{split}/{self.seed}")
-            rows: dict[str, list] = {k: [] for k in FEATURES}
+            rows: dict[str, list] = {k: [] for k in COLUMNS}
             n, attempts = self.splits[split], 0
+            from tqdm.auto import tqdm
             bar = tqdm(total=n, desc=f"{self.name}:{split}", leave=False, disable=n < 2000)
             while len(rows["id"]) < n:
                 attempts += 1
@@ -144,7 +156,7 @@ class Task:
                 rows["meta"].append(json.dumps(item.meta, sort_keys=True))
                 bar.update()
             bar.close()
-            self.data[split] = datasets.Dataset.from_dict(rows, features=FEATURES)
+            self.data[split] = _dataset(rows)
 
     def samples(self, split: str, limit: int | None = None) -> list[Sample]:
         ds = self.dataset(split)

@@ -12,7 +12,7 @@ from harness.runs.store import read_jsonl
 from helpers import ScriptedBackend, image_key
 from tasks import Task, decode_images
 from tasks.errors import VrbenchError
-from tasks.spec import FEATURES
+from tasks.spec import COLUMNS, features
 
 
 def _answers(task, n_right_of_every: int, limit: int, n: int = 1):
@@ -62,7 +62,7 @@ def test_pass_at_k_counts_any_correct_sample(tmp_path):
 
 def _corrupt_task() -> Task:
     src = tasks.load("count_shapes").samples("test", 4)
-    rows = {k: [] for k in FEATURES}
+    rows = {k: [] for k in COLUMNS}
     for i, s in enumerate(src):
         rows["id"].append(s.id)
         img = s.images[0]["bytes"] if i != 2 else b"\x89PNG\r\n\x1a\n-not-really-a-png"
@@ -71,7 +71,7 @@ def _corrupt_task() -> Task:
             rows[k].append(getattr(s, k))
         rows["choices"].append([])
         rows["meta"].append("{}")
-    ds = datasets.Dataset.from_dict(rows, features=FEATURES)
+    ds = datasets.Dataset.from_dict(rows, features=features())
     return Task(name="with_corrupt_image", version="0", domain="id", answer_type="integer",
                 prompt_template="{question}", splits={"test": 4}, data={"test": ds})
 

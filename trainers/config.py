@@ -1,6 +1,7 @@
 """What every trainer is configured with: the base `TrainConfig`, its optimizer settings
-and how its checkpoints are scored (`CheckpointEval`). `SFTConfig` and `RLConfig` extend
-the base with their own fields."""
+and how its checkpoints are scored (`CheckpointEval`); `SFTConfig` and `RLConfig` extend
+the base with their own fields. Nothing here imports torch, so that reading a
+configuration (a trainer's `--help`, `--dry-run`, a recipe) starts at once."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
-import torch
-
 from harness import flags
-from harness.runs.config import EvalConfig
+from harness.runs.config import GENERATION_DEFAULTS, EvalConfig
 from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
 from trainers.parts import PARTS, check_parts
 
-PARAM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2}  # the weights' dtypes: bytes a value
 
 
 @dataclass
@@ -72,7 +71,7 @@ class OptimSettings:
 class TrainConfig:
     """What every trainer takes; `SFTConfig` and `RLConfig` add their own fields."""
 
-    CHOICES: ClassVar[dict] = {"param_dtype": PARAM_DTYPES}
+    CHOICES: ClassVar[dict] = {"param_dtype": DTYPE_BYTES}
 
     model: str  # the starting checkpoint
     out: str  # output directory: checkpoints, logs, dynamics, evaluation runs
@@ -130,3 +129,168 @@ def check_finite(cfg) -> None:
 
 def config_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg), default=str))
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    reflective: float = 0.0  # share of examples trained on the solution with a reflective check
+    batch_size: int = 16  # examples per micro-batch, over all processes
+    grad_accum: int = 1  # micro-batches per optimizer step
+
+    def check(self, world: int) -> None:
+        super().check(world)
+        if not 0 <= self.reflective <= 1:
+            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise VrbenchError("--batch-size and --grad-accum must be at least 1.")
+        if self.batch_size % world:
+            raise VrbenchError(f"batch size {self.batch_size} does not split over {world} "
+                               "processes.")
+
+
+ADVANTAGES = ("reinforce_pp", "grpo")
+LOSS_AGG = ("token-mean", "seq-mean-token-mean")
+
+
+@dataclass
+class RLConfig(TrainConfig):
+    CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": LOSS_AGG,
+                               "copies_dtype": DTYPE_BYTES,
+                               "generation_defaults": GENERATION_DEFAULTS}
+
+    steps: int = 50  # generation steps (rollout batches)
+    log_every: int = 1
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(
+        lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
+    prompts_per_step: int = 16  # prompts per generation step, over all processes
+    group_size: int = 4  # responses per prompt (G)
+    gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
+    temperature: float = 1.0  # rollout sampling temperature; the old, reference and new
+    # log-probs are computed at the same temperature, so training stays on-policy
+    top_p: float = 1.0  # rollout nucleus sampling threshold. Below 1 the recomputed log-probs
+    # cannot mirror it (they renormalise over the whole vocabulary): the gap to the sampler's
+    # log-probs is logged every step as logprob_gap_mean and logprob_gap_max
+    generation_defaults: str = "neutral"  # top-k and repetition penalty of the rollouts: neutral
+    # (off) or model (the starting checkpoint's generation config, e.g. a 1.05 penalty)
+    max_new_tokens: int = 64  # token limit per response
+    # -- reward: the harness's grader, with the paper's penalties
+    correct_reward: float = 1.0  # reward of a correct final answer
+    format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
+    language_coef: float = 0.1  # minus this times the share of CJK characters
+    no_eos_reward: float = -0.1  # the whole reward of a response cut at the limit or too short
+    min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
+    # -- advantage
+    advantage: str = "grpo"  # grpo (group-normalised) or reinforce_pp (the paper's)
+    grpo_std_norm: bool = True  # divide by the group's std (--no-grpo-std-norm: Dr. GRPO)
+    gamma: float = 1.0  # reinforce_pp: discount of the token-level returns
+    kl_reward_coef: float = 0.0  # reinforce_pp: beta_rew, a per-token KL penalty in the return
+    whiten_add_mean: bool = False  # reinforce_pp: the paper code's (A - mu) / sigma + mu
+    adv_eps: float = 1e-6  # added to the std when normalising advantages
+    # -- loss
+    clip_low: float = 0.2  # PPO clip: the ratio is kept above 1 - clip_low
+    clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
+    loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
+    kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
+    copies_dtype: str = "float32"  # dtype of the frozen full copies: the reference model and,
+    # under --fsdp, the rollout model (bfloat16 halves them; on a GPU their matmuls run in
+    # bf16 under --bf16 autocast either way)
+    ppo_epochs: int = 1  # passes over each rollout batch
+    micro_batch_size: int = 32  # sequences per forward pass, grouped by length; gradients
+    # add up over a mini-batch's micro-batches (0: a mini-batch in one pass)
+    mini_batches: int = 1  # optimizer steps per ppo epoch
+    log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
+
+    def needs_reference(self) -> bool:
+        """A KL loss, or Reinforce++'s KL reward, keeps the starting model as the reference."""
+        return bool(self.kl_coef or (self.advantage == "reinforce_pp" and self.kl_reward_coef))
+
+    def check(self, world: int) -> None:
+        super().check(world)
+        for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
+                     "ppo_epochs", "mini_batches"):
+            if getattr(self, name) < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if self.micro_batch_size < 0:
+            raise VrbenchError("--micro-batch-size must be 0 or more.")
+        if self.temperature <= 0:
+            raise VrbenchError(f"--temperature must be above 0 (rollouts sample), not "
+                               f"{self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
+        for name in ("clip_low", "clip_high", "kl_coef", "kl_reward_coef", "adv_eps",
+                     "language_coef", "min_tokens"):
+            if getattr(self, name) < 0:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more.")
+        if not 0 <= self.gamma <= 1:
+            raise VrbenchError(f"--gamma must be in [0, 1], not {self.gamma}.")
+        if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk
+                                                       ) % world:
+            raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
+                               f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
+        if self.advantage == "grpo" and self.group_size < 2:
+            raise VrbenchError("grpo needs a group size of at least 2.")
+
+
+@dataclass(frozen=True)
+class TinySize:
+    hidden: int
+    layers: int
+    heads: int
+    vision_dim: int
+    vision_depth: int
+    vision_heads: int
+    vocab: int = 1024
+
+
+SIZES = {
+    "tiny": TinySize(hidden=128, layers=2, heads=4, vision_dim=64, vision_depth=2, vision_heads=2),
+    "small": TinySize(hidden=256, layers=4, heads=4, vision_dim=128, vision_depth=4,
+                      vision_heads=4),
+    "base": TinySize(hidden=512, layers=6, heads=8, vision_dim=256, vision_depth=6,
+                     vision_heads=8),
+}
+
+
+@dataclass
+class QuickstartConfig:
+    out: str = "runs/quickstart"  # where every stage, its runs and the summary go
+    size: str = "small"  # the tiny reference model: tiny, small or base
+    tasks: str = "id"  # the training tasks (their train split)
+    seeds: tuple[int, ...] = (0,)  # one warm start and two arms per seed
+    warm_steps: int = 500  # SFT warm-start steps
+    warm_lr: float = 2e-3  # the warm start's peak learning rate
+    warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
+    reflective: float = 0.5  # share of warm-start solutions with a reflective check
+    arm_steps: int = 40  # optimizer steps of each arm
+    prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
+    group_size: int = 4  # RL responses per prompt
+    sft_lr: float = 1e-4  # the SFT arm's constant learning rate
+    rl_lr: float = 2e-5  # the RL arm's constant learning rate (at 1e-4 its ID accuracy
+    # falls below the warm start's: the README's quickstart results)
+    sweep_lrs: tuple[float, ...] = ()  # each arm is also trained at these learning rates
+    # (checkpoints at half and all of arm-steps): the points of the Pareto figure
+    kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
+    kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
+    eval: CheckpointEval = field(default_factory=lambda: CheckpointEval(
+        final_limit=200))  # how every checkpoint is scored (the last of each stage on
+    # --eval-final-limit samples per task: the verdict's)
+
+    def check(self) -> None:
+        check_finite(self)
+        if self.size not in SIZES:
+            raise VrbenchError(f"unknown size {self.size!r}; choose one of "
+                               f"{', '.join(SIZES)}.")
+        for name in ("warm_steps", "arm_steps", "prompts", "kl_prompts"):
+            if getattr(self, name) < 1:
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+        if self.group_size < 2:
+            raise VrbenchError("--group-size must be at least 2 (RL compares responses).")
+        if not self.seeds:
+            raise VrbenchError("--seeds needs at least one seed.")
+        if min(self.warm_lr, self.sft_lr, self.rl_lr, *self.sweep_lrs) <= 0 or (
+                self.kl_coef < 0 or self.warm_eval_every < 0):
+            raise VrbenchError("learning rates must be above 0, --kl-coef and "
+                               "--warm-eval-every 0 or more.")
+        if not 0 <= self.reflective <= 1:
+            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        self.eval.check()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from tasks.errors import VrbenchError
-from trainers.config import PARAM_DTYPES, TrainConfig
+from trainers.config import DTYPE_BYTES, TrainConfig
 from trainers.parts import PARTS, parameter_parts
 
 PROMPT_TOKENS = 1024  # an image and its question, for the generation cache
@@ -38,12 +38,12 @@ def estimate(cfg: TrainConfig, trainer: str, world: int, model_config) -> dict[s
     """Bytes per process of each thing the run holds (see the module's docstring)."""
     counts = parameter_counts(model_config)
     total, trained = sum(counts.values()), sum(counts[p] for p in cfg.optim.train)
-    size = PARAM_DTYPES[cfg.param_dtype].itemsize
+    size = DTYPE_BYTES[cfg.param_dtype]
     shards = world if cfg.fsdp and world > 1 else 1
     out = {"weights": total * size // shards, "gradients": trained * size // shards,
            "optimizer": 2 * trained * size // shards}
     if trainer == "rl":
-        copies = PARAM_DTYPES[cfg.copies_dtype].itemsize
+        copies = DTYPE_BYTES[cfg.copies_dtype]
         if cfg.needs_reference():
             out["reference model"] = total * copies
         if shards > 1:

@@ -10,9 +10,12 @@ none of them (an image-newline vector, say) counts as connector: it sits between
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from tasks.errors import VrbenchError
+
+if TYPE_CHECKING:  # the names and their check need no torch: a trainer's --help starts fast
+    import torch
 
 PARTS = ("vision", "connector", "language")
 CONNECTORS = ("multi_modal_projector", "connector", "mm_projector", "merger")
@@ -20,6 +23,7 @@ CONNECTORS = ("multi_modal_projector", "connector", "mm_projector", "merger")
 
 def _modules(model: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
     """part -> the sub-modules that hold it."""
+    import torch
     vision = model.get_encoder(modality="image")
     if vision is model or vision is getattr(model, "base_model", None):
         raise VrbenchError(f"{type(model).__name__} exposes no vision tower "

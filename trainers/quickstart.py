@@ -13,63 +13,17 @@ Every stage resumes: running it again continues where it stopped.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.models import kl
 from harness.reports import compare, leaderboard
 from harness.reports.plots import plot_dynamics, plot_pareto
 from harness.runs.store import read_jsonl, write_text_atomic
-from tasks.errors import VrbenchError
 from trainers import rl, sft, tiny
 from trainers.checkpoints import checkpoint_dir
-from trainers.config import CheckpointEval, OptimSettings, check_finite
+from trainers.config import OptimSettings, QuickstartConfig
 from trainers.dynamics import eval_run_dir, evaluate_checkpoint
-
-
-@dataclass
-class QuickstartConfig:
-    out: str = "runs/quickstart"  # where every stage, its runs and the summary go
-    size: str = "small"  # the tiny reference model: tiny, small or base
-    tasks: str = "id"  # the training tasks (their train split)
-    seeds: tuple[int, ...] = (0,)  # one warm start and two arms per seed
-    warm_steps: int = 500  # SFT warm-start steps
-    warm_lr: float = 2e-3  # the warm start's peak learning rate
-    warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
-    reflective: float = 0.5  # share of warm-start solutions with a reflective check
-    arm_steps: int = 40  # optimizer steps of each arm
-    prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
-    group_size: int = 4  # RL responses per prompt
-    sft_lr: float = 1e-4  # the SFT arm's constant learning rate
-    rl_lr: float = 2e-5  # the RL arm's constant learning rate (at 1e-4 its ID accuracy
-    # falls below the warm start's: the README's quickstart results)
-    sweep_lrs: tuple[float, ...] = ()  # each arm is also trained at these learning rates
-    # (checkpoints at half and all of arm-steps): the points of the Pareto figure
-    kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
-    kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
-    eval: CheckpointEval = field(default_factory=lambda: CheckpointEval(
-        final_limit=200))  # how every checkpoint is scored (the last of each stage on
-    # --eval-final-limit samples per task: the verdict's)
-
-    def check(self) -> None:
-        check_finite(self)
-        if self.size not in tiny.SIZES:
-            raise VrbenchError(f"unknown size {self.size!r}; choose one of "
-                               f"{', '.join(tiny.SIZES)}.")
-        for name in ("warm_steps", "arm_steps", "prompts", "kl_prompts"):
-            if getattr(self, name) < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
-        if self.group_size < 2:
-            raise VrbenchError("--group-size must be at least 2 (RL compares responses).")
-        if not self.seeds:
-            raise VrbenchError("--seeds needs at least one seed.")
-        if min(self.warm_lr, self.sft_lr, self.rl_lr, *self.sweep_lrs) <= 0 or (
-                self.kl_coef < 0 or self.warm_eval_every < 0):
-            raise VrbenchError("learning rates must be above 0, --kl-coef and "
-                               "--warm-eval-every 0 or more.")
-        if not 0 <= self.reflective <= 1:
-            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
-        self.eval.check()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,30 +22,12 @@ from tqdm.auto import tqdm
 from harness.models.logprobs import collate, encode_prompt, token_logprobs
 from harness.runs.store import append_jsonl
 from tasks import decode_images
-from tasks.errors import VrbenchError
 from trainers import session
 from trainers.checkpoints import checkpoint_dir
-from trainers.config import TrainConfig
+from trainers.config import SFTConfig
 from trainers.distributed import all_reduce_sum
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
-
-
-@dataclass
-class SFTConfig(TrainConfig):
-    reflective: float = 0.0  # share of examples trained on the solution with a reflective check
-    batch_size: int = 16  # examples per micro-batch, over all processes
-    grad_accum: int = 1  # micro-batches per optimizer step
-
-    def check(self, world: int) -> None:
-        super().check(world)
-        if not 0 <= self.reflective <= 1:
-            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise VrbenchError("--batch-size and --grad-accum must be at least 1.")
-        if self.batch_size % world:
-            raise VrbenchError(f"batch size {self.batch_size} does not split over {world} "
-                               "processes.")
 
 
 def completion_ids(tokenizer, text: str) -> list[int]:

@@ -6,24 +6,12 @@ The result is an ordinary Hugging Face checkpoint directory: `AutoProcessor` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import (
-    GenerationConfig,
-    PreTrainedTokenizerFast,
-    Qwen2VLConfig,
-    Qwen2VLForConditionalGeneration,
-    Qwen2VLImageProcessor,
-    Qwen2VLProcessor,
-    Qwen2VLVideoProcessor,
-)
 
 import tasks
 from harness.analyzers import REFLECTION_WORDS
 from tasks import shifts
+from trainers.config import SIZES, TinySize
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
@@ -47,26 +35,6 @@ EXTRA_TEXT = [
 ]
 
 
-@dataclass(frozen=True)
-class TinySize:
-    hidden: int
-    layers: int
-    heads: int
-    vision_dim: int
-    vision_depth: int
-    vision_heads: int
-    vocab: int = 1024
-
-
-SIZES = {
-    "tiny": TinySize(hidden=128, layers=2, heads=4, vision_dim=64, vision_depth=2, vision_heads=2),
-    "small": TinySize(hidden=256, layers=4, heads=4, vision_dim=128, vision_depth=4,
-                      vision_heads=4),
-    "base": TinySize(hidden=512, layers=6, heads=8, vision_dim=256, vision_depth=6,
-                     vision_heads=8),
-}
-
-
 def corpus() -> list[str]:
     """Text the tokenizer is trained on: prompts and solutions of every task file, and the
     words every shift dial adds (whichever shifts a suite holds)."""
@@ -79,7 +47,10 @@ def corpus() -> list[str]:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, extra_special: tuple[str, ...] = (),
-                    image_token: str = "<|image_pad|>") -> PreTrainedTokenizerFast:
+                    image_token: str = "<|image_pad|>"):
+    """A byte-level BPE tokenizer trained on `texts`, as transformers' fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -107,7 +78,15 @@ def build(out: str | Path, size: str = "tiny", seed: int = 0, arch: str = "qwen2
     return ARCHS[arch](Path(out), SIZES[size], seed)
 
 
-def _save(out: Path, model, processor, ids: dict, eos: str, pad: str) -> Path:
+def _save(out: Path, model_cls, config, seed: int, processor, ids: dict, eos: str,
+          pad: str) -> Path:
+    """The model of `config`, its weights drawn from `seed`, saved with its processor and a
+    generation config that stops at `eos`. (torch and transformers are imported here and in
+    the builders, where a command needs them: `vrbench --help` starts without them.)"""
+    import torch
+    from transformers import GenerationConfig
+    torch.manual_seed(seed)
+    model = model_cls(config)
     model.generation_config = GenerationConfig(
         bos_token_id=ids[pad], pad_token_id=ids[pad], eos_token_id=[ids[eos], ids[pad]],
         do_sample=False)
@@ -133,6 +112,7 @@ def _chat_template(image: str) -> str:
 def _qwen(s: TinySize, processor_cls) -> tuple:
     """The Qwen-VL family's shared parts: tokenizer, special ids, processor, text config
     (with M-RoPE sections summing to head_dim / 2) and the vision token ids."""
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
     tokenizer = train_tokenizer(corpus(), s.vocab)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     # Images up to 8x8 merged tokens (224x224 px) are kept at their size: no resizing of the
@@ -162,6 +142,7 @@ def _qwen(s: TinySize, processor_cls) -> tuple:
 
 def build_qwen2_vl(out: Path, s: TinySize, seed: int) -> Path:
     """Qwen2-VL, the paper's family."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
     ids, processor, text, vision_ids = _qwen(s, Qwen2VLProcessor)
     config = Qwen2VLConfig(
         text_config=text,
@@ -170,8 +151,7 @@ def build_qwen2_vl(out: Path, s: TinySize, seed: int) -> Path:
             "num_heads": s.vision_heads, "mlp_ratio": 2, "patch_size": 14,
             "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
         tie_word_embeddings=True, **vision_ids)
-    torch.manual_seed(seed)
-    return _save(out, Qwen2VLForConditionalGeneration(config), processor, ids, "<|im_end|>",
+    return _save(out, Qwen2VLForConditionalGeneration, config, seed, processor, ids, "<|im_end|>",
                  "<|endoftext|>")
 
 
@@ -192,8 +172,7 @@ def build_qwen2_5_vl(out: Path, s: TinySize, seed: int) -> Path:
             "temporal_patch_size": 2, "window_size": 56,
             "fullatt_block_indexes": [s.vision_depth - 1]},
         tie_word_embeddings=True, **vision_ids)
-    torch.manual_seed(seed)
-    return _save(out, Qwen2_5_VLForConditionalGeneration(config), processor, ids,
+    return _save(out, Qwen2_5_VLForConditionalGeneration, config, seed, processor, ids,
                  "<|im_end|>", "<|endoftext|>")
 
 
@@ -222,8 +201,7 @@ def build_llava(out: Path, s: TinySize, seed: int) -> Path:
         text_config=_llama_text(s, tokenizer, ids), image_token_id=ids["<image>"],
         vision_feature_select_strategy="default", vision_feature_layer=-1,
         tie_word_embeddings=True)
-    torch.manual_seed(seed)
-    return _save(out, LlavaForConditionalGeneration(config), processor, ids, "<|im_end|>",
+    return _save(out, LlavaForConditionalGeneration, config, seed, processor, ids, "<|im_end|>",
                  "<|endoftext|>")
 
 
@@ -251,8 +229,7 @@ def build_idefics3(out: Path, s: TinySize, seed: int) -> Path:
                        "patch_size": 14},
         text_config=_llama_text(s, tokenizer, ids), scale_factor=2,
         image_token_id=ids["<image>"], tie_word_embeddings=True)
-    torch.manual_seed(seed)
-    return _save(out, Idefics3ForConditionalGeneration(config), processor, ids, "<|im_end|>",
+    return _save(out, Idefics3ForConditionalGeneration, config, seed, processor, ids, "<|im_end|>",
                  "<|endoftext|>")
 
 

@@ -34,12 +34,15 @@ import time
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from harness.backends import GenerationConfig, Request
-from harness.backends.hf import HFBackend
 from tasks.errors import VrbenchError
+
+if TYPE_CHECKING:  # loaded by `serve`: its flags (`Limits`) are read without transformers
+    from harness.backends.hf import HFBackend
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,7 @@ def serve(checkpoint: str, host: str = "127.0.0.1", port: int = 8000,
     """Serve until interrupted. `ready(server)` is called once listening (port 0 picks a
     free port: read it from `server.server_address`)."""
     limits.check()
+    from harness.backends.hf import HFBackend
     backend = HFBackend(checkpoint)
     server = Server((host, port), backend, model_name or checkpoint, limits)
     if ready is not None:

@@ -23,27 +23,11 @@ import torch
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend, load_model
 from harness.models.logprobs import collate, encode_prompt, next_token_logprobs
+from harness.runs.config import KLConfig
 from harness.runs.store import write_text_atomic
-from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
 
 N_BOOT = 2000
-
-
-@dataclass
-class KLConfig:
-    split: str = EVAL_SPLIT["id"]  # the tasks' split whose prompts are used
-    limit: int | None = 64  # the first N prompts of each task (default 64; 0 for all)
-    max_new_tokens: int = 256  # token limit of the base's responses
-    batch_size: int = 8  # prompts per pass
-    seed: int = 0  # sampling seed of the base's responses
-    data_dir: str | None = None  # local copies of published benchmarks (default: $VRBENCH_DATA)
-
-    def check(self) -> None:
-        if self.limit is not None and self.limit < 0:
-            raise VrbenchError(f"--limit must be 0 or more, not {self.limit}.")
-        if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise VrbenchError("--max-new-tokens and --batch-size must be at least 1.")
 
 
 @dataclass

@@ -1,0 +1,51 @@
+"""A fast start: the command line imports what a command needs only when that command runs,
+so `vrbench --help`, listing tasks or runs, and every command's `--help` start without torch,
+transformers or datasets."""
+
+import json
+import subprocess
+import sys
+
+from harness.cli import COMMANDS
+
+HEAVY = ("torch", "transformers", "datasets", "vllm", "matplotlib")
+PROBE = """
+import json, sys
+from harness.cli import main
+calls = json.loads(sys.argv[1])
+for argv in calls:
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)))
+"""
+
+
+def _imported(calls: list[list[str]], tmp_path) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), json.dumps(calls)],
+                         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_help_and_every_commands_help_import_no_torch(tmp_path):
+    calls = [["--help"]] + [[name, "--help"] for name, *_ in COMMANDS]
+    assert _imported(calls, tmp_path) == []
+
+
+def test_listing_tasks_runs_and_the_leaderboard_imports_no_torch(tmp_path):
+    (tmp_path / "runs").mkdir()
+    calls = [["tasks"], ["runs", "--root", "runs"],
+             ["leaderboard", "--root", "runs", "--out", "board"]]
+    assert _imported(calls, tmp_path) == []
+
+
+def test_every_command_is_defined_when_it_runs():
+    from harness.cli import build_parser
+    for name, *_ in COMMANDS:
+        only = build_parser(only=name)
+        full = build_parser()
+        # the command's own options are the same whichever way the parser was built
+        sub = {p.dest for p in only._subparsers._group_actions[0].choices[name]._actions}
+        assert sub == {p.dest for p in full._subparsers._group_actions[0].choices[name]._actions}
+        assert len(sub) > 1, name
