@@ -77,3 +77,45 @@ def agreement(a: Sequence[bool], b: Sequence[bool]) -> tuple[float | None, float
     pa, pb = sum(a) / n, sum(b) / n
     chance = pa * pb + (1 - pa) * (1 - pb)
     return agree, None if chance == 1 else (agree - chance) / (1 - chance)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """The unbiased pass@k of one problem with `c` correct among `n` responses (Chen et al.,
+    2021): the chance that k of them drawn without replacement hold a correct one,
+    1 - C(n-c, k) / C(n, k)."""
+    if not 0 < k <= n:
+        raise ValueError(f"pass@{k} needs 1 <= k <= n ({n} responses)")
+    return 1.0 if n - c < k else 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def maj_at_k(n_correct: int, wrong: Sequence[int], n_abstain: int, k: int) -> float:
+    """The expected accuracy of a majority vote over k of a problem's responses drawn without
+    replacement. Correct responses vote for one answer (they all equal the target); `wrong`
+    counts the responses of each distinct wrong answer; abstaining ones (no answer read) take
+    a place in the draw but cast no vote. A tie is broken at random, so a correct answer tied
+    with T wrong ones wins 1/(T+1) of the time; a draw with no correct vote is wrong. Exact,
+    by dynamic programming over the wrong answers' counts."""
+    n = n_correct + sum(wrong) + n_abstain
+    if not 0 < k <= n:
+        raise ValueError(f"maj@{k} needs 1 <= k <= n ({n} responses)")
+    # (drawn so far, the most votes of one wrong answer, how many have that many) -> ways
+    states: dict[tuple[int, int, int], int] = {(0, 0, 0): 1}
+    for count in [*wrong, None]:  # None: the abstaining responses, which take places only
+        nxt: dict[tuple[int, int, int], int] = {}
+        for (s, top, ties), ways in states.items():
+            size = n_abstain if count is None else count
+            for y in range(min(size, k - s) + 1):
+                if count is None or y < top or y == 0:
+                    key = (s + y, top, ties)
+                elif y == top:
+                    key = (s + y, top, ties + 1)
+                else:
+                    key = (s + y, y, 1)
+                nxt[key] = nxt.get(key, 0) + ways * math.comb(size, y)
+        states = nxt
+    won = 0.0
+    for (s, top, ties), ways in states.items():
+        x = k - s  # the correct votes in the draw
+        if 0 < x <= n_correct and x >= top:
+            won += ways * math.comb(n_correct, x) * (1.0 if x > top else 1 / (ties + 1))
+    return won / math.comb(n, k)

@@ -14,6 +14,7 @@ from typing import ClassVar
 from harness import flags
 from harness.analyzers import REFLECTION_MODES
 from harness.backends import BACKENDS, GenerationConfig
+from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
 
 GENERATION_DEFAULTS = ("neutral", "model")
@@ -38,6 +39,8 @@ class EvalConfig:
     preset: str | None = None  # generation preset: greedy (the default), pass8 (8 samples
     # at T=1.0), pass1_t0.6 or pass1_t0.01 (T=0.01, top-p 0.001: the benchmark setting)
     samples: int | None = None  # responses per prompt (pass@k); overrides the preset
+    pass_k: tuple[int, ...] = ()  # the k of pass@k and maj@k, each at most the responses per
+    # prompt, e.g. 1,4,8 (default: that number, when above 1)
     temperature: float | None = None  # sampling temperature, 0 for greedy; overrides the preset
     top_p: float | None = None  # nucleus sampling threshold in (0, 1]; overrides the preset
     max_new_tokens: int | None = None  # token limit per response (256 when not set)
@@ -110,6 +113,9 @@ class EvalConfig:
                                                if v is not None})
         if gen.n > 1 and gen.temperature == 0:
             raise VrbenchError("several samples per prompt need a temperature above 0.")
+        if bad := [k for k in self.pass_k if not 1 <= k <= gen.n]:
+            raise VrbenchError(f"--pass-k {bad[0]} is not in [1, {gen.n}] (the responses per "
+                               "prompt: --samples or the preset's).")
         return gen
 
     def backend_options(self) -> dict:
@@ -149,3 +155,21 @@ def checkpoint_generation_defaults(model: str) -> dict:
     if g.repetition_penalty is not None:
         out["repetition_penalty"] = float(g.repetition_penalty)
     return out
+
+
+@dataclass
+class KLConfig:
+    """How `vrbench kl` measures KL from a base checkpoint: on which prompts, sampled how."""
+
+    split: str = EVAL_SPLIT["id"]  # the tasks' split whose prompts are used
+    limit: int | None = 64  # the first N prompts of each task (default 64; 0 for all)
+    max_new_tokens: int = 256  # token limit of the base's responses
+    batch_size: int = 8  # prompts per pass
+    seed: int = 0  # sampling seed of the base's responses
+    data_dir: str | None = None  # local copies of published benchmarks (default: $VRBENCH_DATA)
+
+    def check(self) -> None:
+        if self.limit is not None and self.limit < 0:
+            raise VrbenchError(f"--limit must be 0 or more, not {self.limit}.")
+        if self.max_new_tokens < 1 or self.batch_size < 1:
+            raise VrbenchError("--max-new-tokens and --batch-size must be at least 1.")

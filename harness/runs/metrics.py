@@ -46,9 +46,10 @@ TRACKED = (
 )
 
 
-def summarize_task(records: list[dict], n: int) -> dict:
-    """Accuracy with its interval, plus the analyzers' behaviour statistics, for one task.
-    Errored samples count as wrong (they are in the denominator) and are counted."""
+def summarize_task(records: list[dict], n: int, ks: tuple[int, ...] = ()) -> dict:
+    """Accuracy with its interval, plus the analyzers' behaviour statistics, for one task;
+    with n responses per sample, pass@k and maj@k for each k of `ks` (default: n, when above
+    1). Errored samples count as wrong (they are in the denominator) and are counted."""
     ok = [r for r in records if r["error"] is None]
     per_sample = [r["acc"] for r in records]
     out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok),
@@ -58,11 +59,8 @@ def summarize_task(records: list[dict], n: int) -> dict:
     targets = Counter(r["target"] for r in records)
     # the accuracy of always giving the most common answer: what "above chance" means
     out["majority_baseline"] = max(targets.values()) / len(records) if records else None
-    if n > 1:
-        passed = [r["pass"] for r in records]
-        lo, hi = stats.wilson_interval(sum(passed), len(passed))
-        out[f"pass@{n}"] = sum(passed) / len(passed) if passed else None
-        out[f"pass@{n}_ci95"] = [lo, hi]
+    for k in ks or ((n,) if n > 1 else ()):
+        out |= at_k(records, k)
     responses = [a | {"correct": c} for r in ok for a, c in zip(r["analysis"], r["correct"],
                                                                  strict=True)]
     out |= analyzers.summarize(responses)
@@ -76,6 +74,29 @@ def summarize_task(records: list[dict], n: int) -> dict:
             out[f"{who}_acc"] = sum(verdicts) / len(verdicts)
             out[f"{who}_agreement"], out[f"{who}_kappa"] = stats.agreement(
                 [c for r in seen for c in r["correct"]], verdicts)
+    return out
+
+
+def at_k(records: list[dict], k: int) -> dict:
+    """pass@k (unbiased) and maj@k (majority vote over the answers read) of a task: each
+    sample's exact expectation over the k-subsets of its responses, averaged over samples,
+    with the interval of that mean. An errored sample scores 0 on both."""
+    passes, majs = [], []
+    for r in records:
+        if r["error"] is not None:
+            passes.append(0.0)
+            majs.append(0.0)
+            continue
+        correct, answers = r["correct"], r["filtered_resps"]
+        wrong = Counter(str(a).strip() for a, c in zip(answers, correct, strict=True)
+                        if not c and a is not None and str(a).strip())
+        passes.append(stats.pass_at_k(len(correct), sum(correct), k))
+        majs.append(stats.maj_at_k(sum(correct), list(wrong.values()),
+                                   len(correct) - sum(correct) - sum(wrong.values()), k))
+    out = {}
+    for name, values in ((f"pass@{k}", passes), (f"maj@{k}", majs)):
+        s = stats.accuracy_summary(values)
+        out |= {name: s["acc"], f"{name}_stderr": s["acc_stderr"], f"{name}_ci95": s["acc_ci95"]}
     return out
 
 
