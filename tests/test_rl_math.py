@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from harness.runs.ranks import Dist
 from trainers import rl
-from trainers.distributed import Dist
 from trainers.optim import lr_factor
 
 

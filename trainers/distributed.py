@@ -1,40 +1,13 @@
-"""Running under torchrun: the process group, reductions, and FSDP2 (parameters, gradients
-and optimizer state sharded over the processes)."""
+"""Running under torchrun: reductions and FSDP2 (parameters, gradients and optimizer state
+sharded over the processes). The process group and `Dist` are the harness's
+(`harness.runs.ranks`): evaluation and training join it the same way."""
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed() -> Dist:
-    """Under torchrun, join the process group (nccl on GPUs, gloo on the CPU)."""
-    if "RANK" not in os.environ:
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return Dist(device=dev)
-    cuda = torch.cuda.is_available()
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local)
-    return Dist(dist.get_rank(), dist.get_world_size(), local,
-                torch.device(f"cuda:{local}" if cuda else "cpu"))
+from harness.runs.ranks import Dist
 
 
 def all_reduce_sum(x: torch.Tensor, d: Dist) -> torch.Tensor:

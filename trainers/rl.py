@@ -20,9 +20,8 @@ GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -31,99 +30,16 @@ from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
 from harness.models.logprobs import Encoded, collate, encode_prompt, token_logprobs, trim
-from harness.runs.config import GENERATION_DEFAULTS
+from harness.runs.ranks import Dist
 from harness.runs.store import append_jsonl
 from harness.scoring import grade
 from tasks import Sample, decode_images
-from tasks.errors import VrbenchError
 from trainers import session
 from trainers.checkpoints import checkpoint_dir
-from trainers.config import PARAM_DTYPES, OptimSettings, TrainConfig
-from trainers.distributed import Dist, all_reduce_sum, copy_weights
+from trainers.config import RLConfig
+from trainers.distributed import all_reduce_sum, copy_weights
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
-
-ADVANTAGES = ("reinforce_pp", "grpo")
-LOSS_AGG = ("token-mean", "seq-mean-token-mean")
-
-
-@dataclass
-class RLConfig(TrainConfig):
-    CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": LOSS_AGG,
-                               "copies_dtype": PARAM_DTYPES,
-                               "generation_defaults": GENERATION_DEFAULTS}
-
-    steps: int = 50  # generation steps (rollout batches)
-    log_every: int = 1
-    optim: OptimSettings = field(default_factory=lambda: OptimSettings(
-        lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
-    prompts_per_step: int = 16  # prompts per generation step, over all processes
-    group_size: int = 4  # responses per prompt (G)
-    gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
-    temperature: float = 1.0  # rollout sampling temperature; the old, reference and new
-    # log-probs are computed at the same temperature, so training stays on-policy
-    top_p: float = 1.0  # rollout nucleus sampling threshold. Below 1 the recomputed log-probs
-    # cannot mirror it (they renormalise over the whole vocabulary): the gap to the sampler's
-    # log-probs is logged every step as logprob_gap_mean and logprob_gap_max
-    generation_defaults: str = "neutral"  # top-k and repetition penalty of the rollouts: neutral
-    # (off) or model (the starting checkpoint's generation config, e.g. a 1.05 penalty)
-    max_new_tokens: int = 64  # token limit per response
-    # -- reward: the harness's grader, with the paper's penalties
-    correct_reward: float = 1.0  # reward of a correct final answer
-    format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
-    language_coef: float = 0.1  # minus this times the share of CJK characters
-    no_eos_reward: float = -0.1  # the whole reward of a response cut at the limit or too short
-    min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
-    # -- advantage
-    advantage: str = "grpo"  # grpo (group-normalised) or reinforce_pp (the paper's)
-    grpo_std_norm: bool = True  # divide by the group's std (--no-grpo-std-norm: Dr. GRPO)
-    gamma: float = 1.0  # reinforce_pp: discount of the token-level returns
-    kl_reward_coef: float = 0.0  # reinforce_pp: beta_rew, a per-token KL penalty in the return
-    whiten_add_mean: bool = False  # reinforce_pp: the paper code's (A - mu) / sigma + mu
-    adv_eps: float = 1e-6  # added to the std when normalising advantages
-    # -- loss
-    clip_low: float = 0.2  # PPO clip: the ratio is kept above 1 - clip_low
-    clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
-    loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
-    kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
-    copies_dtype: str = "float32"  # dtype of the frozen full copies: the reference model and,
-    # under --fsdp, the rollout model (bfloat16 halves them; on a GPU their matmuls run in
-    # bf16 under --bf16 autocast either way)
-    ppo_epochs: int = 1  # passes over each rollout batch
-    micro_batch_size: int = 32  # sequences per forward pass, grouped by length; gradients
-    # add up over a mini-batch's micro-batches (0: a mini-batch in one pass)
-    mini_batches: int = 1  # optimizer steps per ppo epoch
-    log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
-
-    def needs_reference(self) -> bool:
-        """A KL loss, or Reinforce++'s KL reward, keeps the starting model as the reference."""
-        return bool(self.kl_coef or (self.advantage == "reinforce_pp" and self.kl_reward_coef))
-
-    def check(self, world: int) -> None:
-        super().check(world)
-        for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
-                     "ppo_epochs", "mini_batches"):
-            if getattr(self, name) < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
-        if self.micro_batch_size < 0:
-            raise VrbenchError("--micro-batch-size must be 0 or more.")
-        if self.temperature <= 0:
-            raise VrbenchError(f"--temperature must be above 0 (rollouts sample), not "
-                               f"{self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
-        for name in ("clip_low", "clip_high", "kl_coef", "kl_reward_coef", "adv_eps",
-                     "language_coef", "min_tokens"):
-            if getattr(self, name) < 0:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more.")
-        if not 0 <= self.gamma <= 1:
-            raise VrbenchError(f"--gamma must be in [0, 1], not {self.gamma}.")
-        if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk
-                                                       ) % world:
-            raise VrbenchError(f"prompts per step ({self.prompts_per_step}) must be a multiple "
-                               f"of gen_chunk ({self.gen_chunk}) times the processes ({world}).")
-        if self.advantage == "grpo" and self.group_size < 2:
-            raise VrbenchError("grpo needs a group size of at least 2.")
 
 
 @dataclass
@@ -240,13 +156,13 @@ def train(cfg: RLConfig) -> Path:
     out, autocast = sess.out, sess.autocast
     ref = None
     if cfg.needs_reference():
-        _, ref = load_model(cfg.model, device=str(d.device), dtype=PARAM_DTYPES[cfg.copies_dtype])
+        _, ref = load_model(cfg.model, device=str(d.device), dtype=getattr(torch, cfg.copies_dtype))
         ref.requires_grad_(False)
     data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     processor = sess.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
     rollout = load_model(cfg.model, device=str(d.device),
-                         dtype=PARAM_DTYPES[cfg.copies_dtype])[1].eval() if sess.fsdp else model
+                         dtype=getattr(torch, cfg.copies_dtype))[1].eval() if sess.fsdp else model
     policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from harness.runs.ranks import Dist, setup_distributed
 from harness.runs.store import (
     LOCK_FILE,
     repair_jsonl,
@@ -21,15 +22,8 @@ from harness.runs.store import (
 from tasks.errors import VrbenchError
 from trainers import memory
 from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
-from trainers.config import PARAM_DTYPES, TrainConfig, config_dict
-from trainers.distributed import (
-    Dist,
-    barrier,
-    gather_full_state,
-    load_full_optimizer_state,
-    setup_distributed,
-    shard,
-)
+from trainers.config import TrainConfig, config_dict
+from trainers.distributed import barrier, gather_full_state, load_full_optimizer_state, shard
 from trainers.dynamics import evaluate_checkpoint
 from trainers.optim import make_optimizer
 from trainers.parts import describe, set_trainable
@@ -128,7 +122,7 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
     if d.main:
         print(f"memory: {memory.describe(need)}")
     memory.check_fits(need, memory.capacity(d.device), d.world, cfg.fsdp)
-    dtype = PARAM_DTYPES[cfg.param_dtype]  # never the device's preference (bf16 on CUDA)
+    dtype = getattr(torch, cfg.param_dtype)  # never the device's preference (bf16 on CUDA)
     processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
     model.train()
     check_model(cfg, processor, model)

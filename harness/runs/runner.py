@@ -8,6 +8,7 @@ so a run that is killed and started again produces exactly what an uninterrupted
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from harness.backends import Backend, GenerationConfig, Request, load_backend, t
 from harness.backends.hf import check_checkpoint
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.ranks import Dist
 from harness.runs.results import checkpoint_info, git_commit, model_sha256, package_versions
 from harness.runs.store import (
     LOCK_FILE,
@@ -33,6 +35,7 @@ from harness.runs.store import (
     repair_jsonl,
     run_file,
     write_json_atomic,
+    write_text_atomic,
 )
 from harness.scoring import grade
 from harness.scoring.judge import Judge, JudgeSpec
@@ -105,14 +108,17 @@ def _errored(task: Task, sample: Sample, prompt: str, error: str, responses=(),
 
 
 def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None = None, *,
-             engine: Backend | None = None, progress_desc: str = "eval", **overrides) -> dict:
+             engine: Backend | None = None, progress_desc: str = "eval",
+             ranks: Dist | None = None, **overrides) -> dict:
     """Evaluate `model` on `tasks`; returns the results dict (also in `<run>/results.json`).
 
     `tasks` are names, suites ("id", "ood", "all") or `Task` objects. `cfg` (or keyword
     overrides of its fields: `evaluate(m, "id", limit=64)`) says how; `engine` is a backend
     already made (a model in memory, a scripted one), else `cfg.backend` loads `model`.
     Running the same call again resumes the same run directory and never repeats or loses
-    a sample.
+    a sample. With `ranks` (under torchrun: `harness.runs.ranks.setup_distributed()`), every
+    rank calls this: the batches are dealt to the ranks, and rank 0 merges their samples
+    and writes results.json; every rank returns the results.
     """
     cfg = replace(cfg or EvalConfig(), **overrides)
     gen = cfg.generation(model)  # validates every setting
@@ -138,50 +144,111 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         judge=None if judge is None else judge.to_dict())
     run_dir = (Path(cfg.output) if cfg.output
                else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
-    # the same command started twice at once: the second waits, then finds the work done
-    _writable(run_dir)
-    with locked(run_dir / LOCK_FILE):
-        _open_run(run_dir, spec, checkpoint_info(model) if takes_checkpoint(backend_name) else None)
-
+    group = ranks or Dist()
+    if group.main:
+        _writable(run_dir)
+    # the same command started twice at once: the second waits, then finds the work done;
+    # under torchrun, rank 0 holds the lock for all the ranks
+    with locked(run_dir / LOCK_FILE) if group.main else contextlib.nullcontext():
         samples_path = run_dir / "samples.jsonl"
-        repair_jsonl(samples_path)  # a line a kill cut short: this writer holds the lock
-        done = {(r["task"], r["doc_id"]) for r in _sample_records(samples_path)}
         batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
-        pending = [(b, batch) for b, batch in enumerate(batches)
-                   if any((t.name, s.id) not in done for t, s in batch)]
+        plan = None
+        if group.main:
+            _open_run(run_dir, spec,
+                      checkpoint_info(model) if takes_checkpoint(backend_name) else None)
+            for path in [samples_path, *_rank_files(run_dir)]:
+                repair_jsonl(path)  # a line a kill cut short: no one else writes yet
+            done = {(r["task"], r["doc_id"]) for r in _run_records(run_dir)}
+            pending = [b for b, batch in enumerate(batches)
+                       if any((t.name, s.id) not in done for t, s in batch)]
+            # the batches left, and of them the samples a kill left written
+            plan = (pending, {(t.name, s.id) for b in pending for t, s in batches[b]} & done)
+        # the fixed batches left, dealt to the ranks in turn: which rank runs a batch never
+        # changes what it generates (each batch has its own seed)
+        pending, done = group.broadcast(plan)
+        mine = pending[group.rank::group.world]
+        out_path = samples_path if group.world == 1 else _rank_file(run_dir, group.rank)
         t_start, n_tokens = time.perf_counter(), 0
-        if pending:
+        if mine:
             engine = engine or load_backend(cfg.backend, model, **options)
-            n_tokens = _generate(pending, engine, gen, cfg.seed, cfg.reflection_mode,
-                                 cfg.max_image_pixels,
-                                 None if judge is None else Judge(judge), samples_path, done,
-                                 tqdm(total=sum(len(b) for _, b in pending), unit="sample",
-                                      desc=progress_desc, disable=not cfg.progress))
+            n_tokens = _generate([(b, batches[b]) for b in mine], engine, gen, cfg.seed,
+                                 cfg.reflection_mode, cfg.max_image_pixels,
+                                 None if judge is None else Judge(judge), out_path, done,
+                                 tqdm(total=sum(len(batches[b]) for b in mine), unit="sample",
+                                      desc=progress_desc,
+                                      disable=not cfg.progress or not group.main))
         elapsed = time.perf_counter() - t_start
+        per_rank = group.gather((sum(len(batches[b]) for b in mine), n_tokens))  # all done
+        out = None
+        if group.main:
+            _merge_ranks(run_dir, {(t.name, s.id): i // cfg.batch_size
+                                   for i, (t, s) in enumerate(work)})
+            out = _summarize(run_dir, work, task_list, gen.n, cfg.pass_k)
+            out["timing"] = {"seconds_this_session": round(elapsed, 3),
+                             "generated_tokens_this_session": sum(n for _, n in per_rank)}
+            out["distributed"] = {"world_size": group.world,
+                                  "samples_generated_per_rank": [n for n, _ in per_rank]}
+            write_json_atomic(run_dir / "results.json", out)
+    return group.broadcast(out)
 
-        wanted = {(t.name, s.id) for t, s in work}
-        by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
-        seen = set()
-        for r in _sample_records(samples_path):
-            key = (r["task"], r["doc_id"])
-            if key in wanted and key not in seen:
-                seen.add(key)
-                by_task[r["task"]].append(r)
-        results = {t.name: summarize_task(by_task[t.name], gen.n) | t.summarize(by_task[t.name])
-                   for t in task_list}
-        out = {
-            "results": results,
-            "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
-            "versions": {t.name: t.version for t in task_list},
-            "n-samples": {name: len(recs) for name, recs in by_task.items()},
-            "n_grade_errors": sum(r["n_grade_errors"] for r in results.values()),
-            "config": json.loads(run_file(run_dir / "config.json").read_text()),
-            "timing": {"seconds_this_session": round(elapsed, 3),
-                       "generated_tokens_this_session": n_tokens},
-            "run_dir": str(run_dir),
-        }
-        write_json_atomic(run_dir / "results.json", out)
-    return out
+
+def _summarize(run_dir: Path, work: list, task_list: list[Task], n: int,
+               ks: tuple[int, ...]) -> dict:
+    """The run's results from its samples (the first record of each wanted sample)."""
+    wanted = {(t.name, s.id) for t, s in work}
+    by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
+    seen = set()
+    for r in _sample_records(run_dir / "samples.jsonl"):
+        key = (r["task"], r["doc_id"])
+        if key in wanted and key not in seen:
+            seen.add(key)
+            by_task[r["task"]].append(r)
+    results = {t.name: summarize_task(by_task[t.name], n, ks) | t.summarize(by_task[t.name])
+               for t in task_list}
+    return {
+        "results": results,
+        "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
+        "versions": {t.name: t.version for t in task_list},
+        "n-samples": {name: len(recs) for name, recs in by_task.items()},
+        "n_grade_errors": sum(r["n_grade_errors"] for r in results.values()),
+        "config": json.loads(run_file(run_dir / "config.json").read_text()),
+        "run_dir": str(run_dir),
+    }
+
+
+def _rank_file(run_dir: Path, rank: int) -> Path:
+    """Where one rank of a data-parallel run appends its samples until rank 0 merges them."""
+    return run_dir / f"samples.rank-{rank}.jsonl"
+
+
+def _rank_files(run_dir: Path) -> list[Path]:
+    return sorted(run_dir.glob("samples.rank-*.jsonl"))
+
+
+def _run_records(run_dir: Path) -> list[dict]:
+    """The samples a run holds: its samples.jsonl and what ranks wrote and did not merge
+    (a run of any world size that was stopped)."""
+    return [r for path in [run_dir / "samples.jsonl", *_rank_files(run_dir)]
+            for r in _sample_records(path)]
+
+
+def _merge_ranks(run_dir: Path, batch_of: dict) -> None:
+    """Fold the ranks' files into samples.jsonl, in batch order and each sample once, as one
+    process would have written it; the rank files go once it is safely replaced."""
+    parts = _rank_files(run_dir)
+    if not parts:
+        return
+    records, seen = [], set()
+    for r in _run_records(run_dir):
+        key = (r["task"], r["doc_id"])
+        if key not in seen:
+            seen.add(key)
+            records.append(r)
+    records.sort(key=lambda r: batch_of.get((r["task"], r["doc_id"]), len(batch_of)))
+    write_text_atomic(run_dir / "samples.jsonl", "".join(
+        json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    for path in parts:
+        path.unlink()
 
 
 def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
