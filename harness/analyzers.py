@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from harness import stats
-from harness.scoring import extract
+from harness.scoring.grader import FORMATTED, extract
 
 # The 15 reflection words of the paper, matched case-insensitively.
 REFLECTION_WORDS = (
@@ -21,8 +21,6 @@ REFLECTION_WORDS = (
     "yet",
 )
 REFLECTION_MODES = ("substring", "word")
-# Answers given in a requested format (a box or an answer tag), not read off a last line.
-FORMATTED = ("boxed", "answer_tag")
 
 
 def reflection_hits(text: str, mode: str = "substring") -> dict[str, int]:

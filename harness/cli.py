@@ -51,12 +51,22 @@ def _cmd_build_tiny(args) -> None:
 
 
 def _cmd_eval(args) -> None:
+    import os
+    if args.data_parallel < 1:
+        raise VrbenchError(f"--data-parallel must be at least 1, not {args.data_parallel}.")
+    if args.data_parallel > 1 and "RANK" not in os.environ:
+        _torchrun(args.data_parallel, args.argv)
+        return
     from harness.flags import build
     from harness.reports.plots import plot_shift_curves, shift_curves
     from harness.reports.tables import results_table, shift_table
     from harness.runs.config import EvalConfig
+    from harness.runs.ranks import setup_distributed
     from harness.runs.runner import evaluate
-    out = evaluate(args.model, args.tasks, build(EvalConfig, args))
+    cfg, ranks = build(EvalConfig, args), setup_distributed()
+    out = evaluate(args.model, args.tasks, cfg, ranks=ranks)
+    if not ranks.main:
+        return
     print(results_table(out))
     if curves := shift_curves(out["results"]):
         figure = plot_shift_curves(curves, Path(out["run_dir"]) / "shifts.png")
@@ -67,6 +77,18 @@ def _cmd_eval(args) -> None:
         print(f"warning: the grader raised on {out['n_grade_errors']} sample(s); they are "
               "counted as errors (n_grade_errors), not as answers, and each one's `error` in "
               "samples.jsonl says what failed.", file=sys.stderr)
+
+
+def _torchrun(n: int, argv: list[str]) -> None:
+    """`vrbench eval --data-parallel N`: the same command as N ranks of torchrun on this
+    machine (one GPU each where there are GPUs, else gloo on the CPU)."""
+    import subprocess
+    args = [a for i, a in enumerate(argv) if not (
+        a.startswith("--data-parallel") or (i and argv[i - 1] == "--data-parallel"))]
+    code = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc-per-node={n}", "-m", "harness.cli", *args]).returncode
+    if code:
+        raise SystemExit(code)
 
 
 def _cmd_rescore(args) -> None:
@@ -125,7 +147,8 @@ def _cmd_train(args) -> None:
 
 def _cmd_quickstart(args) -> None:
     from harness.flags import build
-    from trainers.quickstart import QuickstartConfig, run
+    from trainers.config import QuickstartConfig
+    from trainers.quickstart import run
     run(build(QuickstartConfig, args))
 
 
@@ -173,7 +196,8 @@ def _cmd_compare(args) -> None:
 def _cmd_kl(args) -> None:
     from harness.flags import build
     from harness.models import kl
-    cfg = build(kl.KLConfig, args)
+    from harness.runs.config import KLConfig
+    cfg = build(KLConfig, args)
     result = kl.measure(args.base, args.checkpoints, args.tasks, cfg)
     print(kl.to_markdown(args.base, result))
     if args.output:
@@ -187,6 +211,29 @@ def _cmd_analyze(args) -> None:
     print(f"wrote {report} and its figures")
 
 
+def _cmd_rewards(args) -> None:
+    from importlib.util import find_spec
+    path = find_spec("harness.scoring.rewards").origin
+    if args.path:
+        print(path)
+        return
+    print(f"""vrbench's grader as a reward function: {path}
+  verl:   custom_reward_function.path={path} custom_reward_function.name=compute_score
+          (or path=pkg://harness.scoring.rewards; any reward_manager: naive, batch, prime)
+  EasyR1: worker.reward.reward_function={path}:compute_score  (a batch function)
+  TRL:    from trainers.integrations import trl_reward; GRPOTrainer(reward_funcs=[trl_reward])
+ground_truth: the target, a list of targets, or {{"target", "choices", "precision"}} (as JSON
+text in a parquet column); vrbench export-verl / export-easyr1 write such datasets.""")
+
+
+def _cmd_export_trainset(args) -> None:
+    from harness.interop.trainsets import export
+    fmt = args.command.removeprefix("export-")
+    written = export(args.out, fmt, args.tasks, args.limit, args.data_dir)
+    print(f"wrote {', '.join(f'{name} ({n} rows)' for name, n in written.items())} to "
+          f"{args.out} for {fmt}; reward: vrbench rewards")
+
+
 def _cmd_export_lmeval(args) -> None:
     from harness.interop.lmeval import export
     paths = export(args.out, args.tasks, args.split, args.limit, args.max_new_tokens)
@@ -196,26 +243,15 @@ def _cmd_export_lmeval(args) -> None:
           + ",".join(p.stem for p in paths) + " --batch_size 1")
 
 
-def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser:
-    """The command line; `recipe_defaults` (trainer -> config) makes a recipe's values the
-    defaults of that trainer's flags."""
-    from harness.analyzers import REFLECTION_MODES
+def _args_tasks(p) -> None:
     from tasks import DOMAINS
-    from trainers import tiny
-    recipe_defaults = recipe_defaults or {}
-    parser = argparse.ArgumentParser(
-        prog="vrbench",
-        description="Evaluate vision-language checkpoints on in-domain and out-of-domain "
-                    "visual reasoning, with response length and reflection analysis.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("tasks", help="list the registered tasks, or show one task's card")
     p.add_argument("name", nargs="?", help="a task to show: card, knobs and an example")
     p.add_argument("--domain", choices=DOMAINS, help="only tasks of this domain")
     p.set_defaults(func=_cmd_tasks)
 
-    p = sub.add_parser("build-tiny", help="build a tiny reference VLM offline (Qwen2-VL by "
-                                          "default; Qwen2.5-VL, LLaVA, Idefics3)")
+
+def _args_build_tiny(p) -> None:
+    from trainers import tiny
     p.add_argument("out", help="output checkpoint directory")
     p.add_argument("--size", default="tiny", choices=tiny.SIZES)
     p.add_argument("--arch", default="qwen2_vl", choices=tiny.ARCHS,
@@ -223,59 +259,65 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_build_tiny)
 
+
+def _args_eval(p) -> None:
     from harness import flags
     from harness.runs.config import EvalConfig
-    p = sub.add_parser("eval", help="evaluate a checkpoint on tasks; resumable")
     p.add_argument("--model", required=True, help="checkpoint directory (or Hub id)")
     p.add_argument("--tasks", required=True,
                    help="comma-separated task names, shifts (count_shapes.grid2) or suites "
                         "(id, ood, far, shifts, all)")
+    p.add_argument("--data-parallel", type=int, default=1, metavar="N",
+                   help="run as N ranks of torchrun on this machine (one GPU each, or the "
+                        "CPU); or start vrbench eval under torchrun yourself, any nodes")
     flags.add_options(p, EvalConfig)
     p.set_defaults(func=_cmd_eval)
 
-    from trainers import recipes
-    from trainers.rl import RLConfig
-    from trainers.sft import SFTConfig
-    for name, cls, text in (("sft", SFTConfig, "supervised fine-tuning on worked solutions"),
-                            ("rl", RLConfig, "RL (Reinforce++ / GRPO family) with the "
-                                             "harness's grader as reward")):
-        p = sub.add_parser(name, help=text + "; torchrun-ready")
-        p.add_argument("--recipe", help="start from a configuration file: one of "
-                                        f"{', '.join(recipes.names())} (trainers/recipes/), "
-                                        "or a YAML path; flags override its fields")
-        p.add_argument("--dry-run", action="store_true",
-                       help="print the resolved configuration and stop")
-        within = recipe_defaults.get(name)
-        flags.add_options(p, cls, within=within,
-                          required=() if within else ("model", "out"))
-        p.set_defaults(func=_cmd_train)
 
-    from trainers.quickstart import QuickstartConfig
-    p = sub.add_parser("quickstart", help="the main job: build the tiny model, SFT warm start, "
-                                          "then SFT vs RL arms, all scored on ID and OOD")
+def _args_train(p, name: str, within) -> None:
+    """sft or rl; `within` is a recipe's configuration, whose values become the defaults."""
+    from harness import flags
+    from trainers import recipes
+    from trainers.config import RLConfig, SFTConfig
+    p.add_argument("--recipe", help="start from a configuration file: one of "
+                                    f"{', '.join(recipes.names())} (trainers/recipes/), "
+                                    "or a YAML path; flags override its fields")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved configuration and stop")
+    flags.add_options(p, SFTConfig if name == "sft" else RLConfig, within=within,
+                      required=() if within else ("model", "out"))
+    p.set_defaults(func=_cmd_train)
+
+
+def _args_quickstart(p) -> None:
+    from harness import flags
+    from trainers.config import QuickstartConfig
     flags.add_options(p, QuickstartConfig)
     p.set_defaults(func=_cmd_quickstart)
 
-    p = sub.add_parser("dynamics", help="plot accuracy, length and reflection against step")
+
+def _args_dynamics(p) -> None:
     p.add_argument("runs", nargs="+", help="training output directories (with dynamics.jsonl)")
     p.add_argument("--out", default="dynamics.png", help="the PNG to write")
     p.add_argument("--preset", help="only this generation preset")
     p.set_defaults(func=_cmd_dynamics)
 
-    p = sub.add_parser("serve", help="serve a checkpoint over an OpenAI-compatible "
-                                     "chat-completions API")
+
+def _args_serve(p) -> None:
+    from harness import flags
+    from harness.backends.serve import Limits
     p.add_argument("checkpoint", help="checkpoint directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
     p.add_argument("--model-name", help="the model id clients send (default: the checkpoint "
                                         "path)")
-    from harness.backends.serve import Limits
     flags.add_options(p, Limits)
     p.set_defaults(func=_cmd_serve)
 
+
+def _args_rescore(p) -> None:
+    from harness.analyzers import REFLECTION_MODES
     from harness.interop.rescore import FORMATS
-    p = sub.add_parser("rescore", help="grade another harness's responses with vrbench's "
-                                       "grader; keeps its verdicts beside, with agreement")
     p.add_argument("file", help="the responses: MathVista output_*.json, MATH-V outputs/*.jsonl, "
                                 "lmms-eval --log_samples JSONL, or a vrbench run")
     p.add_argument("--format", required=True, choices=FORMATS, help="which harness wrote it")
@@ -293,8 +335,8 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
                    help="reflection-word matching (default: substring, the paper's)")
     p.set_defaults(func=_cmd_rescore)
 
-    p = sub.add_parser("export-lmeval", help="write lm-evaluation-harness task YAMLs (and "
-                                             "their data) for vrbench tasks")
+
+def _args_export_lmeval(p) -> None:
     p.add_argument("out", help="output folder (pass it to lm_eval --include_path)")
     p.add_argument("--tasks", default="all", help="task names or suites (default: all)")
     p.add_argument("--split", default="test", help="split to export (default: test)")
@@ -302,12 +344,27 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--max-new-tokens", type=int, default=256, help="max_gen_toks (default 256)")
     p.set_defaults(func=_cmd_export_lmeval)
 
-    p = sub.add_parser("runs", help="list the finished runs under a results root (the index)")
+
+def _args_rewards(p) -> None:
+    p.add_argument("--path", action="store_true", help="print only the module's file path")
+    p.set_defaults(func=_cmd_rewards)
+
+
+def _args_export_trainset(p) -> None:
+    p.add_argument("out", help="output folder (train.parquet, validation.parquet)")
+    p.add_argument("--tasks", default="id", help="task names or suites (default: id)")
+    p.add_argument("--limit", type=int, help="first N samples of each task and split")
+    p.add_argument("--data-dir", help="local copies of published benchmarks (default: "
+                                      "$VRBENCH_DATA)")
+    p.set_defaults(func=_cmd_export_trainset)
+
+
+def _args_runs(p) -> None:
     p.add_argument("--root", default="runs", help="results root (default: runs)")
     p.set_defaults(func=_cmd_runs)
 
-    p = sub.add_parser("leaderboard", help="markdown, CSV and HTML leaderboard of a results "
-                                           "root, seeds aggregated, best entries marked")
+
+def _args_leaderboard(p) -> None:
     p.add_argument("--root", default="runs", help="results root (default: runs)")
     p.add_argument("--out", default="leaderboard", help="output folder (default: leaderboard)")
     p.add_argument("--preset", nargs="+", help="only these generation presets")
@@ -316,8 +373,8 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
                         "OUT/runs, to publish the folder with its evidence")
     p.set_defaults(func=_cmd_leaderboard)
 
-    p = sub.add_parser("compare", help="paired comparison of two runs (or of pairs of runs, "
-                                       "one pair a seed): bootstrap and McNemar")
+
+def _args_compare(p) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN",
                    help="run directories A B; or A1 B1 A2 B2 ...: each pair trained from "
                         "one start (a seed), compared over all pairs")
@@ -325,9 +382,10 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     p.set_defaults(func=_cmd_compare)
 
-    from harness.models.kl import KLConfig
-    p = sub.add_parser("kl", help="forward KL from a base checkpoint to others on a task's "
-                                  "prompts, on the base's own samples, with an interval")
+
+def _args_kl(p) -> None:
+    from harness import flags
+    from harness.runs.config import KLConfig
     p.add_argument("base", help="the base checkpoint (it samples the responses)")
     p.add_argument("checkpoints", nargs="+", help="checkpoints to compare with it")
     p.add_argument("--tasks", required=True, help="task names or suites (id, ood, far, all)")
@@ -335,17 +393,72 @@ def build_parser(recipe_defaults: dict | None = None) -> argparse.ArgumentParser
     flags.add_options(p, KLConfig)
     p.set_defaults(func=_cmd_kl)
 
-    p = sub.add_parser("analyze", help="seed sensitivity, reflection vs length, ID-OOD "
-                                       "generalisation: a markdown report with figures")
+
+def _args_analyze(p) -> None:
     p.add_argument("roots", nargs="+", help="results roots or run directories")
     p.add_argument("--out", default="analysis", help="output folder (default: analysis)")
     p.set_defaults(func=_cmd_analyze)
+
+
+# name, help, and the function that defines its arguments (imports happen there, so only the
+# command being run pays for what its options need: `vrbench --help` imports no torch)
+COMMANDS = (
+    ("tasks", "list the registered tasks, or show one task's card", _args_tasks),
+    ("build-tiny", "build a tiny reference VLM offline (Qwen2-VL by default; Qwen2.5-VL, "
+                   "LLaVA, Idefics3)", _args_build_tiny),
+    ("eval", "evaluate a checkpoint on tasks; resumable", _args_eval),
+    ("sft", "supervised fine-tuning on worked solutions; torchrun-ready", _args_train),
+    ("rl", "RL (Reinforce++ / GRPO family) with the harness's grader as reward; "
+           "torchrun-ready", _args_train),
+    ("quickstart", "the main job: build the tiny model, SFT warm start, then SFT vs RL arms, "
+                   "all scored on ID and OOD", _args_quickstart),
+    ("dynamics", "plot accuracy, length and reflection against step", _args_dynamics),
+    ("serve", "serve a checkpoint over an OpenAI-compatible chat-completions API", _args_serve),
+    ("rescore", "grade another harness's responses with vrbench's grader; keeps its verdicts "
+                "beside, with agreement", _args_rescore),
+    ("export-lmeval", "write lm-evaluation-harness task YAMLs (and their data) for vrbench "
+                      "tasks", _args_export_lmeval),
+    ("export-verl", "write tasks' train and validation rows as parquet in verl's layout",
+     _args_export_trainset),
+    ("export-easyr1", "write tasks' train and validation rows as parquet in EasyR1's layout",
+     _args_export_trainset),
+    ("rewards", "the reward module verl, EasyR1 and TRL call: its path and the config lines",
+     _args_rewards),
+    ("runs", "list the finished runs under a results root (the index)", _args_runs),
+    ("leaderboard", "markdown, CSV and HTML leaderboard of a results root, seeds aggregated, "
+                    "best entries marked", _args_leaderboard),
+    ("compare", "paired comparison of two runs (or of pairs of runs, one pair a seed): "
+                "bootstrap and McNemar", _args_compare),
+    ("kl", "forward KL from a base checkpoint to others on a task's prompts, on the base's "
+           "own samples, with an interval", _args_kl),
+    ("analyze", "seed sensitivity, reflection vs length, ID-OOD generalisation: a markdown "
+                "report with figures", _args_analyze),
+)
+
+
+def build_parser(recipe_defaults: dict | None = None,
+                 only: str | None = None) -> argparse.ArgumentParser:
+    """The command line; `recipe_defaults` (trainer -> config) makes a recipe's values the
+    defaults of that trainer's flags. With `only` (a command's name, or "" for none), the
+    other commands are listed by name and help but their arguments are not defined."""
+    recipe_defaults = recipe_defaults or {}
+    parser = argparse.ArgumentParser(
+        prog="vrbench",
+        description="Evaluate vision-language checkpoints on in-domain and out-of-domain "
+                    "visual reasoning, with response length and reflection analysis.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text, define in COMMANDS:
+        p = sub.add_parser(name, help=text)
+        if only is None or only == name:
+            if define is _args_train:
+                define(p, name, recipe_defaults.get(name))
+            else:
+                define(p)
     return parser
 
 
-def _recipe_defaults(argv: list[str] | None) -> dict:
+def _recipe_defaults(argv: list[str]) -> dict:
     """sft/rl with --recipe: that trainer's config as the recipe gives it."""
-    argv = sys.argv[1:] if argv is None else argv
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("command", nargs="?")
     pre.add_argument("--recipe")
@@ -353,20 +466,20 @@ def _recipe_defaults(argv: list[str] | None) -> dict:
     if known.command not in ("sft", "rl") or not known.recipe:
         return {}
     from trainers import recipes
-    if known.command == "sft":
-        from trainers.sft import SFTConfig as cls
-    else:
-        from trainers.rl import RLConfig as cls
+    from trainers.config import RLConfig, SFTConfig
+    cls = SFTConfig if known.command == "sft" else RLConfig
     return {known.command: recipes.load(known.recipe, cls, known.command)}
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser(_recipe_defaults(argv))
+        argv = sys.argv[1:] if argv is None else argv
+        parser = build_parser(_recipe_defaults(argv), argv[0] if argv else "")
     except VrbenchError as e:
         print(f"vrbench: error: {e}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except VrbenchError as e:

@@ -26,6 +26,22 @@ def test_rewards_grade_as_vrbench_does():
     assert verl_compute_score("geo", "\\boxed{71}", "70") == 0.0
 
 
+def test_a_tool_using_completion_is_graded_on_its_last_answer():
+    # TRL's tool-calling completions: the assistant calls a tool, reads its result, answers;
+    # parsed reasoning sits beside the content
+    call = {"role": "assistant", "content": "",
+            "tool_calls": [{"type": "function", "function": {"name": "count",
+                                                             "arguments": {"colour": "red"}}}]}
+    tool = {"role": "tool", "name": "count", "content": "5"}
+    done = [call, tool, {"role": "assistant", "reasoning_content": "the tool said 5, so 5",
+                         "content": "There are \\boxed{5} red shapes."}]
+    first_turn_only = [{"role": "assistant", "content": "Let me think: maybe \\boxed{3}."},
+                       tool, {"role": "assistant", "content": "It is \\boxed{5}."}]
+    unfinished = [call, tool]
+    assert trl_reward(["p"] * 3, [done, first_turn_only, unfinished],
+                      target=["5", "5", "5"]) == [1.0, 1.0, 0.0]
+
+
 @pytest.mark.slow
 def test_grpo_trainer_with_vrbench_reward_and_callback(tmp_path, sft_model, capsys):
     out = tmp_path / "grpo"

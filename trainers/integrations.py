@@ -11,9 +11,9 @@ TRL:
     The dataset needs a `target` column (and `choices` for multiple choice, `precision` for
     rounded floats); `trl_dataset("id")` builds one from vrbench tasks.
 
-verl (`custom_reward_function.path=trainers/integrations.py`,
-`custom_reward_function.name=verl_compute_score`): `ground_truth` is the target, and
-`extra_info` may carry `choices` and `precision`.
+verl and EasyR1: name the light reward module `harness/scoring/rewards.py` (its path:
+`vrbench rewards --path`), which imports no torch; `verl_compute_score` here is the same
+function, for configurations that name this file.
 """
 
 from __future__ import annotations
@@ -24,35 +24,38 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from harness.runs.results import CHECKPOINT_INFO
-from harness.scoring import grade
+from harness.scoring.rewards import compute_score, score
 from trainers.config import CheckpointEval
 from trainers.dynamics import evaluate_checkpoint
 
 
 def _text(completion) -> str:
-    """A TRL completion: plain text, or a conversation whose first message holds it."""
+    """A TRL completion: plain text, or a conversation (with tool calls and tool results,
+    or reasoning parsed apart) whose last assistant message with content holds the answer."""
     if isinstance(completion, str):
         return completion
-    content = completion[0]["content"]
+    said = [m for m in completion if isinstance(m, dict) and m.get("role", "assistant")
+            == "assistant" and m.get("content")]
+    if not said:
+        return ""
+    content = said[-1]["content"]
     if isinstance(content, list):  # content parts
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content
+    return str(content)
 
 
 def trl_reward(prompts, completions, target, choices=None, precision=None, **_) -> list[float]:
     """TRL's reward-function signature: 1.0 for each completion vrbench grades correct."""
     n = len(completions)
-    choices = choices or [None] * n
-    precision = precision or [None] * n
-    return [float(grade(_text(c), t, ch or None, p).correct)
+    choices = [None] * n if choices is None else choices
+    precision = [None] * n if precision is None else precision
+    return [score(_text(c), {"target": t, "choices": ch, "precision": p})
             for c, t, ch, p in zip(completions, target, choices, precision, strict=True)]
 
 
-def verl_compute_score(data_source, solution_str, ground_truth, extra_info=None) -> float:
-    """verl's custom reward signature: 1.0 when vrbench grades the solution correct."""
-    extra = extra_info or {}
-    return float(grade(solution_str, str(ground_truth), extra.get("choices") or None,
-                       extra.get("precision")).correct)
+# verl's custom reward (`custom_reward_function.name=verl_compute_score` in this file): the
+# light reward module's, which takes every call shape (`vrbench rewards`)
+verl_compute_score = compute_score
 
 
 def trl_dataset(spec: str, split: str = "train", limit: int | None = None,

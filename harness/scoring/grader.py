@@ -234,17 +234,44 @@ def _numbers_equal(a: Fraction, b: Fraction) -> bool:
     return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(a)), abs(float(b)))
 
 
+# Answers given in a requested format (a box or an answer tag), not read off a last line.
+FORMATTED = ("boxed", "answer_tag")
+CHECK_SECONDS = 5  # the symbolic checker's bound on parsing and on comparing one pair
+# ... and, from a thread other than the main one, on the helper process's whole answer (the
+# helper's own alarm ends a slow parse or comparison; this bounds the rest: its start-up,
+# the first import of the checker)
+HELPER_SECONDS = 4 * CHECK_SECONDS + 30
+_HELPER: list = []  # the process that checks for threads other than the main one
+_HELPER_LOCK = threading.Lock()
+
+
 def _math_verify(target: str, answer: str) -> tuple[bool, str]:
     """The symbolic checker, the one guarded call of grading: its time-out or its failure on
-    a pair is a recorded outcome (the rule), not an exception."""
+    a pair is a recorded outcome (the rule), not an exception. math-verify bounds itself with
+    SIGALRM, which only a main thread may set: from any other thread (a trainer's reward
+    worker) the pair is checked in the main thread of a helper process, and a check that
+    overruns is ended with that process."""
+    if threading.current_thread() is threading.main_thread():
+        return _check(target, answer)
+    import multiprocessing
+    with _HELPER_LOCK:
+        if not _HELPER:
+            _HELPER.append(multiprocessing.get_context("spawn").Pool(1))
+        job = _HELPER[0].apply_async(_check, (target, answer))
+        try:
+            return job.get(HELPER_SECONDS)
+        except multiprocessing.TimeoutError:
+            _HELPER.pop().terminate()
+            return False, "math_verify_timeout"
+
+
+def _check(target: str, answer: str) -> tuple[bool, str]:
     from math_verify import parse, verify
     from math_verify.errors import TimeoutException
-    # math-verify's timeouts use SIGALRM, which only the main thread may set.
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
-        gold = parse(f"${target}$", parsing_timeout=timeout, raise_on_error=True)
-        pred = parse(f"${answer}$", parsing_timeout=timeout, raise_on_error=True)
-        return bool(gold and pred and verify(gold, pred, timeout_seconds=timeout,
+        gold = parse(f"${target}$", parsing_timeout=CHECK_SECONDS, raise_on_error=True)
+        pred = parse(f"${answer}$", parsing_timeout=CHECK_SECONDS, raise_on_error=True)
+        return bool(gold and pred and verify(gold, pred, timeout_seconds=CHECK_SECONDS,
                                              raise_on_error=True)), "math_verify"
     except TimeoutException:
         return False, "math_verify_timeout"

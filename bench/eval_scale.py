@@ -1,0 +1,135 @@
+"""Evaluation at scale, in one run: vrbench against lm-eval and against the bare loop, and
+data-parallel ranks against one process.
+
+    python bench/eval_scale.py [--sft-steps 300] [--limit 64]
+
+1. Whole process: `vrbench eval` against lm-eval's `hf-multimodal` on the same 4 tasks x
+   `--limit` samples (exported with `vrbench export-lmeval`), same model, greedy, same token
+   limit and batch size: wall time of each command, start-up included.
+2. In process: `evaluate()` against a bare loop of processor + batched `model.generate`
+   over the same samples in the same order (best of three, interleaved), on a model
+   SFT'd so that its responses end on their own.
+3. `vrbench eval --data-parallel 2` against one process, both with one thread per process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import tasks
+from harness.backends.chat import chat_text
+from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
+from tasks import decode_images
+from trainers import tiny
+from trainers.config import CheckpointEval, OptimSettings, SFTConfig
+from trainers.sft import train
+
+TASKS = "count_shapes,sides_sum,compare_count,bar_chart"
+
+
+def _wall(cmd: list[str], env: dict | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    return time.perf_counter() - t0
+
+
+def bare_loop(model_dir: str, limit: int, batch: int, tokens: int) -> float:
+    """Seconds of processor + batched greedy `generate` over the same samples, in order."""
+    processor = AutoProcessor.from_pretrained(model_dir)
+    processor.tokenizer.padding_side = "left"
+    model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    work = [(t, s) for t in tasks.resolve(TASKS) for s in t.samples("test", limit)]
+    t0 = time.perf_counter()
+    for i in range(0, len(work), batch):
+        chunk = work[i:i + batch]
+        enc = processor(text=[chat_text(processor, t.prompt(s), 1) for t, s in chunk],
+                        images=[im for _, s in chunk for im in decode_images(s)],
+                        padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            model.generate(**enc, max_new_tokens=tokens, do_sample=False)
+    return time.perf_counter() - t0
+
+
+def in_process(model_dir: str, limit: int, batch: int, tokens: int, root: Path) -> float:
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    evaluate(model_dir, TASKS, limit=limit, batch_size=batch, max_new_tokens=tokens,
+             output=str(root), progress=False)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sft-steps", type=int, default=300)
+    ap.add_argument("--limit", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    args = ap.parse_args()
+    n, b, k = args.limit, args.batch_size, args.max_new_tokens
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        base = tiny.build(root / "tiny", size="tiny", seed=0)
+        model = str(train(SFTConfig(
+            model=str(base), out=str(root / "sft"), tasks="count_shapes,sides_sum,compare_count",
+            steps=args.sft_steps, batch_size=16, log_every=50, optim=OptimSettings(lr=3e-3),
+            eval=CheckpointEval(id_tasks="", ood_tasks="", limit=8))))
+        for t in tasks.resolve(TASKS):
+            t.samples("test", n)  # the data built once, for every side
+        vr = [sys.executable, "-m", "harness.cli", "eval", "--model", model, "--tasks", TASKS,
+              "--limit", str(n), "--batch-size", str(b), "--max-new-tokens", str(k),
+              "--no-progress"]
+        subprocess.run([sys.executable, "-m", "harness.cli", "export-lmeval", str(root / "lm"),
+                        "--tasks", TASKS, "--limit", str(n), "--max-new-tokens", str(k)],
+                       check=True, capture_output=True)
+        lm = [sys.executable, "-m", "lm_eval", "--model", "hf-multimodal", "--model_args",
+              f"pretrained={model},max_images=1", "--apply_chat_template", "--include_path",
+              str(root / "lm"), "--tasks", ",".join(f"vrbench_{t}" for t in TASKS.split(",")),
+              "--batch_size", str(b), "--output_path", str(root / "lm-out")]
+        whole = {"vrbench": [], "lm-eval": []}
+        for i in range(2):
+            whole["vrbench"].append(_wall(vr + ["--output", str(root / f"vr{i}")]))
+            whole["lm-eval"].append(_wall(lm))
+        lengths = [a["n_tokens"] for r in read_jsonl(root / "vr0" / "samples.jsonl")
+                   for a in r["analysis"]]
+        ours, bare = [], []
+        for i in range(3):
+            ours.append(in_process(model, n, b, k, root / f"ip{i}"))
+            bare.append(bare_loop(model, n, b, k))
+        one_thread = dict(os.environ, OMP_NUM_THREADS="1")
+        dp = {}
+        for ranks in (1, 2):
+            out = root / f"dp{ranks}"
+            dp[ranks] = _wall(vr + ["--output", str(out), "--data-parallel", str(ranks)],
+                              one_thread)
+            assert (out / "samples.jsonl").exists()
+        same = ((root / "dp1" / "samples.jsonl").read_bytes()
+                == (root / "dp2" / "samples.jsonl").read_bytes())
+    total = 4 * n
+    print(f"tiny Qwen2-VL SFT'd {args.sft_steps} steps; {TASKS}; {n} samples each ({total}); "
+          f"batch {b}; {k} new tokens; greedy; {torch.get_num_threads()} threads")
+    print(f"responses: mean {sum(lengths) / len(lengths):.1f} tokens, "
+          f"{sum(x < k for x in lengths) / len(lengths):.0%} end before the limit\n")
+    print("| comparison | A | B | A / B |\n| --- | ---: | ---: | ---: |")
+    v, lme = min(whole["vrbench"]), min(whole["lm-eval"])
+    print(f"| whole process: lm-eval hf-multimodal (A) vs vrbench eval (B), s | {lme:.1f} | "
+          f"{v:.1f} | {lme / v:.2f}x |")
+    print(f"| in process: evaluate() (A) vs bare batched generate loop (B), s | "
+          f"{min(ours):.2f} | {min(bare):.2f} | {min(ours) / min(bare):.2f}x |")
+    print(f"| data-parallel, 1 thread a rank: 2 ranks (A) vs 1 (B), samples/s | "
+          f"{total / dp[2]:.1f} | {total / dp[1]:.1f} | {dp[1] / dp[2]:.2f}x |")
+    print(f"\nsamples.jsonl of 1 and 2 ranks identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
