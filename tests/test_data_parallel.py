@@ -43,8 +43,9 @@ def test_samples_are_the_same_for_any_world_size_and_batch_size(tmp_path, sft_mo
             subprocess.run(_cli(sft_model, out, "--limit", "16", "--batch-size", "4",
                                 "--data-parallel", dp, *extra), check=True, capture_output=True)
         assert (one / "samples.jsonl").read_bytes() == (two / "samples.jsonl").read_bytes()
-        res = json.loads((two / "results.json").read_text())
-        assert res["distributed"] == {"world_size": 2, "samples_generated_per_rank": [16, 16]}
+        res = json.loads((two / "results.json").read_text())["distributed"]
+        assert (res["world_size"], res["samples_generated_per_rank"]) == (2, [16, 16])
+        assert len(res["seconds_per_rank"]) == 2
         assert not list(two.glob("samples.rank-*"))  # merged, then removed
     assert _answers(tmp_path / "greedy-1") == {k: v for k, v in _answers(runs[8]).items()
                                                if int(k[1].rsplit("-", 1)[1]) < 16}
@@ -95,6 +96,6 @@ def test_a_killed_rank_resumes_with_another_world_size(tmp_path, sft_model):
     assert res["distributed"]["samples_generated_per_rank"] == [48 - left]
     subprocess.run(_cli(sft_model, run, *args, "--data-parallel", "3"), check=True,
                    capture_output=True)
-    res = json.loads((run / "results.json").read_text())
-    assert res["distributed"] == {"world_size": 3, "samples_generated_per_rank": [0, 0, 0]}
+    res = json.loads((run / "results.json").read_text())["distributed"]
+    assert (res["world_size"], res["samples_generated_per_rank"]) == (3, [0, 0, 0])
     assert (run / "samples.jsonl").read_bytes() == (ref / "samples.jsonl").read_bytes()

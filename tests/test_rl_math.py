@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from harness.runs.ranks import Dist
-from trainers import rl
+from trainers import losses, rl
+from trainers.losses import Scale
 from trainers.optim import lr_factor
 
 
@@ -40,15 +41,61 @@ def test_reinforce_pp_returns_and_whitening_by_hand():
                                                           abs=1e-5)
 
 
+def _scale(**kw):
+    return Scale(**({"n_tokens": 4, "n_seqs": 2, "max_tokens": 8, "clip_low": 0.2,
+                     "clip_high": 0.28} | kw))
+
+
 def test_clipped_loss_by_hand():
     logp = torch.log(torch.tensor([[1.5, 0.5, 1.1]]))
     old = torch.zeros(1, 3)
     adv = torch.tensor([[1.0, -1.0, 1.0]])
-    loss, ratio, clipped = rl.clipped_pg_loss(logp, old, adv, 0.2, 0.28)
+    m = torch.ones(1, 3)
+    loss, ratio, clipped = losses.ppo(logp, old, adv, m, _scale(n_tokens=3, n_seqs=1))
     # ratio 1.5 with A>0 clips at 1.28; ratio 0.5 with A<0 clips at 0.8 -> -min(-0.5,-0.8)=0.8
-    assert loss[0].tolist() == pytest.approx([-1.28, 0.8, -1.1])
+    assert loss.item() == pytest.approx((-1.28 + 0.8 - 1.1) / 3)
     assert clipped[0].tolist() == [1.0, 1.0, 0.0]
     assert ratio[0].tolist() == pytest.approx([1.5, 0.5, 1.1])
+
+
+def test_every_objective_by_hand():
+    # two sequences: 3 tokens and 1 token; ratios 1 (old = new) so no clipping acts
+    logp = torch.zeros(2, 3)
+    m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    adv = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
+    want = {"ppo": -(1 + 2 + 3 + 4) / 4,  # token-mean over the 4 tokens
+            "dapo": -(1 + 2 + 3 + 4) / 4,
+            "grpo": -((1 + 2 + 3) / 3 + 4) / 2,  # each sequence's mean, then over sequences
+            "dr_grpo": -(1 + 2 + 3 + 4) / (8 * 2),  # token sums over the limit x sequences
+            "gspo": -((1 + 2 + 3) / 3 + 4) / 2}  # the sequence's ratio times its mean A
+    for name, value in want.items():
+        loss, ratio, _ = losses.LOSSES[name](logp, logp, adv, m, _scale())
+        assert loss.item() == pytest.approx(value), name
+        assert (ratio * m).sum().item() == pytest.approx(4.0), name
+    agg = _scale(agg="seq-mean-token-mean")
+    assert losses.ppo(logp, logp, adv, m, agg)[0].item() == pytest.approx(want["grpo"])
+    # GSPO clips the sequence's ratio: the geometric mean of its tokens' (here e^0.5 for
+    # the first sequence, clipped at 1.28 with A > 0)
+    new = torch.tensor([[0.5, 0.5, 0.5], [0.0, 0.0, 0.0]])
+    loss, ratio, clipped = losses.gspo(new, logp, adv, m, _scale())
+    assert ratio[0, 0].item() == pytest.approx(math.exp(0.5))
+    assert clipped[:, 0].tolist() == [1.0, 0.0]
+    assert loss.item() == pytest.approx(-(1.28 * 2 + 4) / 2)
+
+
+def test_truncated_importance_weights_act_and_are_bounded():
+    old = torch.log(torch.tensor([[0.5, 0.5, 0.2]]))
+    # the sampler saw the first token as likelier, the second as far less likely (a
+    # mismatch of kernels), the third the same
+    sampler = torch.log(torch.tensor([[0.6, 0.05, 0.2]]))
+    w, capped = losses.truncated_is_weights(old, sampler, cap=2.0)
+    assert w[0].tolist() == pytest.approx([0.5 / 0.6, 2.0, 1.0])
+    assert capped[0].tolist() == [0.0, 1.0, 0.0]
+    m, adv = torch.ones(1, 3), torch.ones(1, 3)
+    plain = losses.ppo(old, old, adv, m, _scale(n_tokens=3, n_seqs=1))[0].item()
+    weighted = losses.ppo(old, old, adv, m, _scale(n_tokens=3, n_seqs=1), w)[0].item()
+    assert weighted == pytest.approx(plain * (0.5 / 0.6 + 2.0 + 1.0) / 3)
+    assert abs(weighted) <= 2.0 * abs(plain)  # never more than the cap times the plain loss
 
 
 def test_k3_kl_and_aggregation_by_hand():
@@ -59,8 +106,8 @@ def test_k3_kl_and_aggregation_by_hand():
     assert (rl.k3_kl(torch.zeros(1, 1), torch.tensor([[-100.0]])) <= math.exp(10)).all()
     x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
     m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
-    assert rl.aggregate_loss(x, m, "token-mean", 4, 2).item() == pytest.approx(10 / 4)
-    assert rl.aggregate_loss(x, m, "seq-mean-token-mean", 4, 2).item() == pytest.approx((2 + 4) / 2)
+    assert losses.token_mean(x, m, _scale()).item() == pytest.approx(10 / 4)
+    assert losses.seq_mean_token_mean(x, m, _scale()).item() == pytest.approx((2 + 4) / 2)
 
 
 def test_reward_parts():

@@ -14,6 +14,8 @@ from harness import flags
 from harness.runs.config import GENERATION_DEFAULTS, EvalConfig
 from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
+from trainers import reward_fns
+from trainers.losses import AGGREGATIONS, LOSSES
 from trainers.parts import PARTS, check_parts
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}  # the weights' dtypes: bytes a value
@@ -149,12 +151,11 @@ class SFTConfig(TrainConfig):
 
 
 ADVANTAGES = ("reinforce_pp", "grpo")
-LOSS_AGG = ("token-mean", "seq-mean-token-mean")
 
 
 @dataclass
 class RLConfig(TrainConfig):
-    CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": LOSS_AGG,
+    CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": AGGREGATIONS, "loss": LOSSES,
                                "copies_dtype": DTYPE_BYTES,
                                "generation_defaults": GENERATION_DEFAULTS}
 
@@ -165,6 +166,11 @@ class RLConfig(TrainConfig):
     prompts_per_step: int = 16  # prompts per generation step, over all processes
     group_size: int = 4  # responses per prompt (G)
     gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
+    dynamic_sampling: bool = False  # DAPO's dynamic sampling: groups whose rewards are all
+    # equal (no gradient) are dropped and more prompts sampled, until the step has
+    # --prompts-per-step informative groups
+    max_sampling_rounds: int = 4  # ... with at most this many extra rounds a step; when hit,
+    # the step is filled up with dropped groups and logs it (dynamic_capped)
     temperature: float = 1.0  # rollout sampling temperature; the old, reference and new
     # log-probs are computed at the same temperature, so training stays on-policy
     top_p: float = 1.0  # rollout nucleus sampling threshold. Below 1 the recomputed log-probs
@@ -174,6 +180,9 @@ class RLConfig(TrainConfig):
     # (off) or model (the starting checkpoint's generation config, e.g. a 1.05 penalty)
     max_new_tokens: int = 64  # token limit per response
     # -- reward: the harness's grader, with the paper's penalties
+    reward: tuple[str, ...] = ("vrbench",)  # reward functions, added up: NAME[=WEIGHT], NAME
+    # vrbench (the grader with the penalties below), module:function or file.py:function
+    # (called as TRL calls a reward function: trainers/reward_fns.py)
     correct_reward: float = 1.0  # reward of a correct final answer
     format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
     language_coef: float = 0.1  # minus this times the share of CJK characters
@@ -189,7 +198,12 @@ class RLConfig(TrainConfig):
     # -- loss
     clip_low: float = 0.2  # PPO clip: the ratio is kept above 1 - clip_low
     clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
-    loss_agg: str = "token-mean"  # token-mean (DAPO, verl) or seq-mean-token-mean (GRPO)
+    loss: str = "ppo"  # the policy objective (trainers/losses.py): ppo (PPO's clipped
+    # surrogate, aggregated by --loss-agg), grpo, dapo, dr_grpo or gspo
+    loss_agg: str = "token-mean"  # ppo's aggregation: token-mean (DAPO, verl) or
+    # seq-mean-token-mean (GRPO); also the KL loss's
+    tis_cap: float = 0.0  # truncated importance sampling: each token's term weighted by the
+    # trainer's over the sampler's probability, capped at this (0: off; 2 is common)
     kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model
     copies_dtype: str = "float32"  # dtype of the frozen full copies: the reference model and,
     # under --fsdp, the rollout model (bfloat16 halves them; on a GPU their matmuls run in
@@ -206,8 +220,12 @@ class RLConfig(TrainConfig):
 
     def check(self, world: int) -> None:
         super().check(world)
+        if not self.reward:
+            raise VrbenchError("--reward needs at least one function (e.g. vrbench).")
+        for spec in self.reward:
+            reward_fns.parse(spec)
         for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
-                     "ppo_epochs", "mini_batches"):
+                     "ppo_epochs", "mini_batches", "max_sampling_rounds"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.micro_batch_size < 0:
@@ -218,7 +236,7 @@ class RLConfig(TrainConfig):
         if not 0 < self.top_p <= 1:
             raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
         for name in ("clip_low", "clip_high", "kl_coef", "kl_reward_coef", "adv_eps",
-                     "language_coef", "min_tokens"):
+                     "language_coef", "min_tokens", "tis_cap"):
             if getattr(self, name) < 0:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more.")
         if not 0 <= self.gamma <= 1:

@@ -20,7 +20,9 @@ GRPO). Clip-higher: set `clip_high` above `clip_low` (DAPO uses 0.28).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -34,10 +36,11 @@ from harness.runs.ranks import Dist
 from harness.runs.store import append_jsonl
 from harness.scoring import grade
 from tasks import Sample, decode_images
-from trainers import session
+from trainers import reward_fns, session
 from trainers.checkpoints import checkpoint_dir
 from trainers.config import RLConfig
 from trainers.distributed import all_reduce_sum, copy_weights
+from trainers.losses import AGGREGATIONS, LOSSES, Scale, truncated_is_weights
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
 
@@ -126,29 +129,10 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(delta) - delta - 1
 
 
-def clipped_pg_loss(logp, old_logp, adv, clip_low, clip_high):
-    """Per-token PPO loss -min(r A, clip(r, 1 - eps_low, 1 + eps_high) A), ratio, clipped."""
-    ratio = torch.exp(logp - old_logp)
-    unclipped = ratio * adv
-    clipped = torch.clamp(ratio, 1 - clip_low, 1 + clip_high) * adv
-    loss = -torch.minimum(unclipped, clipped)
-    return loss, ratio, (clipped < unclipped).float()
-
-
-def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, how: str, n_tokens: float,
-              n_seqs: float) -> torch.Tensor:
-    """Sum of this process's share of the loss, already divided by the global count:
-    `token-mean` divides the token sum by all tokens; `seq-mean-token-mean` averages each
-    sequence over its tokens, then divides by all sequences."""
-    if how == "token-mean":
-        return (per_token * mask).sum() / n_tokens
-    per_seq = (per_token * mask).sum(1) / mask.sum(1).clamp_min(1)
-    return per_seq.sum() / n_seqs
-
-
 # -- the loop ---------------------------------------------------------------------------------
 def train(cfg: RLConfig) -> Path:
     """Run RL; returns the final checkpoint directory."""
+    fns = reward_fns.load(cfg.reward)  # a function that cannot load stops us before training
     gen = rollout_generation(cfg)
     sess = session.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
                        extra={"rollout_generation": gen.to_dict()})
@@ -159,6 +143,9 @@ def train(cfg: RLConfig) -> Path:
         _, ref = load_model(cfg.model, device=str(d.device), dtype=getattr(torch, cfg.copies_dtype))
         ref.requires_grad_(False)
     data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+    # dynamic sampling's extra prompts: a stream of their own, so a step's are known on resume
+    extra = TrainSet(cfg.tasks, cfg.split, cfg.seed + 1, cfg.data_dir) \
+        if cfg.dynamic_sampling else None
     processor = sess.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
     rollout = load_model(cfg.model, device=str(d.device),
@@ -182,7 +169,11 @@ def train(cfg: RLConfig) -> Path:
             copy_weights(model, rollout)
         # 1. data flow and 2. response collection -----------------------------------------
         model.eval()
-        rollouts = collect(policy, data, cfg, gen, step, d)
+        rollouts = collect(policy, data, cfg, gen, step, d, fns)
+        dynamic = {}
+        if extra is not None:
+            rollouts, dynamic = informative_groups(rollouts, partial(
+                _extra_round, policy, extra, cfg, gen, step, d, fns), cfg, d)
         model.train()
         t_gen = time.perf_counter() - t0
 
@@ -211,9 +202,10 @@ def train(cfg: RLConfig) -> Path:
         # 4. policy update ------------------------------------------------------------------
         t2 = time.perf_counter()
         stats = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0, "entropy": 0.0,
-                 "grad_norm": 0.0}
+                 "grad_norm": 0.0, "tis_capped": 0.0}
         if reuse_old:
             old_logp = torch.zeros_like(mask)
+        behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])  # the sampler's
         for epoch in range(cfg.ppo_epochs):
             g = torch.Generator().manual_seed(cfg.seed + 7919 * step + epoch)
             order = torch.randperm(len(rollouts), generator=g) if cfg.ppo_epochs > 1 else \
@@ -223,7 +215,10 @@ def train(cfg: RLConfig) -> Path:
                 # the mini-batch's counts over all processes: each update is an exact mean
                 n_tok = all_reduce_sum(mask[rows].sum().double(), d).item()
                 n_seq = float(len(rows) * d.world)
-                sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl"), 0.0)
+                scale = Scale(n_tok, n_seq, cfg.max_new_tokens, cfg.clip_low, cfg.clip_high,
+                              cfg.loss_agg)
+                sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl",
+                                      "tis_capped"), 0.0)
                 micros = _micro_batches(rows, lengths, cfg.micro_batch_size)
                 for j, micro in enumerate(micros):
                     mb = trim(_rows(batch, micro))
@@ -233,19 +228,20 @@ def train(cfg: RLConfig) -> Path:
                         logp, ent = logprobs(wrapped, mb)
                         if reuse_old:
                             old_logp[micro, :w] = logp.detach()
-                        pg, ratio, clipped = clipped_pg_loss(
-                            logp, old_logp[micro, :w], adv[micro, :w], cfg.clip_low,
-                            cfg.clip_high)
-                        loss = aggregate_loss(pg, m, cfg.loss_agg, n_tok, n_seq)
+                        weights = capped = None
+                        if cfg.tis_cap:  # rollout/trainer mismatch: truncated IS weights
+                            weights, capped = truncated_is_weights(
+                                old_logp[micro, :w], behaviour[micro, :w], cfg.tis_cap)
+                        loss, ratio, clipped = LOSSES[cfg.loss](
+                            logp, old_logp[micro, :w], adv[micro, :w], m, scale, weights)
                         kl = k3_kl(logp, ref_logp[micro, :w]) if ref_logp is not None else None
                         if kl is not None and cfg.kl_coef:
-                            loss = loss + cfg.kl_coef * aggregate_loss(kl, m, cfg.loss_agg, n_tok,
-                                                                  n_seq)
+                            loss = loss + cfg.kl_coef * AGGREGATIONS[cfg.loss_agg](kl, m, scale)
                         # DDP averages gradients over processes: undo that, the mean is exact
                         (loss * d.world).backward()
                     sums["loss"] += loss.item()
                     for key, x in (("clip_frac", clipped), ("ratio", ratio.detach()),
-                                   ("entropy", ent), ("kl", kl)):
+                                   ("entropy", ent), ("kl", kl), ("tis_capped", capped)):
                         if x is not None:
                             sums[key] += (x.detach() * m).sum().item()
                 stats["grad_norm"] += clip_and_norm(model, cfg.optim.grad_clip)
@@ -254,12 +250,11 @@ def train(cfg: RLConfig) -> Path:
                 opt.zero_grad(set_to_none=True)
                 local = max(1.0, mask[rows].sum().item())
                 stats["loss"] += sums["loss"]
-                for key in ("clip_frac", "ratio", "entropy", "kl"):
+                for key in ("clip_frac", "ratio", "entropy", "kl", "tis_capped"):
                     stats[key] += sums[key] / local
         stats = {k: v / updates_per_step(cfg) for k, v in stats.items()}
         t_upd = time.perf_counter() - t2
         # how far the sampler's log-probs are from the recomputed ones (0 when on-policy)
-        behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])
         gap = torch.where(mask > 0, (behaviour - old_logp.float()).abs(), 0.0)
         stats |= {"logprob_gap_mean": (gap.sum() / mask.sum().clamp_min(1)).item(),
                   "logprob_gap_max": gap.max().item()}
@@ -279,7 +274,7 @@ def train(cfg: RLConfig) -> Path:
         if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
             row = {"step": done, "epoch": done * per_step / len(data), "lr": sched.get_last_lr()[0],
                    "step_seconds": time.perf_counter() - t0,
-                   **rollout_stats(rollouts, cfg.group_size), **stats,
+                   **rollout_stats(rollouts, cfg.group_size), **stats, **dynamic,
                    **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
                             t_upd)}
             append_jsonl(out / "train_log.jsonl", [row])
@@ -291,10 +286,13 @@ def train(cfg: RLConfig) -> Path:
 
 
 def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationConfig,
-            step: int, d: Dist | None = None) -> list[Rollout]:
+            step: int, d: Dist | None = None,
+            fns: list[reward_fns.RewardFn] | None = None) -> list[Rollout]:
     """The rollouts of one step: this process's chunks of the step's prompts, `group_size`
-    responses each, every chunk seeded by its global index, and their rewards."""
+    responses each, every chunk seeded by its global index, and their rewards (the
+    `--reward` functions, weighted and added up)."""
     rank, world = (d.rank, d.world) if d is not None else (0, 1)
+    fns = reward_fns.load(cfg.reward) if fns is None else fns
     per_step, n_chunks = cfg.prompts_per_step, cfg.prompts_per_step // cfg.gen_chunk
     out: list[Rollout] = []
     for c in range(rank, n_chunks, world):
@@ -303,12 +301,74 @@ def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationCon
         reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
         outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
                                              + c))
-        for (_, s), req, resps in zip(items, reqs, outs, strict=True):
+        chunk = []
+        for (t, s), req, resps in zip(items, reqs, outs, strict=True):
             enc = encode_prompt(policy.processor, req.prompt, req.images)
             for r in resps:
                 parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
-                out.append(Rollout(enc, r, parts, s))
+                chunk.append((t, req.prompt, Rollout(enc, r, parts, s)))
+        _add_up(chunk, fns)
+        out += [x for _, _, x in chunk]
     return out
+
+
+def _extra_round(policy, extra: TrainSet, cfg: RLConfig, gen: GenerationConfig, step: int,
+                 d: Dist, fns: list, r: int) -> list[Rollout]:
+    """Round r (from 1) of a step's dynamic sampling: prompts from the extra stream."""
+    return collect(policy, extra, cfg, gen, step * cfg.max_sampling_rounds + r - 1, d, fns)
+
+
+def informative_groups(rollouts: list[Rollout], more: Callable[[int], list[Rollout]],
+                       cfg: RLConfig, d: Dist) -> tuple[list[Rollout], dict]:
+    """DAPO's dynamic sampling: keep the groups whose rewards differ (the others give no
+    gradient), sampling round after round (`more(r)`) until this process has its share of
+    `prompts_per_step` such groups, or `max_sampling_rounds` were drawn; a step still short
+    is filled up with dropped groups. Returns the rollouts and what it did (summed over the
+    processes)."""
+    size, want = cfg.group_size, cfg.prompts_per_step // d.world
+    kept: list[list[Rollout]] = []
+    dropped: list[list[Rollout]] = []
+    sampled = rounds = 0
+    batch = rollouts
+    while True:
+        for i in range(0, len(batch), size):
+            group = batch[i:i + size]
+            rewards = {x.reward["reward"] for x in group}
+            (kept if len(rewards) > 1 else dropped).append(group)
+        sampled += len(batch) // size
+        if len(kept) >= want or rounds == cfg.max_sampling_rounds:
+            break
+        rounds += 1
+        batch = more(rounds)
+    fill = max(0, want - len(kept))
+    chosen = kept[:want] + dropped[:fill]
+    counts = all_reduce_sum(torch.tensor([sampled, min(len(kept), want), len(dropped),
+                                          rounds, float(fill > 0)], dtype=torch.float64,
+                                         device=d.device), d).tolist()
+    return [x for g in chosen for x in g], {
+        "dynamic_groups_sampled": int(counts[0]), "dynamic_groups_kept": int(counts[1]),
+        "dynamic_groups_dropped": int(counts[2]), "dynamic_rounds": counts[3] / d.world,
+        "dynamic_capped": counts[4] / d.world}
+
+
+def _add_up(chunk: list[tuple], fns: list[reward_fns.RewardFn]) -> None:
+    """Each rollout's reward: the weighted sum of the reward functions' (each one's also kept,
+    as `fn_<name>`)."""
+    fields = {"prompts": [p for _, p, _ in chunk],
+              "completions": [x.response.text for _, _, x in chunk],
+              "completion_ids": [list(x.response.token_ids) for _, _, x in chunk],
+              "target": [x.sample.target for _, _, x in chunk],
+              "choices": [x.sample.choices for _, _, x in chunk],
+              "precision": [x.sample.meta.get("precision") for _, _, x in chunk],
+              "task": [t.name for t, _, _ in chunk],
+              "doc_id": [x.sample.id for _, _, x in chunk],
+              "finish_reason": [x.response.finish_reason for _, _, x in chunk],
+              "n_tokens": [x.response.n_tokens for _, _, x in chunk]}
+    values = {f.key: [x.reward["reward"] for _, _, x in chunk] if f.fn is None
+              else reward_fns.call(f, fields) for f in fns}
+    for i, (_, _, x) in enumerate(chunk):
+        x.reward |= {f"fn_{k}": v[i] for k, v in values.items()}
+        x.reward["reward"] = sum(f.weight * values[f.key][i] for f in fns)
 
 
 def reward_on_steps(model: str, cfg: RLConfig, steps: range) -> dict:
@@ -409,6 +469,7 @@ def rollout_stats(rollouts: list[Rollout], group_size: int) -> dict:
         "reward_mean": rewards.mean().item(),
         **{f"reward_{k}": sum(p[k] for p in parts) / n for k in ("correct", "format",
                                                                   "language", "penalty")},
+        **{f"reward_{k}": sum(p[k] for p in parts) / n for k in parts[0] if k.startswith("fn_")},
         "train_acc": sum(p["correct"] for p in parts) / n,
         "zero_std_group_ratio": (rewards.view(-1, group_size).std(dim=1) == 0
                                  ).float().mean().item(),

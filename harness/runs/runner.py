@@ -178,16 +178,18 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
                                       desc=progress_desc,
                                       disable=not cfg.progress or not group.main))
         elapsed = time.perf_counter() - t_start
-        per_rank = group.gather((sum(len(batches[b]) for b in mine), n_tokens))  # all done
+        per_rank = group.gather((sum(len(batches[b]) for b in mine), n_tokens,
+                                 round(elapsed, 3)))  # all done
         out = None
         if group.main:
             _merge_ranks(run_dir, {(t.name, s.id): i // cfg.batch_size
                                    for i, (t, s) in enumerate(work)})
             out = _summarize(run_dir, work, task_list, gen.n, cfg.pass_k)
             out["timing"] = {"seconds_this_session": round(elapsed, 3),
-                             "generated_tokens_this_session": sum(n for _, n in per_rank)}
+                             "generated_tokens_this_session": sum(n for _, n, _ in per_rank)}
             out["distributed"] = {"world_size": group.world,
-                                  "samples_generated_per_rank": [n for n, _ in per_rank]}
+                                  "samples_generated_per_rank": [n for n, _, _ in per_rank],
+                                  "seconds_per_rank": [t for _, _, t in per_rank]}
             write_json_atomic(run_dir / "results.json", out)
     return group.broadcast(out)
 
