@@ -159,3 +159,20 @@ def test_boxes_for_a_point_keep_their_order():
 ])
 def test_a_worked_solution_that_ends_by_stating_the_value(response, target):
     assert _ok(response, target) and not _ok(response, "99")
+
+
+@pytest.mark.parametrize("answer,target,equal", [
+    ("red", "blue", False), ("Red", "red", True), ("dark red", "dark red", True),
+    ("1", "green", False), ("green", "1", False), ("ab", "ba", False),
+])
+def test_words_are_compared_as_words_never_as_symbol_products(answer, target, equal):
+    from harness.scoring.grader import judge_equivalent
+    # math-verify would read "ab" as a*b = b*a, and took 25 ms a pair to say "red" != "blue"
+    same, rule = judge_equivalent(answer, target)
+    assert same == equal and rule in ("words", "exact", "not_a_number")
+
+
+def test_colour_options_are_read_by_name_and_a_number_names_none():
+    colours = ["blue", "red", "yellow"]
+    assert _ok("The answer is red.", "B", colours)
+    assert not _ok("The answer is 1.", "A", colours)

@@ -178,6 +178,7 @@ _DEGREES = re.compile(
 _UNIT = re.compile(r"^(-?[\d.,/]+)\s*(?:(?:[a-zA-Z]{1,12}\s*){1,2}(?:\^?\{?[23]\}?)?|%)$")
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?:[ \u2009\u202f]\d{3})+(?:\.\d+)?$")
+_WORDS = re.compile(r"^[^\W\d_]{2,}(?: [^\W\d_]{2,})*$")  # words of letters, no math
 _DECIMAL_COMMA = re.compile(r"^-?\d+,(?:\d{1,2}|\d{4,})$")  # a comma no grouping would put
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}(?:\{[^{}]*\})?")
 _MATRIX = re.compile(r"\\(begin|end)\{(?:[bBvV]?matrix|array)\}(?:\{[^{}]*\})?")
@@ -299,6 +300,11 @@ def judge_equivalent(answer: str, target: str) -> tuple[bool, str]:
         return False, "not_a_number"  # words where a number was due
     if not answer_shaped(a) or len(a) > MAX_ANSWER_CHARS:
         return False, "prose"  # a number in a sentence is not an answer
+    wa, wt = bool(_WORDS.match(a)), bool(_WORDS.match(t))
+    if (wa or wt) and (wa or na is not None) and (wt or nt is not None):
+        # words (and a number against words) compared as text: no symbol algebra makes
+        # "red" "blue" (r*e*d, b*l*u*e), nor 1 "green"
+        return a.casefold() == t.casefold(), "words"
     return _math_verify(t, a)
 
 
