@@ -33,6 +33,9 @@ COLUMNS = ("id", "images", "question", "target", "choices", "solution", "solutio
            "meta")
 
 
+_GENERATED: dict[str, dict] = {}  # a generated task's definition -> its splits, built
+
+
 def _dataset(columns, from_rows: bool = False) -> datasets.Dataset:
     """A split's columns (or its rows) as a `datasets.Dataset` of the task features."""
     import datasets
@@ -114,8 +117,17 @@ class Task:
                 rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark], self.data_dir)
                 self.data[split] = _dataset(rows, from_rows=True)
             else:
-                self._generate(split)
+                # a generated split is the same wherever its definition is: built once a
+                # process (every checkpoint a trainer scores would otherwise redraw it)
+                self.data = _GENERATED.setdefault(self._definition(), self.data)
+                if split not in self.data:
+                    self._generate(split)
         return self.data[split]
+
+    def _definition(self) -> str:
+        """What a generated task's data depends on."""
+        return json.dumps([self.name, self.version, self.generator, self.params, self.seed,
+                           self.splits], sort_keys=True, default=str)
 
     def _generate(self, upto: str):
         """Build the splits in the order test, validation, train (up to `upto`), each from its

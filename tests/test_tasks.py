@@ -109,3 +109,21 @@ def test_counting_solutions_tally_every_colour_in_the_image():
                         seen[colour] += px == COLORS[colour]
             tally = f"There are {seen['red']} red, {seen['green']} green and {seen['blue']} blue"
             assert s.solution.startswith(tally), (name, s.id, s.solution)
+
+
+def test_a_generated_split_is_built_once_a_process(monkeypatch):
+    import tasks as registry
+    from tasks import spec
+    first = registry.load("count_shapes")
+    a = first.samples("test", 4)
+    built = []
+    monkeypatch.setattr(spec.Task, "_generate", lambda self, split: built.append(split))
+    again = registry.load("count_shapes")
+    assert again.samples("test", 4) == a and built == []  # found, not drawn again
+    assert again.data is first.data
+    import dataclasses
+    reseeded = dataclasses.replace(first, seed=98_765, data={})  # another definition
+    assert reseeded._definition() != first._definition()
+    with pytest.raises(KeyError):  # the stub built nothing, but it was asked to
+        reseeded.dataset("test")
+    assert built == ["test"]
