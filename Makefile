@@ -33,6 +33,7 @@ leaderboard: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/eval_scale.py
 	$(BIN)/python bench/rl_step.py
 
 clean:
