@@ -96,3 +96,16 @@ def test_a_task_reports_each_k_with_an_interval():
 def test_a_k_above_the_responses_is_refused():
     with pytest.raises(VrbenchError, match="--pass-k 16"):
         EvalConfig(samples=8, temperature=1.0, pass_k=(1, 16)).generation()
+
+
+def test_an_evaluation_reports_the_ks_asked_for(tmp_path, tiny_model, capsys):
+    from harness.cli import main
+    assert main(["eval", "--model", tiny_model, "--tasks", "count_shapes", "--limit", "4",
+                 "--samples", "4", "--temperature", "1", "--pass-k", "1", "2", "4",
+                 "--max-new-tokens", "8", "--output", str(tmp_path / "run"),
+                 "--no-progress"]) == 0
+    import json
+    r = json.loads((tmp_path / "run" / "results.json").read_text())["results"]["count_shapes"]
+    assert {"pass@1", "pass@2", "pass@4", "maj@1", "maj@2", "maj@4"} <= r.keys()
+    assert r["pass@1"] == pytest.approx(r["acc"])
+    assert r["pass@1"] <= r["pass@2"] <= r["pass@4"]

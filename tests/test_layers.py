@@ -57,7 +57,7 @@ ROOMS = {
     "harness": {"harness.runs"},  # the package itself: `harness.evaluate`
 }
 # the trainers' shared modules, each importing only those listed before it
-TRAINER_BASE = ["trainers.losses", "trainers.reward_fns", "trainers.parts",
+TRAINER_BASE = ["trainers.losses", "trainers.reward_fns", "trainers.trackers", "trainers.parts",
                 "trainers.distributed", "trainers.checkpoints", "trainers.config",
                 "trainers.optim", "trainers.memory", "trainers.dynamics", "trainers.session"]
 

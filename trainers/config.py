@@ -17,6 +17,7 @@ from tasks.errors import VrbenchError
 from trainers import reward_fns
 from trainers.losses import AGGREGATIONS, LOSSES
 from trainers.parts import PARTS, check_parts
+from trainers.trackers import TRACKERS
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2}  # the weights' dtypes: bytes a value
 
@@ -73,7 +74,7 @@ class OptimSettings:
 class TrainConfig:
     """What every trainer takes; `SFTConfig` and `RLConfig` add their own fields."""
 
-    CHOICES: ClassVar[dict] = {"param_dtype": DTYPE_BYTES}
+    CHOICES: ClassVar[dict] = {"param_dtype": DTYPE_BYTES, "report_to": TRACKERS}
 
     model: str  # the starting checkpoint
     out: str  # output directory: checkpoints, logs, dynamics, evaluation runs
@@ -84,6 +85,8 @@ class TrainConfig:
     seed: int = 0  # data order, sampling and initialisation seed
     save_every: int = 0  # save and score a checkpoint every N steps (0: the final one only)
     log_every: int = 10  # append a line to train_log.jsonl every N steps
+    report_to: str = "none"  # also send the logs and checkpoint evaluations to: none,
+    # tensorboard (OUT/tensorboard) or wandb (WANDB_PROJECT, WANDB_MODE=offline...)
     resume: bool = False  # continue from the latest checkpoint in out
     bf16: bool = True  # bf16 autocast on CUDA for the forward and backward passes (the CPU
     # always computes in float32)

@@ -277,7 +277,7 @@ def train(cfg: RLConfig) -> Path:
                    **rollout_stats(rollouts, cfg.group_size), **stats, **dynamic,
                    **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
                             t_upd)}
-            append_jsonl(out / "train_log.jsonl", [row])
+            sess.record(row)
             bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
         maybe_save(sess, cfg, "rl", done, done * per_step / len(data))
     bar.close()

@@ -14,6 +14,7 @@ import torch
 from harness.runs.ranks import Dist, setup_distributed
 from harness.runs.store import (
     LOCK_FILE,
+    append_jsonl,
     repair_jsonl,
     run_file,
     try_lock,
@@ -27,6 +28,7 @@ from trainers.distributed import barrier, gather_full_state, load_full_optimizer
 from trainers.dynamics import evaluate_checkpoint
 from trainers.optim import make_optimizer
 from trainers.parts import describe, set_trainable
+from trainers.trackers import Tracker, open_tracker
 
 
 class TrainSet:
@@ -72,9 +74,19 @@ class Session:
     fsdp: bool = False  # parameters sharded over the processes (else replicated)
     dtype: torch.dtype = torch.float32  # of the trained weights
     lock: object = None  # the main process's lock on `out`: one trainer writes a folder
+    tracker: Tracker | None = None  # --report-to, on the main process
+
+    def record(self, row: dict) -> None:
+        """A train step's log line: to train_log.jsonl, and to the tracker."""
+        append_jsonl(self.out / "train_log.jsonl", [row])
+        if self.tracker is not None:
+            self.tracker.train(row)
 
     def close(self) -> None:
         """Let another trainer write `out` (also done when the process ends)."""
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None
         if self.lock is not None:
             self.lock.close()
             self.lock = None
@@ -161,8 +173,10 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
                else model)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.bf16 and d.device.type == "cuda" else contextlib.nullcontext())
+    tracker = open_tracker(cfg.report_to, out, cfg.name or out.name,
+                           config_dict(cfg) | {"trainer": trainer}) if d.main else None
     return Session(d, out, processor, model, wrapped, opt, sched, first, autocast, fsdp, dtype,
-                   lock)
+                   lock, tracker)
 
 
 def check_model(cfg: TrainConfig, processor, model) -> None:
@@ -196,8 +210,10 @@ def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: flo
                 else cfg.model}
         path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
                                config_dict(cfg), info=info, weights=weights)
-        evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
-                            cfg.data_dir, final=done == cfg.steps)
+        rows = evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,
+                                   cfg.data_dir, final=done == cfg.steps)
+        if s.tracker is not None:
+            s.tracker.evaluation(rows)
     barrier(s.d)
 
 

@@ -20,7 +20,6 @@ import torch
 from tqdm.auto import tqdm
 
 from harness.models.logprobs import collate, encode_prompt, token_logprobs
-from harness.runs.store import append_jsonl
 from tasks import decode_images
 from trainers import session
 from trainers.checkpoints import checkpoint_dir
@@ -83,7 +82,7 @@ def train(cfg: SFTConfig) -> Path:
             row = {"step": done, "epoch": done * global_batch / len(data), "loss": loss,
                    "lr": sched.get_last_lr()[0], "grad_norm": grad_norm,
                    "tokens_per_s": tokens_since / (now - t_last)}
-            append_jsonl(sess.out / "train_log.jsonl", [row])
+            sess.record(row)
             bar.set_postfix(loss=f"{loss:.3f}")
             t_last, tokens_since = now, 0
         maybe_save(sess, cfg, "sft", done, done * global_batch / len(data))

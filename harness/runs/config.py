@@ -40,7 +40,7 @@ class EvalConfig:
     # at T=1.0), pass1_t0.6 or pass1_t0.01 (T=0.01, top-p 0.001: the benchmark setting)
     samples: int | None = None  # responses per prompt (pass@k); overrides the preset
     pass_k: tuple[int, ...] = ()  # the k of pass@k and maj@k, each at most the responses per
-    # prompt, e.g. 1,4,8 (default: that number, when above 1)
+    # prompt, e.g. 1 4 8 (default: that number, when above 1)
     temperature: float | None = None  # sampling temperature, 0 for greedy; overrides the preset
     top_p: float | None = None  # nucleus sampling threshold in (0, 1]; overrides the preset
     max_new_tokens: int | None = None  # token limit per response (256 when not set)

@@ -24,6 +24,7 @@ prose names no option.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import threading
@@ -258,6 +259,7 @@ def _math_verify(target: str, answer: str) -> tuple[bool, str]:
     with _HELPER_LOCK:
         if not _HELPER:
             _HELPER.append(multiprocessing.get_context("spawn").Pool(1))
+            atexit.register(_HELPER[0].terminate)  # ended with the process, quietly
         job = _HELPER[0].apply_async(_check, (target, answer))
         try:
             return job.get(HELPER_SECONDS)
