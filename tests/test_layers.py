@@ -58,8 +58,9 @@ ROOMS = {
 }
 # the trainers' shared modules, each importing only those listed before it
 TRAINER_BASE = ["trainers.losses", "trainers.reward_fns", "trainers.trackers", "trainers.parts",
-                "trainers.distributed", "trainers.checkpoints", "trainers.config",
-                "trainers.optim", "trainers.memory", "trainers.dynamics", "trainers.session"]
+                "trainers.lora", "trainers.distributed", "trainers.checkpoints",
+                "trainers.config", "trainers.optim", "trainers.memory", "trainers.dynamics",
+                "trainers.session"]
 
 
 def _room(module: str) -> str:

@@ -14,6 +14,7 @@ import torch
 
 from harness.runs.results import CHECKPOINT_INFO
 from tasks.errors import VrbenchError
+from trainers import lora
 
 STATE_FILE = "trainer_state.pt"
 
@@ -47,6 +48,9 @@ def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, s
     tmp = out / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     model = getattr(model, "module", model)
+    if lora.is_adapted(model):  # the adapter, and the weights with it merged in
+        model.save_pretrained(tmp / lora.ADAPTER_DIR)
+        model = lora.merged(model)
     model.save_pretrained(tmp, state_dict=weights)
     processor.save_pretrained(tmp)
     torch.save({"step": step, "optimizer": optim_state, "scheduler": scheduler.state_dict(),

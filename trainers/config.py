@@ -15,6 +15,7 @@ from harness.runs.config import GENERATION_DEFAULTS, EvalConfig
 from tasks import EVAL_SPLIT
 from tasks.errors import VrbenchError
 from trainers import reward_fns
+from trainers.lora import LoraSettings
 from trainers.losses import AGGREGATIONS, LOSSES
 from trainers.parts import PARTS, check_parts
 from trainers.trackers import TRACKERS
@@ -96,6 +97,7 @@ class TrainConfig:
     data_dir: str | None = None  # local copies of published benchmarks, for training or
     # scoring on them (default: $VRBENCH_DATA)
     optim: OptimSettings = field(default_factory=OptimSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)  # --lora-r R: adapters only
     eval: CheckpointEval = field(default_factory=CheckpointEval)
 
     def check(self, world: int) -> None:
@@ -119,6 +121,14 @@ class TrainConfig:
                 raise VrbenchError(f"--{name.replace('_', '-')} is out of range: "
                                    f"{getattr(o, name)}.")
         check_parts(o.train)
+        self.lora.check()
+        if self.lora.r and self.fsdp:
+            raise VrbenchError("--lora-r with --fsdp is not supported; LoRA runs replicate "
+                               "the model (DDP).")
+        if self.lora.r and self.resume:
+            raise VrbenchError("--resume with --lora-r is not supported yet; start a new run "
+                               "from the last checkpoint (its weights have the adapter "
+                               "merged in).")
         self.eval.check()
 
 

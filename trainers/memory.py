@@ -38,6 +38,8 @@ def estimate(cfg: TrainConfig, trainer: str, world: int, model_config) -> dict[s
     """Bytes per process of each thing the run holds (see the module's docstring)."""
     counts = parameter_counts(model_config)
     total, trained = sum(counts.values()), sum(counts[p] for p in cfg.optim.train)
+    if cfg.lora.r:
+        trained = 0  # the adapters only: small beside the model, left out of the estimate
     size = DTYPE_BYTES[cfg.param_dtype]
     shards = world if cfg.fsdp and world > 1 else 1
     out = {"weights": total * size // shards, "gradients": trained * size // shards,

@@ -21,7 +21,7 @@ from harness.runs.store import (
     write_text_atomic,
 )
 from tasks.errors import VrbenchError
-from trainers import memory
+from trainers import lora, memory
 from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from trainers.config import TrainConfig, config_dict
 from trainers.distributed import barrier, gather_full_state, load_full_optimizer_state, shard
@@ -138,7 +138,10 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
     processor, model = load_model(str(ckpt or cfg.model), device=str(d.device), dtype=dtype)
     model.train()
     check_model(cfg, processor, model)
-    counts = set_trainable(model, tuple(cfg.optim.train))
+    if cfg.lora.r:
+        model, counts = lora.attach(model, cfg.lora)
+    else:
+        counts = set_trainable(model, tuple(cfg.optim.train))
     if d.main:
         print(f"parameters: {describe(counts['total'], counts['trained'])}")
     fsdp = cfg.fsdp and d.world > 1
