@@ -24,6 +24,12 @@ def _cli(model: str, out: Path, *extra: str) -> list[str]:
             "--max-new-tokens", "24", "--output", str(out), "--no-progress", *extra]
 
 
+def _run(cmd: list[str]) -> None:
+    """Run a command; on failure, fail with the end of what it printed."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def _answers(run: Path) -> dict:
     return {(r["task"], r["doc_id"]): (r["resps"], r["correct"])
             for r in read_jsonl(run / "samples.jsonl")}
@@ -40,8 +46,8 @@ def test_samples_are_the_same_for_any_world_size_and_batch_size(tmp_path, sft_mo
     for name, extra in (("greedy", []), ("sampled", ["--samples", "2", "--temperature", "1"])):
         one, two = tmp_path / f"{name}-1", tmp_path / f"{name}-2"
         for out, dp in ((one, "1"), (two, "2")):
-            subprocess.run(_cli(sft_model, out, "--limit", "16", "--batch-size", "4",
-                                "--data-parallel", dp, *extra), check=True, capture_output=True)
+            _run(_cli(sft_model, out, "--limit", "16", "--batch-size", "4", "--data-parallel",
+                      dp, *extra))
         assert (one / "samples.jsonl").read_bytes() == (two / "samples.jsonl").read_bytes()
         res = json.loads((two / "results.json").read_text())["distributed"]
         assert (res["world_size"], res["samples_generated_per_rank"]) == (2, [16, 16])
@@ -68,7 +74,7 @@ def _rank_pid(out: Path, rank: int) -> int | None:
 def test_a_killed_rank_resumes_with_another_world_size(tmp_path, sft_model):
     ref, run = tmp_path / "ref", tmp_path / "run"
     args = ("--limit", "24", "--batch-size", "1")
-    subprocess.run(_cli(sft_model, ref, *args), check=True, capture_output=True)
+    _run(_cli(sft_model, ref, *args))
     proc = subprocess.Popen(_cli(sft_model, run, *args, "--data-parallel", "2"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -87,15 +93,14 @@ def test_a_killed_rank_resumes_with_another_world_size(tmp_path, sft_model):
     assert not (run / "results.json").exists()
     left = sum(len(read_jsonl(p)) for p in run.glob("samples*.jsonl"))
     assert 3 <= left < 48
-    # resumed by one process, then the same command again by three ranks: nothing to do
-    subprocess.run(_cli(sft_model, run, *args), check=True, capture_output=True)
+    # resumed by one process, then the same command again by two ranks: nothing to do
+    _run(_cli(sft_model, run, *args))
     assert _answers(run) == _answers(ref)
     records = read_jsonl(run / "samples.jsonl")
     assert len(records) == len({(r["task"], r["doc_id"]) for r in records}) == 48
     res = json.loads((run / "results.json").read_text())
     assert res["distributed"]["samples_generated_per_rank"] == [48 - left]
-    subprocess.run(_cli(sft_model, run, *args, "--data-parallel", "3"), check=True,
-                   capture_output=True)
+    _run(_cli(sft_model, run, *args, "--data-parallel", "2"))
     res = json.loads((run / "results.json").read_text())["distributed"]
-    assert (res["world_size"], res["samples_generated_per_rank"]) == (3, [0, 0, 0])
+    assert (res["world_size"], res["samples_generated_per_rank"]) == (2, [0, 0])
     assert (run / "samples.jsonl").read_bytes() == (ref / "samples.jsonl").read_bytes()
