@@ -83,3 +83,25 @@ def test_fsdp_rl_matches_one_process(tmp_path, sft_model):
     _run(1, [*args, "--out", str(tmp_path / "one")])
     _run(2, [*args, "--fsdp", "--out", str(tmp_path / "fsdp")])
     _assert_close(tmp_path / "one" / "checkpoint-000002", tmp_path / "fsdp" / "checkpoint-000002")
+
+
+def test_rl_features_run_on_two_processes(tmp_path, sft_model):
+    """Dynamic sampling (each process fills its share of informative groups, the counts
+    summed), another objective, truncated IS weights and LoRA adapters under DDP."""
+    out = tmp_path / "two"
+    _run(2, ["rl", "--model", sft_model, "--tasks", "count_shapes", "--steps", "2",
+             "--prompts-per-step", "4", "--gen-chunk", "2", "--group-size", "4",
+             "--max-new-tokens", "16", "--lr", "1e-3", "--dynamic-sampling",
+             "--max-sampling-rounds", "2", "--loss", "gspo", "--tis-cap", "2", "--lora-r", "4",
+             "--out", str(out), *EVAL])
+    rows = read_jsonl(out / "train_log.jsonl")
+    ranks = [read_jsonl(out / f"rollouts-rank{r}.jsonl") for r in (0, 1)]
+    for row in rows:
+        informative = 0
+        for rolls in ranks:
+            step = [r for r in rolls if r["step"] == row["step"]]
+            assert len(step) == 8  # each process kept its share: two groups of four
+            informative += sum(len({r["reward"] for r in step[i:i + 4]}) > 1 for i in (0, 4))
+        assert row["dynamic_groups_kept"] == informative
+        assert row["dynamic_groups_sampled"] >= 4
+    assert (out / "checkpoint-000002" / "adapter").is_dir()
