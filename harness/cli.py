@@ -65,6 +65,7 @@ def _cmd_eval(args) -> None:
     from harness.runs.runner import evaluate
     cfg, ranks = build(EvalConfig, args), setup_distributed()
     out = evaluate(args.model, args.tasks, cfg, ranks=ranks)
+    ranks.close()  # after a failure the process just ends: torchrun stops the others
     if not ranks.main:
         return
     print(results_table(out))

@@ -34,6 +34,13 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def close(self) -> None:
+        """Leave the process group together: a process that exits with the group still up
+        can abort in gloo's teardown ("terminate called without an active exception")."""
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def gather(self, obj) -> list:
         """Every rank's `obj`, in rank order, on every rank."""
         if self.world == 1:
