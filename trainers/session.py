@@ -83,13 +83,15 @@ class Session:
             self.tracker.train(row)
 
     def close(self) -> None:
-        """Let another trainer write `out` (also done when the process ends)."""
+        """Let another trainer write `out` (also done when the process ends), and leave the
+        process group together (every process calls this at the end of training)."""
         if self.tracker is not None:
             self.tracker.close()
             self.tracker = None
         if self.lock is not None:
             self.lock.close()
             self.lock = None
+        self.d.close()
 
 
 def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None = None
