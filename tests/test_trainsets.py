@@ -12,7 +12,7 @@ from harness.cli import main
 from harness.scoring.rewards import compute_score
 
 
-def _right(target: str, choices) -> str:
+def _right(target: str) -> str:
     return f"Looking at the image, the answer is \\boxed{{{target}}}."
 
 
@@ -34,7 +34,7 @@ def test_verl_layout_read_back_and_rewarded(tmp_path, capsys):
             gt, extra = row["reward_model"]["ground_truth"], row["extra_info"]
             assert row["reward_model"]["style"] == "rule"
             kw = {"data_source": row["data_source"], "ground_truth": gt, "extra_info": extra}
-            assert compute_score(solution_str=_right(gt, extra["choices"]), **kw) == 1.0
+            assert compute_score(solution_str=_right(gt), **kw) == 1.0
             assert compute_score(solution_str="\\boxed{no idea}", **kw) == 0.0
     mc = val[val["data_source"] == "bar_chart"].iloc[0]
     assert list(mc["extra_info"]["choices"]) == bar[0].choices
@@ -56,7 +56,7 @@ def test_easyr1_layout_read_back_and_rewarded(tmp_path):
         assert row["problem"].startswith("<image>") and len(row["images"]) == 1
         answer = row["answer"]
         target = json.loads(answer)["target"] if answer.startswith("{") else answer
-        inputs.append({"response": _right(target, None), "response_length": 12,
+        inputs.append({"response": _right(target), "response_length": 12,
                        "ground_truth": answer})
     assert [s["overall"] for s in compute_score(inputs)] == [1.0] * 6
     mc = [json.loads(r["answer"]) for r in ds if r["answer"].startswith("{")]
