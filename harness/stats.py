@@ -45,6 +45,16 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return float(spearmanr(x, y).statistic)
 
 
+def spearman_ci(rho: float, n: int) -> tuple[float, float] | None:
+    """95% interval of a Spearman correlation: Fisher's z with the Bonett-Wright standard
+    error sqrt((1 + rho^2 / 2) / (n - 3))."""
+    if n < 4 or abs(rho) >= 1:
+        return None
+    se = math.sqrt((1 + rho * rho / 2) / (n - 3))
+    z = math.atanh(rho)
+    return (math.tanh(z - Z95 * se), math.tanh(z + Z95 * se))
+
+
 def t_quantile(df: int, q: float = 0.975) -> float:
     """Quantile of Student's t with `df` degrees of freedom (2.776 for df=2 at 0.975)."""
     from scipy.stats import t

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from harness.cli import main
-from harness.reports import leaderboard
+from harness.reports import leaderboard, verdicts
 from harness.runs.store import read_jsonl
 from helpers import checkpoint, first, scripted_eval
 from trainers.config import CheckpointEval
@@ -12,10 +12,12 @@ from trainers.quickstart import QuickstartConfig, run, summary_table
 
 
 @pytest.mark.slow
-def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
+def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(verdicts, "BLOCK", 5)  # the long arm's 20 steps: two blocks a seed
     cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
                            seeds=(0, 1), warm_steps=30, warm_lr=3e-3, arm_steps=6, prompts=4,
-                           group_size=2, sweep_lrs=(1e-3,), kl_prompts=4,
+                           group_size=2, sweep_lrs=(1e-3,), kl_prompts=4, arm_points=2,
+                           long_rl_steps=20,
                            eval=CheckpointEval(id_tasks="count_shapes",
                                                ood_tasks="count_shapes.grid1,bar_chart",
                                                limit=4, final_limit=6, max_new_tokens=24))
@@ -42,7 +44,29 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
                                           for rows in kl["kl"].values())
         check = json.loads((qs / f"seed{seed}" / "rl" / "reward_check.json").read_text())
         assert check["warm"]["responses"] == check["rl"]["responses"] == 5 * 4 * 2
-    lines = report.split("\n\n")[0].splitlines()
+    blocks = report.split("\n\n")
+    # the claims first: four verdict sentences, measured from these runs (claims.json)
+    assert blocks[0] == "## The paper's claims, as measured"
+    assert [b.split(":**")[0] for b in blocks[1:5]] == [
+        "**RL vs SFT at matched ID gain", "**Forgetting and KL", "**Length and the seed",
+        "**Reflection and length"]
+    claims = json.loads((qs / "claims.json").read_text())
+    points = json.loads((qs / "pareto.json").read_text())
+    for key, fn in (("frontier", verdicts.frontier), ("kl_or_method", verdicts.kl_or_method)):
+        assert claims[key] == json.loads(json.dumps(fn(points)))
+    assert claims["kl_or_method"]["points"] == 16  # 2 methods x 2 lrs x 2 steps x 2 seeds
+    assert set(claims["trajectories"]) == {"0", "1"}  # the long arm's 20 steps per seed
+    assert all(len(t) == 20 for t in claims["trajectories"].values())
+    assert claims["length"]["blocks"] == 4  # the last half: two blocks of 5 steps a seed
+    long_rows = read_jsonl(qs / "seed0" / "rl-long" / "dynamics.jsonl")
+    assert sorted({r["step"] for r in long_rows}) == list(range(2, 21, 2))
+    assert {(r["name"], r["seed"], r["step"]) for r in claims["reflection_by_checkpoint"]} >= {
+        ("rl-arm-long", 1000 + seed, step) for seed in (0, 1) for step in range(2, 21, 2)}
+    assert blocks[1:5] == verdicts.sentences(claims)  # the sentences are claims.json's
+    assert "not measured" not in blocks[3]
+    with Image.open(qs / "claims.png") as im:
+        assert im.width > 1200
+    lines = blocks[blocks.index("## The stages") + 1].splitlines()
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
         "untrained", "SFT warm start", "+ SFT arm", "+ RL arm",
         "always the most common answer"]
@@ -50,8 +74,9 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys):
     assert "±" in lines[3] and "±" in lines[5].split("|")[8]  # the RL arm's KL over seeds
     assert (qs / "summary.md").read_text().strip() == report
     assert "over seeds" in report and "[ood average]" in report and "McNemar" in report
-    with Image.open(qs / "dynamics.png") as im:
-        assert im.width > 600
+    for png in ("dynamics.png", "warm_dynamics.png"):
+        with Image.open(qs / png) as im:
+            assert im.width > 600
     with Image.open(qs / "pareto.png") as im:
         assert im.width > 600
     points = json.loads((qs / "pareto.json").read_text())

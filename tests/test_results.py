@@ -188,11 +188,11 @@ def test_compare_over_seeds_pools_the_pairs_as_strata(tmp_path, capsys):
 
 
 def test_spearman_interval_matches_fishers_z_by_hand():
-    lo, hi = analysis.spearman_ci(0.5, 103)
+    lo, hi = stats.spearman_ci(0.5, 103)
     se = math.sqrt((1 + 0.125) / 100)
     assert (lo, hi) == pytest.approx((math.tanh(math.atanh(0.5) - stats.Z95 * se),
                                       math.tanh(math.atanh(0.5) + stats.Z95 * se)))
-    assert analysis.spearman_ci(0.5, 3) is None
+    assert stats.spearman_ci(0.5, 3) is None
 
 
 def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):

@@ -293,13 +293,16 @@ class QuickstartConfig:
     warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
     reflective: float = 0.5  # share of warm-start solutions with a reflective check
     arm_steps: int = 40  # optimizer steps of each arm
+    arm_points: int = 4  # checkpoints of each arm, evenly spaced (the frontier's points)
     prompts: int = 16  # prompts (SFT examples) per optimizer step, in both arms
     group_size: int = 4  # RL responses per prompt
     sft_lr: float = 1e-4  # the SFT arm's constant learning rate
     rl_lr: float = 2e-5  # the RL arm's constant learning rate (at 1e-4 its ID accuracy
     # falls below the warm start's: the README's quickstart results)
-    sweep_lrs: tuple[float, ...] = ()  # each arm is also trained at these learning rates
-    # (checkpoints at half and all of arm-steps): the points of the Pareto figure
+    sweep_lrs: tuple[float, ...] = ()  # each arm is also trained at these learning rates:
+    # the points of the Pareto figure and of the matched-gain frontier
+    long_rl_steps: int = 0  # also run the RL arm this many steps (0: not), scored at 10
+    # checkpoints: the length trajectory per seed
     kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
     kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
     eval: CheckpointEval = field(default_factory=lambda: CheckpointEval(
@@ -311,7 +314,7 @@ class QuickstartConfig:
         if self.size not in SIZES:
             raise VrbenchError(f"unknown size {self.size!r}; choose one of "
                                f"{', '.join(SIZES)}.")
-        for name in ("warm_steps", "arm_steps", "prompts", "kl_prompts"):
+        for name in ("warm_steps", "arm_steps", "arm_points", "prompts", "kl_prompts"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.group_size < 2:
@@ -319,9 +322,9 @@ class QuickstartConfig:
         if not self.seeds:
             raise VrbenchError("--seeds needs at least one seed.")
         if min(self.warm_lr, self.sft_lr, self.rl_lr, *self.sweep_lrs) <= 0 or (
-                self.kl_coef < 0 or self.warm_eval_every < 0):
-            raise VrbenchError("learning rates must be above 0, --kl-coef and "
-                               "--warm-eval-every 0 or more.")
+                self.kl_coef < 0 or self.warm_eval_every < 0 or self.long_rl_steps < 0):
+            raise VrbenchError("learning rates must be above 0, --kl-coef, --warm-eval-every "
+                               "and --long-rl-steps 0 or more.")
         if not 0 <= self.reflective <= 1:
             raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
         self.eval.check()

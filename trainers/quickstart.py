@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.models import kl
-from harness.reports import compare, leaderboard
+from harness.reports import compare, leaderboard, verdicts
 from harness.reports.plots import plot_dynamics, plot_pareto
+from harness.runs.results import index
 from harness.runs.store import read_jsonl, write_text_atomic
 from trainers import rl, sft, tiny
 from trainers.checkpoints import checkpoint_dir
@@ -44,11 +45,22 @@ def arms(cfg: QuickstartConfig) -> list[Arm]:
     return out
 
 
+def long_arm(cfg: QuickstartConfig) -> Arm | None:
+    """The RL arm at its learning rate, run `long_rl_steps` (the length trajectory)."""
+    return Arm("rl", cfg.rl_lr, "rl-arm-long", "rl-long") if cfg.long_rl_steps else None
+
+
+def _every(steps: int, points: int) -> int:
+    return max(1, steps // points)
+
+
 def _arm_config(cfg: QuickstartConfig, arm: Arm, warm: Path, base: Path, seed: int
                 ) -> sft.SFTConfig | rl.RLConfig:
+    steps, points = ((cfg.long_rl_steps, LONG_POINTS) if arm == long_arm(cfg)
+                     else (cfg.arm_steps, cfg.arm_points))
     common_kw = dict(model=str(warm), out=str(base / arm.folder), name=arm.name,
-                     tasks=cfg.tasks, steps=cfg.arm_steps, seed=seed + 1000, resume=True,
-                     save_every=max(1, cfg.arm_steps // 2), eval=cfg.eval,
+                     tasks=cfg.tasks, steps=steps, seed=seed + 1000, resume=True,
+                     save_every=_every(steps, points), eval=cfg.eval,
                      optim=OptimSettings(lr=arm.lr, warmup=0.0, min_lr_ratio=1.0))
     if arm.trainer == "sft":
         return sft.SFTConfig(batch_size=cfg.prompts, log_every=10, reflective=cfg.reflective,
@@ -73,8 +85,17 @@ def _reward_check(cfg: QuickstartConfig, warm: Path, base: Path, seed: int) -> d
 
 
 def _arm_checkpoints(cfg: QuickstartConfig, base: Path, arm: Arm) -> list[Path]:
-    steps = sorted({max(1, cfg.arm_steps // 2), cfg.arm_steps})
+    every = _every(cfg.arm_steps, cfg.arm_points)
+    steps = sorted({*range(every, cfg.arm_steps + 1, every), cfg.arm_steps})
     return [checkpoint_dir(base / arm.folder, s) for s in steps]
+
+
+def long_logs(cfg: QuickstartConfig) -> dict[int, list[dict]]:
+    """The long RL arm's train_log.jsonl rows, per seed that has one."""
+    arm = long_arm(cfg)
+    logs = {s: Path(cfg.out) / f"seed{s}" / arm.folder / "train_log.jsonl"
+            for s in cfg.seeds} if arm else {}
+    return {s: read_jsonl(p) for s, p in logs.items() if p.is_file()}
 
 
 def _kl(cfg: QuickstartConfig, warm: Path, base: Path) -> dict:
@@ -109,7 +130,7 @@ def run(cfg: QuickstartConfig) -> str:
     untrained = out / "untrained"
     untrained.mkdir(parents=True, exist_ok=True)
     evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
-    runs = [untrained]
+    runs, warms = [], [untrained]  # the arms' dynamics (the sweep: in the Pareto figure)
     kls, pairs, rewards = {}, [], {}
     for seed in cfg.seeds:
         base = out / f"seed{seed}"
@@ -120,42 +141,49 @@ def run(cfg: QuickstartConfig) -> str:
             batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
             reflective=cfg.reflective, optim=OptimSettings(lr=cfg.warm_lr),
             eval=cfg.eval))
-        for arm in arms(cfg):
-            print(f"[seed {seed}] {arm.name}: {cfg.arm_steps} steps at lr {arm.lr:g} from {warm}")
-            (sft.train if arm.trainer == "sft" else rl.train)(
-                _arm_config(cfg, arm, warm, base, seed))
+        for arm in arms(cfg) + [a for a in [long_arm(cfg)] if a]:
+            acfg = _arm_config(cfg, arm, warm, base, seed)
+            print(f"[seed {seed}] {arm.name}: {acfg.steps} steps at lr {arm.lr:g} from {warm}")
+            (sft.train if arm.trainer == "sft" else rl.train)(acfg)
         rewards[seed] = _reward_check(cfg, warm, base, seed)
         print(f"[seed {seed}] KL of each arm to the warm start")
         kls[seed] = _kl(cfg, warm, base)
-        runs += [base / "warm", base / "sft", base / "rl"]  # the sweep: in the Pareto figure
+        warms.append(base / "warm")
+        runs += [base / "sft", base / "rl"] + [base / a.folder for a in [long_arm(cfg)] if a]
         pairs.append((_final_runs(cfg, base, "sft", cfg.arm_steps),
                       _final_runs(cfg, base, "rl", cfg.arm_steps)))
-    figure = plot_dynamics(runs, out / "dynamics.png",
-                           offsets={r.name: cfg.warm_steps for r in runs
-                                    if r.name not in ("warm", "untrained")})
+    warm_figure = plot_dynamics(warms, out / "warm_dynamics.png")
+    figure = plot_dynamics(runs, out / "dynamics.png")
     board = leaderboard.write(out, out / "leaderboard",
                               f"vrbench leaderboard --root {out} --out {out / 'leaderboard'}")
     points = pareto_points(cfg, kls)
     pareto = plot_pareto(points, out / "pareto.png")
     write_text_atomic(out / "pareto.json", json.dumps(points, indent=2) + "\n")
+    claims = verdicts.measure(points, long_logs(cfg), index(out))
+    write_text_atomic(out / "claims.json", json.dumps(claims, indent=2) + "\n")
+    claims_figure = verdicts.figure(claims, points, out / "claims.png")
     write_text_atomic(out / "per_seed.json", json.dumps(
         {"reward_check": rewards, "kl": kls}, indent=2) + "\n")
     kl_by_stage = {a.name: [_kl_average(kls[s], str(_arm_checkpoints(cfg, out / f"seed{s}", a)
                                                     [-1])) for s in cfg.seeds]
                    for a in arms(cfg)[:2]}
     table = summary_table(leaderboard.build(out), model.name, cfg.eval.presets[0], kl_by_stage)
-    report = "\n\n".join([table, verdict_table(pairs, list(cfg.seeds)), reward_table(rewards),
+    report = "\n\n".join(["## The paper's claims, as measured", *verdicts.sentences(claims),
+                           f"![The claims' figures]({claims_figure.name})", "## The stages",
+                           table, verdict_table(pairs, list(cfg.seeds)), reward_table(rewards),
                            f"![Pareto: ID gain, OOD change and KL to the warm start]"
                            f"({pareto.name})"])
     write_text_atomic(out / "summary.md", report + "\n")
     print("\n" + report)
-    print(f"\nwrote {out / 'summary.md'}, {figure}, {pareto}, the leaderboard "
+    print(f"\nwrote {out / 'summary.md'}, {claims_figure}, {warm_figure}, {figure}, {pareto}, "
+          f"claims.json, the leaderboard "
           f"({board['markdown']}, {board['html'].name}, {board['csv'].name}), and per-stage "
           f"checkpoints, logs (train_log.jsonl, dynamics.jsonl), kl.json and evaluation runs "
           f"under {out}")
     return report
 
 
+LONG_POINTS = 10  # checkpoints of the long RL arm
 REWARD_STEPS = 5  # the RL arm's last steps whose prompts the reward check samples again
 
 STAGES = (("SFT warm start", "warm-start"), ("+ SFT arm", "sft-arm"), ("+ RL arm", "rl-arm"))

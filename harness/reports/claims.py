@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import statistics
 from collections import defaultdict
@@ -48,16 +47,6 @@ def seed_sensitivity(board: Board) -> list[dict]:
     return out
 
 
-def spearman_ci(rho: float, n: int) -> tuple[float, float] | None:
-    """95% interval of a Spearman correlation: Fisher's z with the Bonett-Wright standard
-    error sqrt((1 + rho^2 / 2) / (n - 3))."""
-    if n < 4 or abs(rho) >= 1:
-        return None
-    se = math.sqrt((1 + rho * rho / 2) / (n - 3))
-    z = math.atanh(rho)
-    return (math.tanh(z - stats.Z95 * se), math.tanh(z + stats.Z95 * se))
-
-
 def _responses(entries: list[Entry]) -> list[dict]:
     """Every scored response of the runs: length, reflection-word count, correctness."""
     out = []
@@ -84,7 +73,7 @@ def reflection_length(entries: list[Entry]) -> list[dict]:
         rho = stats.spearman([r["length"] for r in resp], [r["hits"] for r in resp])
         item = {"name": name, "step": step, "preset": preset, "responses": len(resp),
                 "spearman": rho, "spearman_ci95": None if rho is None else
-                spearman_ci(rho, len(resp))}
+                stats.spearman_ci(rho, len(resp))}
         for key, flag in (("with", True), ("without", False)):
             sub = [r for r in resp if r["reflective"] == flag]
             k = sum(r["correct"] for r in sub)
@@ -249,7 +238,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
                      f"{r['responses']} | {rho} | {cols[0]} | {cols[1]} |")
     if len(points) >= 3:
         rho = stats.spearman([p["length"] for p in points], [p["reflection"] for p in points])
-        ci = None if rho is None else spearman_ci(rho, len(points))
+        ci = None if rho is None else stats.spearman_ci(rho, len(points))
         lines += ["", f"Across {len(points)} checkpoint evaluations (one per name, step, "
                   "seed), Spearman of mean length with reflection ratio: "
                   + ("undefined (a constant side)" if rho is None else f"{rho:.2f}")
