@@ -15,6 +15,7 @@ from harness.runs.ranks import Dist, setup_distributed
 from harness.runs.store import (
     LOCK_FILE,
     append_jsonl,
+    drop_after,
     repair_jsonl,
     run_file,
     try_lock,
@@ -125,6 +126,9 @@ def _lock(out: Path):
     return lock
 
 
+STEP_LOGS = ("train_log.jsonl", "rollouts.jsonl")  # a row per training step (or its rollouts)
+
+
 def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None, d: Dist,
            out: Path, lock) -> Session:
     from harness.backends.hf import load_config, load_model
@@ -166,6 +170,8 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
     if d.main:  # the logs' only writer from here on: drop lines a kill cut short
         for log in out.glob("*.jsonl"):
             repair_jsonl(log)
+        for log in STEP_LOGS:  # and the steps past the checkpoint it resumes from
+            drop_after(out / log, first)
     barrier(d)
     if d.main:
         write_text_atomic(run_file(out / "train_config.json"), json.dumps(

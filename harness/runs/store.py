@@ -121,6 +121,19 @@ def repair_jsonl(path: Path) -> None:
             f.truncate(end)
 
 
+def drop_after(path: Path, step: int) -> None:
+    """Drop the records of steps after `step`: those a killed training run wrote past its
+    last checkpoint, which the resumed run writes again (a log read later would otherwise
+    hold those steps twice). Its caller is the file's only writer, as for `repair_jsonl`."""
+    if not run_file(path).is_file():
+        return
+    rows = read_jsonl(path)
+    keep = [r for r in rows if not isinstance(r.get("step"), int) or r["step"] <= step]
+    if len(keep) < len(rows):
+        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                        for r in keep))
+
+
 def append_jsonl(path: Path, records: list[dict]) -> None:
     """Append records in one write and make them durable before returning."""
     if not records:
