@@ -105,11 +105,42 @@ def test_combined_correlation_weights_by_inverse_variance():
 
 
 def test_reflection_trend_counts_and_orders():
-    rows = [{"name": "rl", "seed": 0, "step": s, "rho": r, "rho_ci95": (r - 0.1, r + 0.1)}
-            for s, r in ((10, 0.2), (20, 0.5), (30, 0.7))]
-    rows += [{"name": "rl", "seed": 1, "step": 10, "rho": None, "rho_ci95": None}]
+    rows = [{"name": "rl", "seed": 0, "step": s, "rho": r, "rho_ci95": (r - 0.1, r + 0.1),
+             "length": ln, "reflective": f, "length_gap": 10.0}
+            for s, r, ln, f in ((10, 0.2, 30, 0.4), (20, 0.5, 28, 0.3), (30, 0.7, 25, 0.1))]
+    rows += [{"name": "rl", "seed": 1, "step": s, "rho": None, "rho_ci95": None,
+              "length": 24 + s / 10, "reflective": 0.0, "length_gap": None}
+             for s in (10, 20, 30)]
     trend = verdicts.reflection_trend(rows)
-    assert (trend["checkpoints"], trend["defined"], trend["positive"]) == (4, 3, 3)
+    assert (trend["checkpoints"], trend["defined"], trend["positive"]) == (6, 3, 3)
     assert trend["trend"] == {"rl / seed 0": pytest.approx(1.0)}
+    # seed 1 never reflects: its length cannot follow a constant share
+    assert trend["follows"] == {"rl / seed 0": pytest.approx(1.0), "rl / seed 1": None}
+    assert trend["length_gap_median"] == 10.0
     text = verdicts.sentences({"reflection": trend})[3]
     assert "at 3 of the 3 checkpoints" in text and "rises with the step in 1 of 1" in text
+    assert "median +10.0 tokens" in text and "reflective responses in 1 of 1 runs" in text
+
+
+def test_reflection_by_checkpoint_reads_the_responses_within_task(tmp_path):
+    """Two tasks whose lengths differ: pooled, length would follow the task; within task the
+    reflective responses are the longer ones."""
+    import json
+
+    from harness.runs.results import Entry
+
+    def rec(task, n, hits):
+        return {"task": task, "analysis": [{"n_tokens": n, "n_words": n,
+                                            "reflection_hits": {"wait": hits} if hits else {}}]}
+
+    recs = [rec("a", 10 + i % 3 + 20 * (i % 2), i % 2) for i in range(20)]
+    recs += [rec("b", 50 + i, 0) for i in range(10)]  # long, never reflective: undefined
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    entry = Entry(run_dir=tmp_path, name="rl", trainer="rl", step=5, epoch=None, seed=3,
+                  model="m", model_sha256=None, preset="greedy", split="test", tasks={},
+                  results={}, created=None)
+    (row,) = verdicts.reflection_by_checkpoint([entry])
+    assert (row["tasks"], row["tasks_defined"], row["responses"]) == (2, 1, 30)
+    assert row["rho"] > 0.8 and row["rho_ci95"][0] > 0.5
+    assert row["length_gap"] == pytest.approx(20.1)  # task a only: 20 + 1.0 - 0.9
+    assert row["reflective"] == pytest.approx(10 / 30)

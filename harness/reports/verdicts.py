@@ -32,7 +32,7 @@ from collections import defaultdict
 import numpy as np
 
 from harness import stats
-from harness.runs.results import Entry
+from harness.runs.results import Entry, checkpoint_results
 from harness.runs.store import read_jsonl
 
 BOOT = 2000  # bootstrap draws
@@ -240,27 +240,46 @@ def reflection_by_checkpoint(entries: list[Entry]) -> list[dict]:
         pairs = [(rho, len(x)) for x, y in per_task.values()
                  if (rho := stats.spearman(x, y)) is not None]
         both = _combined(pairs)
-        n = sum(len(x) for x, _ in per_task.values())
-        out.append({"name": name, "seed": seed, "step": step, "responses": n,
-                    "reflective": sum(v > 0 for _, y in per_task.values() for v in y) / n
-                    if n else 0.0, "tasks": len(per_task), "tasks_defined": len(pairs),
+        gaps = [statistics.fmean(v for v, h in zip(x, y, strict=True) if h)
+                - statistics.fmean(v for v, h in zip(x, y, strict=True) if not h)
+                for x, y in per_task.values() if 0 < sum(h > 0 for h in y) < len(y)]
+        lengths = [v for x, _ in per_task.values() for v in x]
+        out.append({"name": name, "seed": seed, "step": step, "responses": len(lengths),
+                    "length": statistics.fmean(lengths) if lengths else None,
+                    "reflective": sum(v > 0 for _, y in per_task.values() for v in y)
+                    / len(lengths) if lengths else 0.0,
+                    "tasks": len(per_task), "tasks_defined": len(pairs),
                     "rho": None if both is None else both[0],
-                    "rho_ci95": None if both is None else both[1]})
+                    "rho_ci95": None if both is None else both[1],
+                    "length_gap": statistics.fmean(gaps) if gaps else None})
     return out
 
 
 def reflection_trend(rows: list[dict]) -> dict:
     """Over the checkpoints where the correlation is defined: its range, how many have an
-    interval above 0, and per (name, seed) the Spearman of the correlation with the step."""
+    interval above 0, the median length gap (with against without reflection, within task);
+    per (name, seed) the Spearman of the correlation with the step (`trend`), and across the
+    run's checkpoints of its mean length with its reflective share (`follows`)."""
     defined = [r for r in rows if r["rho"] is not None]
     runs: dict[tuple, list[dict]] = defaultdict(list)
-    for r in defined:
+    for r in rows:
         if r["step"] is not None:
             runs[(r["name"], r["seed"])].append(r)
-    trends = {f"{name} / seed {seed}": stats.spearman([r["step"] for r in rs],
-                                                      [r["rho"] for r in rs])
-              for (name, seed), rs in sorted(runs.items()) if len(rs) >= 3}
+
+    def label(key: tuple) -> str:
+        return f"{key[0]} / seed {key[1]}"
+
+    trends = {label(k): stats.spearman([r["step"] for r in rs if r["rho"] is not None],
+                                       [r["rho"] for r in rs if r["rho"] is not None])
+              for k, rs in sorted(runs.items())
+              if sum(r["rho"] is not None for r in rs) >= 3}
+    follows = {label(k): stats.spearman([r["length"] for r in rs],
+                                        [r["reflective"] for r in rs])
+               for k, rs in sorted(runs.items()) if len(rs) >= 3}
+    gaps = [r["length_gap"] for r in rows if r.get("length_gap") is not None]
     return {"checkpoints": len(rows), "defined": len(defined),
+            "length_gap_median": statistics.median(gaps) if gaps else None,
+            "follows": follows,
             "positive": sum(r["rho_ci95"][0] > 0 for r in defined),
             "negative": sum(r["rho_ci95"][1] < 0 for r in defined),
             "rho_min": min((r["rho"] for r in defined), default=None),
@@ -335,6 +354,8 @@ def sentences(claims: dict) -> list[str]:
     else:
         seeds = length["per_seed"]
         ends = ", ".join(f"{v['first']:.1f} → {v['last']:.1f}" for v in seeds.values())
+        greedy = ", ".join(f"{g[0][1]:.1f} → {g[-1][1]:.1f}" for _, g in sorted(
+            claims.get("greedy_lengths", {}).items()))
         steps = max(v["steps"] for v in seeds.values())
         icc = length["icc"]
         if length["icc_ci95"] is None:
@@ -352,37 +373,62 @@ def sentences(claims: dict) -> list[str]:
             f"**Length and the seed:** over the last {int(WINDOW * 100)}% of {steps} RL steps, "
             f"{head}; between-seed SD {length['sd_between']:.1f} tokens against "
             f"{length['sd_within']:.1f} within a seed; mean rollout length from the first to "
-            f"the last {length['block_steps']} steps per seed: {ends} tokens. Verdict: "
-            f"{verdict}.")
+            f"the last {length['block_steps']} steps per seed (sampled, T = 1): {ends} tokens"
+            + ("" if not greedy else f"; greedy evaluation length from the first to the last "
+               f"checkpoint: {greedy}") + f". Verdict: {verdict}.")
     refl = claims.get("reflection")
     if refl is None or not refl["defined"]:
         out.append("**Reflection and length:** not measured (no checkpoint has responses that "
                    "vary in both length and reflection).")
     else:
         trends = [v for v in refl["trend"].values() if v is not None]
-        rising = sum(v > 0 for v in trends)
-        trend = ("" if not trends else
-                 f" Over training the correlation rises with the step in {rising} of "
-                 f"{len(trends)} runs (Spearman with the step, median "
-                 f"{_r(statistics.median(trends))}).")
+        follows = [v for v in refl["follows"].values() if v is not None]
+        gap = ("" if refl["length_gap_median"] is None else
+               f"responses with a reflection word are longer than those without (median "
+               f"{refl['length_gap_median']:+.1f} tokens over checkpoints) and ")
+        over = ("" if not follows else
+                f" Over training, a run's mean length moves with its share of reflective "
+                f"responses in {sum(v > 0 for v in follows)} of {len(follows)} runs (Spearman "
+                f"across its checkpoints, median {_r(statistics.median(follows))})")
+        trend = ("." if not trends else
+                 f"{';' if over else ' Over training'} the within-checkpoint correlation "
+                 f"rises with the step in {sum(v > 0 for v in trends)} of {len(trends)} runs "
+                 f"(median {_r(statistics.median(trends))}).")
         out.append(
-            f"**Reflection and length:** within task, response length rises with the number of "
+            f"**Reflection and length:** within task, {gap}length rises with the number of "
             f"reflection words at {refl['positive']} of the {refl['defined']} checkpoints where "
             f"both vary (95% interval above 0; below 0 at {refl['negative']}), median Spearman "
             f"{_r(refl['rho_median'])} (range {_r(refl['rho_min'])} to {_r(refl['rho_max'])}); "
-            f"at {refl['checkpoints'] - refl['defined']} of {refl['checkpoints']} checkpoints no "
-            f"response reflects, and the correlation is undefined.{trend}")
+            f"at {refl['checkpoints'] - refl['defined']} of {refl['checkpoints']} checkpoints "
+            f"the correlation is undefined (no response, or every one, reflects).{over}{trend}")
     return out
 
 
-def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[Entry]
-            ) -> dict:
+def greedy_lengths(entries: list[Entry], name: str) -> dict[int, list[tuple[int, float]]]:
+    """Per seed of the run `name`, (step, mean greedy response length over its tasks)."""
+    groups: dict[tuple, list[Entry]] = defaultdict(list)
+    for e in entries:
+        if e.name == name and e.preset == "greedy" and e.step is not None:
+            groups[(e.seed, e.step)].append(e)
+    out: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for (seed, step), es in sorted(groups.items()):
+        res, _ = checkpoint_results(es)
+        lens = [r["length_mean"] for r, _ in res.values() if r.get("length_mean") is not None]
+        if lens:
+            out[seed].append((step, statistics.fmean(lens)))
+    return dict(out)
+
+
+def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[Entry],
+            long_name: str = "rl-arm-long") -> dict:
     """Every verdict's figures: `points` as in pareto.json, the long RL arm's train_log rows
-    per seed, and the evaluation entries of the trained checkpoints."""
+    per seed, and the evaluation entries of the trained checkpoints (the long arm's named
+    `long_name`)."""
     rows = reflection_by_checkpoint([e for e in entries if e.step is not None])
     return {"frontier": frontier(points), "kl_or_method": kl_or_method(points),
             "length": length_and_seed(length_trajectories(long_logs)),
             "trajectories": length_trajectories(long_logs),
+            "greedy_lengths": greedy_lengths(entries, long_name),
             "reflection": reflection_trend(rows) if rows else None,
             "reflection_by_checkpoint": rows}
 
@@ -413,13 +459,18 @@ def figure(claims: dict, points: list[dict], out) -> object:
     if front is not None:
         ax.legend(fontsize=8)
     ax = axes[1]
-    for s, traj in sorted(claims.get("trajectories", {}).items()):
+    greedy = [g for _, g in sorted(claims.get("greedy_lengths", {}).items())]
+    for i, (s, traj) in enumerate(sorted(claims.get("trajectories", {}).items())):
         if len(traj) >= BLOCK:
             steps, lens = np.array(sorted(traj)).T
             smooth = np.convolve(lens, np.ones(BLOCK) / BLOCK, mode="valid")
-            ax.plot(steps[BLOCK - 1:], smooth, label=f"seed {s}")
+            ax.plot(steps[BLOCK - 1:], smooth, color=f"C{i}",
+                    label=f"seed {s}: rollouts (T = 1)")
+        if i < len(greedy) and greedy[i]:
+            ax.plot(*np.array(greedy[i]).T, "o--", color=f"C{i}", ms=4,
+                    label=f"seed {s}: greedy evaluation")
     ax.set_xlabel("RL step (long arm)")
-    ax.set_ylabel(f"rollout length, tokens ({BLOCK}-step mean)")
+    ax.set_ylabel(f"length, tokens (rollouts: {BLOCK}-step mean)")
     ax.set_title("response length per seed")
     if claims.get("trajectories"):
         ax.legend(fontsize=8)
