@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 import tasks
-from harness.reports import compare
-from harness.runs.results import index
+from harness.reports import compare, verdicts
+from harness.runs.metrics import summarize_groups
+from harness.runs.results import checkpoint_results, index
 from harness.runs.store import read_jsonl
 from tasks import shifts
 
@@ -76,3 +77,57 @@ def test_the_rl_arm_ends_above_the_warm_start_in_training_reward_on_every_seed()
     assert len(checks) >= 3
     for seed, c in checks.items():
         assert c["rl"]["reward"] > c["warm"]["reward"], seed
+
+
+def _rounded(obj):
+    """Floats to 9 significant digits, all the way down (the same runs on another machine's
+    BLAS may differ in the last bits)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.9g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
+def _bundled_long_logs() -> dict[int, list[dict]]:
+    return {int(p.parts[-3].removeprefix("seed")): read_jsonl(p)
+            for p in sorted((BOARD / "runs").glob("seed*/rl-long/train_log.jsonl"))}
+
+
+def test_the_pareto_points_are_the_bundled_runs_accuracies():
+    """pareto.json (the frontier's input): each arm checkpoint's ID and OOD macro change from
+    its seed's warm start, as the bundled evaluation runs score them."""
+    def macros(name: str, seed: int, step: int) -> dict[str, float]:
+        es = [e for e in ENTRIES if e.name == name and e.seed == seed and e.step == step
+              and e.preset == "greedy"]
+        res, _ = checkpoint_results(es)
+        groups = summarize_groups({t: r for t, (r, _) in res.items()},
+                                  {t: d for t, (_, d) in res.items()})
+        return {d: g["acc"] for d, g in groups.items()}
+
+    points = json.loads((BOARD / "pareto.json").read_text())
+    assert len({(p["trainer"], p["lr"]) for p in points}) >= 6  # 3 learning rates a method
+    warm_step = max(e.step for e in ENTRIES if e.name == "warm-start")
+    for p in points:
+        start = macros("warm-start", p["seed"], warm_step)
+        here = macros(p["arm"], 1000 + p["seed"], p["step"])
+        assert p["id_gain"] == pytest.approx(100 * (here["id"] - start["id"]), abs=1e-9)
+        assert p["ood_change"] == pytest.approx(100 * (here["ood"] - start["ood"]), abs=1e-9)
+
+
+def test_the_published_verdicts_are_measured_from_the_bundled_runs():
+    """claims.json and the verdict sentences of summary.md and the README recomputed from
+    pareto.json, the long RL arm's bundled training logs and the bundled evaluation runs."""
+    points = json.loads((BOARD / "pareto.json").read_text())
+    logs = _bundled_long_logs()
+    assert len(logs) >= 3 and all(len(rows) >= 200 for rows in logs.values())
+    claims = verdicts.measure(points, logs, ENTRIES)
+    published = json.loads((BOARD / "claims.json").read_text())
+    assert _rounded(json.loads(json.dumps(claims))) == _rounded(published)
+    summary = (BOARD / "summary.md").read_text()
+    readme = (BOARD.parent / "README.md").read_text()
+    for sentence in verdicts.sentences(published):
+        assert sentence in summary
+        assert sentence in readme

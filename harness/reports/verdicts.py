@@ -303,6 +303,11 @@ def _r(x: float) -> str:
     return f"{x:.2f}"
 
 
+def _side(ci, above: str, below: str, neither: str) -> str:
+    """The words for an interval wholly above 0, wholly below, or spanning it."""
+    return above if ci[0] > 0 else below if ci[1] < 0 else neither
+
+
 def sentences(claims: dict) -> list[str]:
     """Four sentences: the matched-gain comparison, KL against the method as the predictor
     of forgetting, length and the seed, reflection and length; from the figures `measure`
@@ -314,10 +319,9 @@ def sentences(claims: dict) -> list[str]:
                    "several learning rates, `--sweep-lrs`, on at least two seeds, `--seeds`, "
                    "each reaching an in-domain gain over the warm start).")
     else:
-        lo, hi = front["mean_diff_ci95"]
-        word = ("keeps more OOD accuracy than SFT" if lo > 0 else
-                "keeps less OOD accuracy than SFT" if hi < 0 else
-                "keeps no more OOD accuracy than SFT, within the interval")
+        word = _side(front["mean_diff_ci95"], "keeps more OOD accuracy than SFT",
+                     "keeps less OOD accuracy than SFT",
+                     "keeps no more OOD accuracy than SFT, within the interval")
         rl_lrs = ", ".join(f"{v:g}" for v in front["lrs"]["rl"])
         sft_lrs = ", ".join(f"{v:g}" for v in front["lrs"]["sft"])
         out.append(
@@ -334,10 +338,9 @@ def sentences(claims: dict) -> list[str]:
         out.append("**Forgetting and KL:** not measured (it needs the KL to the warm start of "
                    "both methods' arm checkpoints, on at least two seeds).")
     else:
-        lo, hi = klm["r2_diff_ci95"]
-        word = ("predicts the OOD change better than the method does" if lo > 0 else
-                "predicts it worse than the method does" if hi < 0 else
-                "and the method predict it about as well (the interval spans 0)")
+        word = _side(klm["r2_diff_ci95"], "predicts the OOD change better than the method does",
+                     "predicts it worse than the method does",
+                     "and the method predict it about as well (the interval spans 0)")
         rho = "" if klm["spearman"] is None else (
             f"; Spearman of KL with the OOD change {_r(klm['spearman'])}"
             + ("" if klm["spearman_ci95"] is None else f" {_ci(klm['spearman_ci95'], _r)}"))
