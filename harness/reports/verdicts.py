@@ -428,9 +428,9 @@ def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[
     per seed, and the evaluation entries of the trained checkpoints (the long arm's named
     `long_name`)."""
     rows = reflection_by_checkpoint([e for e in entries if e.step is not None])
+    trajectories = length_trajectories(long_logs)
     return {"frontier": frontier(points), "kl_or_method": kl_or_method(points),
-            "length": length_and_seed(length_trajectories(long_logs)),
-            "trajectories": length_trajectories(long_logs),
+            "length": length_and_seed(trajectories), "trajectories": trajectories,
             "greedy_lengths": greedy_lengths(entries, long_name),
             "reflection": reflection_trend(rows) if rows else None,
             "reflection_by_checkpoint": rows}
