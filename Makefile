@@ -22,14 +22,15 @@ test: $(VENV)/.installed
 # the published leaderboard of the reference baselines: three seeds, each arm at three
 # learning rates (the matched-gain frontier), the RL arm also run 200 steps (length and the
 # seed); it resumes where it stopped, and prints how long it took
+LEADERBOARD_SEEDS := 0 1 2
 leaderboard: $(VENV)/.installed
 	mkdir -p runs && date +%s > runs/.leaderboard-start
-	$(BIN)/vrbench quickstart --seeds 0 1 2 --sweep-lrs 2e-5 5e-5 1e-4 --long-rl-steps 200
+	$(BIN)/vrbench quickstart --seeds $(LEADERBOARD_SEEDS) --sweep-lrs 2e-5 5e-5 1e-4 --long-rl-steps 200
 	$(BIN)/vrbench leaderboard --root runs/quickstart --out leaderboard --bundle
 	$(BIN)/vrbench analyze runs/quickstart --out leaderboard/analysis
 	cd runs/quickstart && cp summary.md claims.json claims.png dynamics.png warm_dynamics.png \
 		pareto.png pareto.json per_seed.json ../../leaderboard/
-	for s in 0 1 2; do cp runs/quickstart/seed$$s/rl-long/train_log.jsonl \
+	for s in $(LEADERBOARD_SEEDS); do cp runs/quickstart/seed$$s/rl-long/train_log.jsonl \
 		leaderboard/runs/seed$$s/rl-long/; done
 	$(BIN)/vrbench eval --model runs/quickstart/seed0/warm/checkpoint-000500 --tasks id,shifts \
 		--split test --limit 200 --max-new-tokens 96 --batch-size 32 --output runs/shifts-warm

@@ -47,7 +47,7 @@ def arms(cfg: QuickstartConfig) -> list[Arm]:
 
 def long_arm(cfg: QuickstartConfig) -> Arm | None:
     """The RL arm at its learning rate, run `long_rl_steps` (the length trajectory)."""
-    return Arm("rl", cfg.rl_lr, "rl-arm-long", "rl-long") if cfg.long_rl_steps else None
+    return Arm("rl", cfg.rl_lr, verdicts.LONG_ARM, "rl-long") if cfg.long_rl_steps else None
 
 
 def _every(steps: int, points: int) -> int:

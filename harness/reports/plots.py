@@ -67,18 +67,15 @@ def load_rewards(runs: list[str | Path]) -> list[dict]:
     return rows
 
 
-def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None,
-                  offsets: dict[str, int] | None = None) -> Path:
+def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = None) -> Path:
     """One PNG with a panel per metric, and one of the RL runs' training reward where there
     are any. Rows are first averaged over the tasks of a domain (per run, seed and step), then
-    the runs sharing a name give the band. `offsets` shifts the steps of runs by name (an arm
-    started from another run's last step)."""
+    the runs sharing a name give the band."""
     plt = pyplot()
     import pandas as pd
     import seaborn as sns
 
     df = pd.DataFrame(load_dynamics(runs))
-    df["step"] = df["step"] + df["run"].map(offsets or {}).fillna(0).astype(int)
     if preset is not None:
         df = df[df["preset"] == preset]
     per_domain = (df.groupby(["run", "seed", "step", "domain", "preset"], as_index=False)
@@ -90,7 +87,6 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     n = len(METRICS) + (not rewards.empty)
     fig, axes = plt.subplots(1, n, figsize=(5 * n, 4))
     if not rewards.empty:  # the first panel
-        rewards["step"] = rewards["step"] + rewards["run"].map(offsets or {}).fillna(0).astype(int)
         sns.lineplot(data=rewards.assign(run=rewards["run"].map(plain)), x="step", y="reward",
                      hue="run", errorbar="sd", marker=".", ax=axes[0])
         axes[0].set_ylabel(f"RL reward ({REWARD_WINDOW}-step mean)")

@@ -16,8 +16,10 @@
    its F-distribution interval and the F test's p).
 3. **Reflection correlates with length.** Per checkpoint, response by response and within
    each task, Spearman's correlation of length with the number of reflection words, the
-   tasks combined by Fisher's z (Bonett-Wright standard errors) with a 95% interval; over
-   training, the Spearman correlation of that per-checkpoint value with the step.
+   tasks combined by Fisher's z (Bonett-Wright standard errors) with a 95% interval, and the
+   length gap between responses with and without reflection; over training, per run, whether
+   its mean length follows its reflective share across checkpoints, and the Spearman
+   correlation of the per-checkpoint value with the step.
 
 Every interval is seeded: the same runs give the same figures (the published ones are
 pinned by tests/test_published.py).
@@ -28,17 +30,20 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
 from harness import stats
-from harness.runs.results import Entry, checkpoint_results
+from harness.reports.claims import checkpoint_points
+from harness.runs.results import Entry
 from harness.runs.store import read_jsonl
 
 BOOT = 2000  # bootstrap draws
 GRID = 8  # matched ID gains compared
 WINDOW = 0.5  # the share of the long RL arm's steps (the last) where length is compared
 BLOCK = 10  # steps per block of the length test
+LONG_ARM = "rl-arm-long"  # the long RL arm's name in results (the quickstart's)
 
 
 # ---------------------------------------------------------------- 1. matched gain
@@ -62,9 +67,11 @@ def _arm_points(points: list[dict]) -> list[dict]:
 
 
 def frontier(points: list[dict], boot: int = BOOT, seed: int = 0) -> dict | None:
-    """RL's and SFT's OOD change (points) at the same ID gains, and RL - SFT with 95%
-    bootstrap intervals over seeds. `points` as in the quickstart's pareto.json (seed,
-    trainer, lr, step, id_gain, ood_change). None without both methods and two seeds."""
+    """RL's and SFT's OOD change (points) at the same ID gains: the pooled fits with 95%
+    bootstrap bands over seeds, and RL - SFT averaged over the gains per seed with Student's
+    t interval over seeds (`mean_diff_ci95`, the verdict's). `points` as in the quickstart's
+    pareto.json (seed, trainer, lr, step, id_gain, ood_change). None without both methods,
+    two seeds, and an ID gain both reach."""
     arm = _arm_points(points)
     seeds = sorted({p["seed"] for p in arm})
     if {p["trainer"] for p in arm} != {"rl", "sft"} or len(seeds) < 2:
@@ -409,21 +416,16 @@ def sentences(claims: dict) -> list[str]:
 
 def greedy_lengths(entries: list[Entry], name: str) -> dict[int, list[tuple[int, float]]]:
     """Per seed of the run `name`, (step, mean greedy response length over its tasks)."""
-    groups: dict[tuple, list[Entry]] = defaultdict(list)
-    for e in entries:
-        if e.name == name and e.preset == "greedy" and e.step is not None:
-            groups[(e.seed, e.step)].append(e)
     out: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for (seed, step), es in sorted(groups.items()):
-        res, _ = checkpoint_results(es)
-        lens = [r["length_mean"] for r, _ in res.values() if r.get("length_mean") is not None]
-        if lens:
-            out[seed].append((step, statistics.fmean(lens)))
+    for p in sorted(checkpoint_points([e for e in entries if e.name == name and e.step
+                                       is not None and e.preset == "greedy"]),
+                    key=lambda p: (p["seed"], p["step"])):
+        out[p["seed"]].append((p["step"], p["length"]))
     return dict(out)
 
 
 def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[Entry],
-            long_name: str = "rl-arm-long") -> dict:
+            long_name: str = LONG_ARM) -> dict:
     """Every verdict's figures: `points` as in pareto.json, the long RL arm's train_log rows
     per seed, and the evaluation entries of the trained checkpoints (the long arm's named
     `long_name`)."""
@@ -436,7 +438,7 @@ def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[
             "reflection_by_checkpoint": rows}
 
 
-def figure(claims: dict, points: list[dict], out) -> object:
+def figure(claims: dict, points: list[dict], out: str | Path) -> Path:
     """Three panels: the matched-gain frontiers (seed points faint, fits with their
     bootstrap bands), rollout length against step per seed (the long RL arm, 10-step means),
     and the per-checkpoint reflection-length correlation against step, per run and seed."""
