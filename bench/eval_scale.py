@@ -6,9 +6,12 @@ data-parallel ranks against one process.
 1. Whole process: `vrbench eval` against lm-eval's `hf-multimodal` on the same 4 tasks x
    `--limit` samples (exported with `vrbench export-lmeval`), same model, greedy, same token
    limit and batch size: wall time of each command, start-up included.
-2. In process: `evaluate()` against a bare loop of processor + batched `model.generate`
-   over the same samples in the same order (best of three, interleaved; the model loaded
-   beforehand on both sides), on a model SFT'd so that its responses end on their own.
+2. In process: `evaluate()` (greedy: continuous batching, `--batch-size` rows in flight)
+   against a bare loop of processor + batched `model.generate` over the same samples in the
+   same order, batches of `--batch-size` (best of three, interleaved; the model loaded
+   beforehand on both sides), on a model SFT'd so that its responses end on their own; at
+   each of `--in-process-tokens` (a short limit most responses end within, and vrbench's
+   default of 256, where the responses that do not end run on).
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
 """
@@ -74,12 +77,23 @@ def in_process(model_dir: str, limit: int, batch: int, tokens: int, root: Path) 
     return time.perf_counter() - t0
 
 
+def _shape(run: Path, batch: int, tokens: int) -> str:
+    """How long the responses are, and the decode steps static batches of `batch` take
+    against the fewest `batch` rows in flight could."""
+    lengths = [a["n_tokens"] for r in read_jsonl(run / "samples.jsonl") for a in r["analysis"]]
+    static = sum(max(lengths[i:i + batch]) for i in range(0, len(lengths), batch))
+    return (f"mean {sum(lengths) / len(lengths):.1f} tokens, "
+            f"{sum(x >= tokens for x in lengths) / len(lengths):.0%} at the limit; static "
+            f"batches {static} steps, at best {sum(lengths) / batch:.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sft-steps", type=int, default=300)
     ap.add_argument("--limit", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--in-process-tokens", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--dp-limit", type=int, default=192, help="samples a task, data-parallel")
     args = ap.parse_args()
     n, b, k = args.limit, args.batch_size, args.max_new_tokens
@@ -108,10 +122,15 @@ def main():
             whole["lm-eval"].append(_wall(lm))
         lengths = [a["n_tokens"] for r in read_jsonl(root / "vr0" / "samples.jsonl")
                    for a in r["analysis"]]
-        ours, bare = [], []
-        for i in range(3):
-            ours.append(in_process(model, n, b, k, root / f"ip{i}"))
-            bare.append(bare_loop(model, n, b, k))
+        ours: dict[int, list] = {}
+        bare: dict[int, list] = {}
+        shape = {}
+        for tokens in args.in_process_tokens:
+            ours[tokens], bare[tokens] = [], []
+            for i in range(3):
+                ours[tokens].append(in_process(model, n, b, tokens, root / f"ip{tokens}-{i}"))
+                bare[tokens].append(bare_loop(model, n, b, tokens))
+            shape[tokens] = _shape(root / f"ip{tokens}-0", b, tokens)
         one_thread = dict(os.environ, OMP_NUM_THREADS="1")
         dp, gen = {}, {}
         n_dp = 4 * args.dp_limit
@@ -132,8 +151,10 @@ def main():
     v, lme = min(whole["vrbench"]), min(whole["lm-eval"])
     print(f"| whole process: lm-eval hf-multimodal (A) vs vrbench eval (B), s | {lme:.1f} | "
           f"{v:.1f} | {lme / v:.2f}x |")
-    print(f"| in process: evaluate() (A) vs bare batched generate loop (B), s | "
-          f"{min(ours):.2f} | {min(bare):.2f} | {min(ours) / min(bare):.2f}x |")
+    for tokens in args.in_process_tokens:
+        print(f"| in process, {tokens} new tokens ({shape[tokens]}): evaluate() (A) vs bare "
+              f"batched generate loop (B), s | {min(ours[tokens]):.2f} | "
+              f"{min(bare[tokens]):.2f} | {min(ours[tokens]) / min(bare[tokens]):.2f}x |")
     print(f"| data-parallel, 1 thread a rank, {n_dp} samples: 2 ranks (A) vs 1 (B), "
           f"samples/s of generation | {n_dp / gen[2]:.1f} | {n_dp / gen[1]:.1f} | "
           f"{gen[1] / gen[2]:.2f}x |")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from transformers import (
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_text
+from harness.backends.continuous import ContinuousDecoder, new_cache
 from tasks.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
@@ -179,13 +182,65 @@ class HFBackend:
             StoppingCriteriaList([_Stop(should_stop)]))
         new = out[:, enc["input_ids"].shape[1]:]
         logprobs = sampled.finish(new[:, -1]).tolist() if sampled else None
-        tok = self.processor.tokenizer
         responses = []
         for row, ids in enumerate(new.tolist()):
             stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
             kept = ids if stop is None else ids[:stop + 1]
-            responses.append(Response(
-                text=tok.decode(kept, skip_special_tokens=True), n_tokens=len(kept),
-                finish_reason="length" if stop is None else "stop", token_ids=tuple(kept),
-                logprobs=tuple(logprobs[row][:len(kept)]) if logprobs else ()))
+            responses.append(self._response(kept, stop is not None,
+                                            logprobs[row][:len(kept)] if logprobs else ()))
         return [responses[i * config.n:(i + 1) * config.n] for i in range(len(requests))]
+
+    def stream(self, requests: Iterable[tuple[object, Request, int]], config: GenerationConfig,
+               slots: int) -> Iterator[tuple[object, list[Response]]]:
+        """Continuous batching: (key, request, seed) are taken as places free up, at most
+        `slots` responses in flight, and each key is yielded with its `config.n` responses
+        once they have all ended (so not in the order given). Greedy responses are the ones
+        `generate` gives; sampled response j of a request is drawn from its own generator,
+        seeded by (seed, j). A model whose cache cannot be joined and cut generates in static
+        batches of `slots` requests, seeded by each batch's first seed."""
+        if new_cache(self.model) is None:
+            it = iter(requests)
+            while chunk := list(islice(it, max(1, slots // config.n))):
+                outs = self.generate([r for _, r, _ in chunk], replace(config, seed=chunk[0][2]))
+                yield from zip([k for k, _, _ in chunk], outs, strict=True)
+            return
+        decoder = ContinuousDecoder(self.model, self.eos_ids, self.pad_id, self.suppress)
+        got: dict[int, dict[int, Response]] = {}
+
+        def encode(reqs: list[Request]):
+            return self.processor(
+                text=[chat_text(self.processor, r.prompt, len(r.images)) for r in reqs],
+                images=[im for r in reqs for im in r.images] or None, padding=True,
+                return_tensors="pt")
+
+        keyed = _Keyed(requests)
+        for f in decoder.run(keyed.rows(config.n), encode, slots=slots,
+                             max_new_tokens=config.max_new_tokens,
+                             temperature=config.temperature, top_p=config.top_p,
+                             top_k=config.top_k, repetition_penalty=config.repetition_penalty,
+                             logprobs=config.logprobs and config.temperature > 0):
+            i, j = f.key
+            got.setdefault(i, {})[j] = self._response(f.token_ids, f.stopped, f.logprobs)
+            if len(got[i]) == config.n:
+                done = got.pop(i)
+                yield keyed.keys.pop(i), [done[j] for j in range(config.n)]
+
+    def _response(self, ids: list[int], stopped: bool, logprobs) -> Response:
+        return Response(text=self.processor.tokenizer.decode(ids, skip_special_tokens=True),
+                        n_tokens=len(ids), finish_reason="stop" if stopped else "length",
+                        token_ids=tuple(ids), logprobs=tuple(logprobs))
+
+
+class _Keyed:
+    """A stream of (key, request, seed) as the decoder's rows: n per request, each row's key
+    (request number, response number), its seed derived from the request's."""
+
+    def __init__(self, requests: Iterable[tuple[object, Request, int]]):
+        self.requests = requests
+        self.keys: dict[int, object] = {}
+
+    def rows(self, n: int):
+        for i, (key, request, seed) in enumerate(self.requests):
+            self.keys[i] = key
+            for j in range(n):
+                yield (i, j), request, seed * 1_000_003 + j

@@ -44,7 +44,8 @@ class EvalConfig:
     temperature: float | None = None  # sampling temperature, 0 for greedy; overrides the preset
     top_p: float | None = None  # nucleus sampling threshold in (0, 1]; overrides the preset
     max_new_tokens: int | None = None  # token limit per response (256 when not set)
-    batch_size: int = 16  # prompts per generate call
+    batch_size: int = 16  # prompts per batch: a batch is written (and resumed) as a whole,
+    # and greedy decoding on hf keeps this many rows in flight (continuous batching)
     seed: int = 0  # sampling seed
     output: str | None = None  # the run directory (default: ROOT/<model>-<config hash>)
     root: str = "runs"  # where run directories go when --output is not given

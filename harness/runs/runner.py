@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -172,7 +173,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         if mine:
             engine = engine or load_backend(cfg.backend, model, **options)
             n_tokens = _generate([(b, batches[b]) for b in mine], engine, gen, cfg.seed,
-                                 cfg.reflection_mode, cfg.max_image_pixels,
+                                 cfg.reflection_mode, cfg.max_image_pixels, cfg.batch_size,
                                  None if judge is None else Judge(judge), out_path, done,
                                  tqdm(total=sum(len(batches[b]) for b in mine), unit="sample",
                                       desc=progress_desc,
@@ -254,29 +255,57 @@ def _merge_ranks(run_dir: Path, batch_of: dict) -> None:
 
 
 def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
-              max_pixels: int,
+              max_pixels: int, slots: int,
               judge: Judge | None, samples_path: Path, done: set, bar) -> int:
     """Generate and score the pending batches, appending each batch's records as it
-    finishes; returns the number of generated tokens."""
+    finishes (in batch order); returns the number of generated tokens. Greedy decoding on a
+    backend that can (`stream`) batches continuously, `slots` rows in flight: its responses
+    are the static batches', without the wait for each batch's longest."""
+    records: dict[int, dict[int, dict]] = {b: {} for b, _ in pending}
+    order = iter(pending)
+    head = next(order, None)
     n_tokens = 0
-    for b, batch in pending:
-        records, live = [], []
-        for t, s in batch:
-            prompt = t.prompt(s)
-            try:
-                live.append((t, s, prompt, Request(prompt, decode_images(s, max_pixels))))
-            except ValueError as e:
-                records.append(_errored(t, s, prompt, str(e)))
-        if live:
-            outs = engine.generate([x[3] for x in live], replace(gen, seed=_batch_seed(seed, b)))
-            for (t, s, prompt, _), resp in zip(live, outs, strict=True):
-                rec = _score(t, s, prompt, resp, reflection_mode)
-                if judge is not None:
-                    rec["judge_correct"] = judge.verdicts(prompt, s.target, rec["resps"])
-                records.append(rec)
-                n_tokens += sum(r.n_tokens or 0 for r in resp)
-        append_jsonl(samples_path, [r for r in records if (r["task"], r["doc_id"]) not in done])
-        bar.update(len(batch))
+
+    def add(b: int, pos: int, rec: dict) -> None:
+        nonlocal head
+        records[b][pos] = rec
+        while head is not None and len(records[head[0]]) == len(head[1]):
+            kept = records.pop(head[0])
+            append_jsonl(samples_path, [kept[i] for i in range(len(head[1]))
+                                        if (kept[i]["task"], kept[i]["doc_id"]) not in done])
+            bar.update(len(head[1]))
+            head = next(order, None)
+
+    def requests():
+        for b, batch in pending:
+            for pos, (t, s) in enumerate(batch):
+                prompt = t.prompt(s)
+                try:
+                    request = Request(prompt, decode_images(s, max_pixels))
+                except ValueError as e:
+                    add(b, pos, _errored(t, s, prompt, str(e)))
+                    continue
+                yield (b, pos, t, s, prompt), request, _batch_seed(seed, b)
+
+    def scored(key, resp) -> None:
+        nonlocal n_tokens
+        b, pos, t, s, prompt = key
+        rec = _score(t, s, prompt, resp, reflection_mode)
+        if judge is not None:
+            rec["judge_correct"] = judge.verdicts(prompt, s.target, rec["resps"])
+        n_tokens += sum(r.n_tokens or 0 for r in resp)
+        add(b, pos, rec)
+
+    if gen.temperature == 0 and hasattr(engine, "stream"):
+        for key, resp in engine.stream(requests(), gen, slots):
+            scored(key, resp)
+    else:  # a batch at a time, with its own seed
+        for b, group in itertools.groupby(requests(), key=lambda item: item[0][0]):
+            items = list(group)
+            outs = engine.generate([r for _, r, _ in items],
+                                   replace(gen, seed=_batch_seed(seed, b)))
+            for (key, _, _), resp in zip(items, outs, strict=True):
+                scored(key, resp)
     bar.close()
     return n_tokens
 

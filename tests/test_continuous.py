@@ -1,0 +1,139 @@
+"""Continuous batching (`HFBackend.stream`): rows that end free their place, and no row's
+tokens depend on which rows shared its steps. Greedy responses equal static batches' on
+every architecture, for any number of rows in flight; sampled ones depend on their seed
+only; `evaluate()` writes the same samples either way."""
+
+from collections import Counter
+
+import pytest
+
+import tasks
+from harness.backends import GenerationConfig, Request
+from harness.backends import continuous as continuous_module
+from harness.backends.hf import HFBackend
+from harness.runs.runner import evaluate
+from tasks import decode_images
+from trainers import tiny
+
+
+def _requests(n: int) -> list[Request]:
+    work = [(t, s) for t in tasks.resolve("count_shapes,bar_chart") for s in t.samples("test", n)]
+    return [Request(t.prompt(s), decode_images(s)) for t, s in work]
+
+
+def _static(engine: HFBackend, reqs: list[Request], cfg: GenerationConfig, size: int) -> list:
+    return [r for i in range(0, len(reqs), size) for r in engine.generate(reqs[i:i + size], cfg)]
+
+
+def _streamed(engine: HFBackend, reqs: list[Request], cfg: GenerationConfig, slots: int,
+              seeds=None) -> list:
+    got = dict(engine.stream(((i, r, seeds[i] if seeds else 0) for i, r in enumerate(reqs)),
+                             cfg, slots))
+    assert sorted(got) == list(range(len(reqs)))
+    return [got[i] for i in range(len(reqs))]
+
+
+def _ending_early(engine: HFBackend, reqs: list[Request], cfg: GenerationConfig) -> None:
+    """Make a few tokens that some responses hold and others do not ends of sequence too, so
+    that rows end at different steps (random weights rarely end a response; a briefly
+    trained model's responses all have one length)."""
+    outs = [o[0].token_ids[1:] for o in _static(engine, reqs, cfg, 1)]
+    held = Counter(t for o in outs for t in set(o))
+    ends: set[int] = set()
+    for token, n in held.most_common():
+        if 0.2 * len(outs) <= n <= 0.8 * len(outs):
+            ends.add(token)
+            ends_at = {next((i for i, t in enumerate(o) if t in ends), -1) for o in outs}
+            if len(ends_at) >= 4:
+                engine.eos_ids |= ends
+                return
+    pytest.fail("no tokens end the responses at different steps")
+
+
+@pytest.mark.parametrize("arch", ["qwen2_vl", "qwen2_5_vl", "llava", "idefics3"])
+def test_greedy_equals_static_batches_on_every_architecture(arch, tmp_path):
+    """Random weights repeat one token: the repetition penalty varies the responses, so the
+    reference is each prompt alone (a static batch of one: no padding to penalise)."""
+    engine = HFBackend(str(tiny.build(tmp_path / arch, size="tiny", seed=0, arch=arch)))
+    reqs, cfg = _requests(10), GenerationConfig(max_new_tokens=16, repetition_penalty=3.0)
+    _ending_early(engine, reqs, cfg)
+    static = [o[0].token_ids for o in _static(engine, reqs, cfg, 1)]
+    assert len({len(t) for t in static}) >= 3  # rows do end at different steps
+    for slots in (1, 3, 8):
+        outs = _streamed(engine, reqs, cfg, slots)
+        assert [o[0].token_ids for o in outs] == static, slots
+    assert [o[0].finish_reason for o in outs] == [
+        "stop" if len(t) < 16 or t[-1] in engine.eos_ids else "length" for t in static]
+
+
+def test_trained_model_and_repetition_penalty(sft_model):
+    """A trained model: static batches of 8 (padded) and the stream agree; with the
+    repetition penalty, which counts a row's real tokens only, each prompt alone is the
+    reference (no padding to penalise), its responses made to end at different steps."""
+    engine = HFBackend(sft_model)
+    reqs = _requests(12)
+    cfg = GenerationConfig(max_new_tokens=40)
+    static = _static(engine, reqs, cfg, 8)
+    assert _streamed(engine, reqs, cfg, 5) == static
+    cfg = GenerationConfig(max_new_tokens=40, repetition_penalty=1.5)
+    _ending_early(engine, reqs, cfg)
+    penalised = _static(engine, reqs, cfg, 1)
+    assert len({o[0].n_tokens for o in penalised}) >= 3
+    assert _streamed(engine, reqs, cfg, 6) == penalised
+
+
+def test_sampled_responses_depend_on_their_seed_only(sft_model):
+    engine = HFBackend(sft_model)
+    reqs = _requests(6)
+    cfg = GenerationConfig(max_new_tokens=24, temperature=1.0, top_k=20, n=3, logprobs=True)
+    seeds = list(range(100, 100 + len(reqs)))
+    a = _streamed(engine, reqs, cfg, 2, seeds)
+    b = _streamed(engine, reqs, cfg, 7, seeds)
+    # reordered requests: each keeps its responses
+    order = list(range(len(reqs)))[::-1]
+    c = _streamed(engine, [reqs[i] for i in order], cfg, 4, [seeds[i] for i in order])
+    c = [c[order.index(i)] for i in range(len(reqs))]
+    for other in (b, c):  # the same tokens; log-probabilities to float rounding
+        assert _tokens(other) == _tokens(a)
+        assert [x for o in other for r in o for x in r.logprobs] == pytest.approx(
+            [x for o in a for r in o for x in r.logprobs], abs=1e-5)
+    assert len({r.token_ids for o in a for r in o}) > len(reqs)  # the n responses differ
+    for o in a:
+        for r in o:
+            assert len(r.logprobs) == r.n_tokens and all(lp <= 0 for lp in r.logprobs)
+    assert _tokens(_streamed(engine, reqs, cfg, 2, [s + 1 for s in seeds])) != _tokens(a)
+
+
+def _tokens(outs: list) -> list:
+    return [[r.token_ids for r in o] for o in outs]
+
+
+def test_a_cache_it_cannot_join_keeps_static_batches(sft_model, monkeypatch):
+    engine = HFBackend(sft_model)
+    reqs, cfg = _requests(5), GenerationConfig(max_new_tokens=20)
+    static = _static(engine, reqs, cfg, 4)
+    monkeypatch.setattr("harness.backends.hf.new_cache", lambda model: None)
+    assert _streamed(engine, reqs, cfg, 4) == static
+    assert continuous_module.new_cache(engine.model) is not None
+
+
+class _StaticOnly:
+    """The same model behind a backend without `stream`: static batches."""
+
+    def __init__(self, engine: HFBackend):
+        self.engine, self.name = engine, engine.name
+
+    def generate(self, requests, config):
+        return self.engine.generate(requests, config)
+
+
+def test_evaluate_writes_the_same_samples_either_way(sft_model, tmp_path):
+    engine = HFBackend(sft_model)
+    kw = {"limit": 12, "batch_size": 5, "max_new_tokens": 32, "progress": False}
+    a = evaluate(sft_model, "count_shapes,sides_sum", engine=engine,
+                 output=str(tmp_path / "stream"), **kw)
+    b = evaluate(sft_model, "count_shapes,sides_sum", engine=_StaticOnly(engine),
+                 output=str(tmp_path / "static"), **kw)
+    assert ((tmp_path / "stream" / "samples.jsonl").read_bytes()
+            == (tmp_path / "static" / "samples.jsonl").read_bytes())
+    assert a["results"] == b["results"]
