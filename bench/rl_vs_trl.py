@@ -9,7 +9,9 @@ constant lr 1e-4 (betas 0.9, 0.95; weight decay 0.01), a k3 KL loss of 0.01 to t
 clip 0.2, token-mean loss, one PPO epoch, gradient clipping at 1, for the same number of
 steps and seed. Then `vrbench eval` scores both final checkpoints (greedy, ID tasks on
 validation, OOD on test) and `vrbench compare` pairs them. Seconds per step are medians
-over the steps after the first. Without --warm, a warm start is trained first (the
+over the steps after the first; vrbench's phases are also shown with `--rollout-batching
+static` (a generate call per chunk, the rollouts before continuous batching), run the same
+number of steps (not scored). Without --warm, a warm start is trained first (the
 quickstart's: 500 SFT steps of the small model).
 """
 
@@ -41,15 +43,16 @@ def warm_start(root: Path, steps: int) -> str:
         eval=CheckpointEval(id_tasks="", ood_tasks=""))))
 
 
-def run_vrbench(warm: str, out: Path, steps: int) -> tuple[str, list[float]]:
+def run_vrbench(warm: str, out: Path, steps: int, batching: str = "continuous"
+                ) -> tuple[str, list[dict]]:
     final = rl.train(rl.RLConfig(
         model=warm, out=str(out), tasks="id", steps=steps, prompts_per_step=16, group_size=4,
         gen_chunk=16, max_new_tokens=64, temperature=1.0, advantage="grpo", adv_eps=1e-4,
         kl_coef=KL, clip_low=0.2, clip_high=0.2, loss_agg="token-mean", no_eos_reward=0.0,
-        min_tokens=0, language_coef=0.0, seed=0, resume=True,
+        min_tokens=0, language_coef=0.0, seed=0, resume=True, rollout_batching=batching,
         optim=OptimSettings(lr=LR, warmup=0.0, min_lr_ratio=1.0),
         eval=CheckpointEval(id_tasks="", ood_tasks="")))
-    return str(final), [r["step_seconds"] for r in read_jsonl(out / "train_log.jsonl")]
+    return str(final), read_jsonl(out / "train_log.jsonl")
 
 
 class _Clock(TrainerCallback):
@@ -102,16 +105,22 @@ def main():
     root = Path(args.out)
     warm = args.warm or warm_start(root, args.warm_steps)
     t0 = time.perf_counter()
-    ours, our_steps = run_vrbench(warm, root / "vrbench", args.steps)
+    ours, our_log = run_vrbench(warm, root / "vrbench", args.steps)
     t_ours = time.perf_counter() - t0
+    _, static_log = run_vrbench(warm, root / "vrbench-static", args.steps, "static")
     t0 = time.perf_counter()
     theirs, their_steps = run_trl(warm, root / "trl", args.steps)
     t_theirs = time.perf_counter() - t0
+    our_steps = [r["step_seconds"] for r in our_log]
     med_ours, med_theirs = (statistics.median(x[1:]) for x in (our_steps, their_steps))
     print(f"\nwarm start: {warm}; {args.steps} steps each")
     print(f"vrbench rl: {med_ours:.2f} s/step (median after the first), {t_ours:.0f} s in all")
     print(f"TRL GRPOTrainer: {med_theirs:.2f} s/step, {t_theirs:.0f} s in all")
     print(f"vrbench steps per second / TRL's: {med_theirs / med_ours:.2f}x")
+    print("vrbench's phases, median s/step after the first (continuous / static rollouts):")
+    for key in ("step_seconds", "gen_seconds", "logprob_seconds", "update_seconds"):
+        a, b = (statistics.median(r[key] for r in log[1:]) for log in (our_log, static_log))
+        print(f"  {key}: {a:.2f} / {b:.2f}")
     ours_runs, theirs_runs = score(ours, root, "vrbench", args.limit), score(
         theirs, root, "trl", args.limit)
     table = {}

@@ -137,3 +137,26 @@ def test_evaluate_writes_the_same_samples_either_way(sft_model, tmp_path):
     assert ((tmp_path / "stream" / "samples.jsonl").read_bytes()
             == (tmp_path / "static" / "samples.jsonl").read_bytes())
     assert a["results"] == b["results"]
+
+
+def test_rollouts_do_not_depend_on_the_places_in_flight(sft_model):
+    """RL's continuous rollouts seed each prompt's group by the prompt's index: generating
+    2 or 8 prompts' groups at once gives the same responses; static batching gives others."""
+    from trainers.config import RLConfig
+    from trainers.rl import collect, rollout_generation
+    from trainers.session import TrainSet
+
+    engine = HFBackend(sft_model)
+
+    def tokens(**kw):
+        cfg = RLConfig(model=sft_model, out="unused", tasks="count_shapes", prompts_per_step=8,
+                       group_size=3, max_new_tokens=24, **kw)
+        data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
+        rollouts = collect(engine, data, cfg, rollout_generation(cfg), step=1)
+        assert len(rollouts) == 24
+        return [x.response.token_ids for x in rollouts]
+
+    two = tokens(gen_chunk=2)
+    assert tokens(gen_chunk=8) == two
+    assert len(set(two)) > 8  # a group's responses differ
+    assert tokens(gen_chunk=2, rollout_batching="static") != two

@@ -149,13 +149,16 @@ def config_dict(cfg) -> dict:
 @dataclass
 class SFTConfig(TrainConfig):
     reflective: float = 0.0  # share of examples trained on the solution with a reflective check
+    terse: float = 0.0  # share of examples trained on the answer alone (\boxed{target}, no
+    # reasoning): a warm start that knows both habits, for RL to choose between
     batch_size: int = 16  # examples per micro-batch, over all processes
     grad_accum: int = 1  # micro-batches per optimizer step
 
     def check(self, world: int) -> None:
         super().check(world)
-        if not 0 <= self.reflective <= 1:
-            raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        for name in ("reflective", "terse"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise VrbenchError(f"--{name} is a share in [0, 1], not {getattr(self, name)}.")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise VrbenchError("--batch-size and --grad-accum must be at least 1.")
         if self.batch_size % world:
@@ -170,7 +173,8 @@ ADVANTAGES = ("reinforce_pp", "grpo")
 class RLConfig(TrainConfig):
     CHOICES: ClassVar[dict] = {"advantage": ADVANTAGES, "loss_agg": AGGREGATIONS, "loss": LOSSES,
                                "copies_dtype": DTYPE_BYTES,
-                               "generation_defaults": GENERATION_DEFAULTS}
+                               "generation_defaults": GENERATION_DEFAULTS,
+                               "rollout_batching": ("continuous", "static")}
 
     steps: int = 50  # generation steps (rollout batches)
     log_every: int = 1
@@ -178,7 +182,7 @@ class RLConfig(TrainConfig):
         lr=1e-4, warmup=0.0, min_lr_ratio=1.0))
     prompts_per_step: int = 16  # prompts per generation step, over all processes
     group_size: int = 4  # responses per prompt (G)
-    gen_chunk: int = 8  # prompts per generate call; chunks are seeded by their global index
+    gen_chunk: int = 8  # prompts whose responses are generated together (see rollout_batching)
     dynamic_sampling: bool = False  # DAPO's dynamic sampling: groups whose rewards are all
     # equal (no gradient) are dropped and more prompts sampled, until the step has
     # --prompts-per-step informative groups
@@ -192,6 +196,10 @@ class RLConfig(TrainConfig):
     generation_defaults: str = "neutral"  # top-k and repetition penalty of the rollouts: neutral
     # (off) or model (the starting checkpoint's generation config, e.g. a 1.05 penalty)
     max_new_tokens: int = 64  # token limit per response
+    rollout_batching: str = "continuous"  # continuous: this process's prompts of a step share
+    # gen_chunk x group_size places, a response that ends frees its place, each prompt's
+    # group seeded by the prompt's index; static: a generate call per chunk of gen_chunk
+    # prompts, seeded by the chunk's index (as vrbench did before continuous batching)
     # -- reward: the harness's grader, with the paper's penalties
     reward: tuple[str, ...] = ("vrbench",)  # reward functions, added up: NAME[=WEIGHT], NAME
     # vrbench (the grader with the penalties below), module:function or file.py:function

@@ -289,22 +289,33 @@ def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationCon
             step: int, d: Dist | None = None,
             fns: list[reward_fns.RewardFn] | None = None) -> list[Rollout]:
     """The rollouts of one step: this process's chunks of the step's prompts, `group_size`
-    responses each, every chunk seeded by its global index, and their rewards (the
-    `--reward` functions, weighted and added up)."""
+    responses each (seeded by the prompt's index, or with static batching by the chunk's),
+    and their rewards (the `--reward` functions, weighted and added up, a chunk at a
+    time)."""
     rank, world = (d.rank, d.world) if d is not None else (0, 1)
     fns = reward_fns.load(cfg.reward) if fns is None else fns
     per_step, n_chunks = cfg.prompts_per_step, cfg.prompts_per_step // cfg.gen_chunk
+    chunks = [list(range(step * per_step + c * cfg.gen_chunk,
+                         step * per_step + (c + 1) * cfg.gen_chunk))
+              for c in range(rank, n_chunks, world)]
+    items = {i: data.example(i) for chunk in chunks for i in chunk}
+    reqs = {i: Request(t.prompt(s), decode_images(s)) for i, (t, s) in items.items()}
+    if cfg.rollout_batching == "continuous":
+        outs = dict(policy.stream(((i, reqs[i], cfg.seed * 1_000_003 + i) for i in items), gen,
+                                  slots=cfg.gen_chunk * cfg.group_size))
+    else:
+        outs = {}
+        for c, chunk in zip(range(rank, n_chunks, world), chunks, strict=True):
+            seed = cfg.seed * 1_000_003 + step * n_chunks + c
+            outs |= zip(chunk, policy.generate([reqs[i] for i in chunk], replace(gen, seed=seed)),
+                        strict=True)
     out: list[Rollout] = []
-    for c in range(rank, n_chunks, world):
-        items = [data.example(i) for i in range(step * per_step + c * cfg.gen_chunk,
-                                                  step * per_step + (c + 1) * cfg.gen_chunk)]
-        reqs = [Request(t.prompt(s), decode_images(s)) for t, s in items]
-        outs = policy.generate(reqs, replace(gen, seed=cfg.seed * 1_000_003 + step * n_chunks
-                                             + c))
+    for chunk_ids in chunks:
         chunk = []
-        for (t, s), req, resps in zip(items, reqs, outs, strict=True):
+        for i in chunk_ids:
+            (t, s), req = items[i], reqs[i]
             enc = encode_prompt(policy.processor, req.prompt, req.images)
-            for r in resps:
+            for r in outs[i]:
                 parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
                 chunk.append((t, req.prompt, Rollout(enc, r, parts, s)))
         _add_up(chunk, fns)

@@ -8,7 +8,8 @@ no row attends to any more are cut off. A row's next position is its own: the co
 real tokens, or for Qwen2-VL's multimodal rotary positions the one after the largest the
 model gave its prompt; so a row's tokens do not depend on which rows share its steps, and
 greedy responses equal static batches' in float32 (`tests/test_continuous.py`). Sampling
-draws each row from a generator of its own: a response depends on its seed only.
+reads each row's token off the cumulative distribution at a uniform drawn up front from the
+row's own seed: a response depends on its seed only.
 
 It serves models whose cache is transformers' plain dynamic cache (every attention layer
 keeps every position, `new_cache`); others (sliding windows, hybrid caches) keep static
@@ -41,7 +42,6 @@ class Finished:
 @dataclass
 class _Row:
     key: object
-    generator: torch.Generator | None
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
 
@@ -101,11 +101,14 @@ class ContinuousDecoder:
         self.model = model
         self.eos = torch.tensor(sorted(eos_ids), device=model.device)
         self.pad_id, self.suppress = pad_id, suppress
-        params = inspect.signature(model.forward).parameters
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        params = inspect.signature(base.forward).parameters
         self.cache_arg = "cache" if "cache" in params else "past_key_values"
-        # Qwen2-VL's family: multimodal rotary positions (3 per token)
-        self.inner = getattr(model, "model", None)
-        self.mrope = hasattr(self.inner, "rope_deltas") and hasattr(self.inner, "language_model")
+        # Qwen2-VL's family: multimodal rotary positions (3 per token), computed by the inner
+        # model that holds the language model
+        self.inner = next((m for m in base.modules() if hasattr(m, "rope_deltas")
+                           and hasattr(m, "language_model")), None)
+        self.mrope = self.inner is not None
 
     def run(self, source: Iterator[tuple], encode: Callable[[list], dict], *, slots: int,
             max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
@@ -146,18 +149,22 @@ class ContinuousDecoder:
                     state = _join(box["state"], state, self.pad_id)
                     logits = torch.cat([box["logits"], logits])
                 box["state"], box["logits"] = state, logits
-                rows += [_Row(key, _generator(seed, self.model.device) if warpers else None)
-                         for key, _, seed in take]
+                if warpers:  # each row's uniforms, drawn from its own seed up front
+                    noise = torch.stack([_uniforms(seed, max_new_tokens, self.model.device)
+                                         for _, _, seed in take])
+                    box["noise"] = noise if not rows else torch.cat([box["noise"], noise])
+                rows += [_Row(key) for key, _, _ in take]
             if not rows:
                 return None, more
         state = box["state"]
         scores = self._process(box["logits"].float().clone(), state, penalty)
         for warp in warpers:
             scores = warp(state["ids"], scores)
-        if warpers:
-            probs = torch.softmax(scores, dim=-1)
-            nxt = torch.cat([torch.multinomial(probs[r:r + 1], 1, generator=row.generator)[0]
-                             for r, row in enumerate(rows)])
+        if warpers:  # inverse-CDF sampling at each row's next uniform, for all rows at once
+            cdf = torch.softmax(scores, dim=-1).cumsum(dim=-1)
+            step = torch.tensor([len(row.tokens) for row in rows], device=cdf.device)
+            u = box["noise"].gather(1, step[:, None]) * cdf[:, -1:]
+            nxt = torch.searchsorted(cdf, u, right=True)[:, 0].clamp_max(cdf.shape[1] - 1)
         else:
             nxt = scores.argmax(dim=-1)
         if logprobs:
@@ -175,6 +182,8 @@ class ContinuousDecoder:
         if len(keep) < len(rows):
             rows[:] = [rows[r] for r in keep]
             state = box["state"] = _select(state, keep) if keep else {}
+            if warpers and keep:
+                box["noise"] = box["noise"][keep]
             nxt = nxt[keep]
         if rows:
             box["logits"] = self._step(nxt, state)
@@ -234,10 +243,10 @@ class ContinuousDecoder:
         return scores
 
 
-def _generator(seed: int, device) -> torch.Generator:
+def _uniforms(seed: int, n: int, device) -> torch.Tensor:
     g = torch.Generator(device=device)
     g.manual_seed(seed)
-    return g
+    return torch.rand(n, generator=g, device=device)
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
