@@ -18,6 +18,7 @@ from tasks.errors import VrbenchError
 from trainers import rl, sft
 from trainers.config import CheckpointEval, OptimSettings
 from trainers.parts import parameter_parts, set_trainable
+from trainers.session import TrainSet
 
 TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
                          max_new_tokens=8)
@@ -87,6 +88,25 @@ def _sft_cfg(model, out, **kw):
     return sft.SFTConfig(model=model, out=str(out), tasks="count_shapes,sides_sum", steps=4,
                          batch_size=4, grad_accum=2, save_every=2, log_every=1,
                          reflective=0.5, eval=TINY_EVAL, **kw)
+
+
+def test_terse_solutions_are_the_answer_alone(tmp_path, tiny_model):
+    """--terse: that share of examples is trained on `\\boxed{target}` alone, drawn apart
+    from the reflective share (which is unchanged); a model trained on them answers
+    directly, in a few tokens."""
+    data = TrainSet("count_shapes", "train", 0, None)
+    texts = {t: [sft.solution_text(_sft_cfg(tiny_model, tmp_path, terse=t), data.example(i)[1],
+                                   i) for i in range(400)] for t in (0.0, 0.3)}
+    bare = [x == f"\\boxed{{{data.example(i)[1].target}}}" for i, x in enumerate(texts[0.3])]
+    assert 0.22 < sum(bare) / 400 < 0.38 and not any(x.startswith("\\boxed") for x in texts[0.0])
+    assert [x for x, b in zip(texts[0.3], bare, strict=True) if not b] == [
+        x for x, b in zip(texts[0.0], bare, strict=True) if not b]
+    ck = sft.train(sft.SFTConfig(model=tiny_model, out=str(tmp_path / "terse"),
+                                 tasks="count_shapes", steps=30, batch_size=8, terse=1.0,
+                                 optim=OptimSettings(lr=3e-3), eval=TINY_EVAL))
+    (row,) = [r for r in read_jsonl(tmp_path / "terse" / "dynamics.jsonl")
+              if r["checkpoint"] == ck.name and r["task"] == "count_shapes"]
+    assert row["length_mean"] <= 6 and row["format_ratio"] == 1.0
 
 
 def test_sft_resume_is_exact(tmp_path, tiny_model):

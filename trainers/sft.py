@@ -33,6 +33,16 @@ def completion_ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
+def solution_text(cfg: SFTConfig, sample, i: int) -> str:
+    """The solution example `i` is trained on: the answer alone (a `terse` share), else the
+    one with a reflective check (a `reflective` share) or the plain one; each drawn from the
+    example's index and the seed, independently."""
+    if random.Random(f"{cfg.seed}/{i}/terse").random() < cfg.terse:
+        return f"\\boxed{{{sample.target}}}"
+    refl = random.Random(f"{cfg.seed}/{i}").random() < cfg.reflective
+    return sample.solution_reflective if refl else sample.solution
+
+
 def train(cfg: SFTConfig) -> Path:
     """Run SFT; returns the final checkpoint directory."""
     global_batch = cfg.batch_size * cfg.grad_accum
@@ -49,9 +59,7 @@ def train(cfg: SFTConfig) -> Path:
         examples = []
         for i in range(step * global_batch, (step + 1) * global_batch):
             task, sample = data.example(i)
-            refl = random.Random(f"{cfg.seed}/{i}").random() < cfg.reflective
-            text = sample.solution_reflective if refl else sample.solution
-            examples.append((task, sample, completion_ids(tok, text)))
+            examples.append((task, sample, completion_ids(tok, solution_text(cfg, sample, i))))
         n_tokens = sum(len(c) for _, _, c in examples)  # the loss is a mean over these
 
         # -- forward / backward over micro-batches --------------------------------------------

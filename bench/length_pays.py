@@ -1,0 +1,122 @@
+"""Where longer reasoning pays: RL from a warm start that knows a terse habit and a worked
+one, over seeds; the length trajectories and the length-and-seed verdict.
+
+    python bench/length_pays.py [--seeds 0 1 2] [--terse 0.5] [--warm-steps 500]
+                                [--rl-steps 200] [--rl-lr 5e-5]
+    python bench/length_pays.py --seeds 1 --train-only   # one seed per process, then
+    python bench/length_pays.py --report                 # the report over every seed
+
+Per seed: the quickstart's small model and warm start (500 SFT steps on the ID tasks, half
+the solutions with a reflective check), except that `--terse` of its solutions are the answer
+alone (`\\boxed{target}`). The worked solutions count what the question needs before
+answering; the small model needs that (it stays near chance answering directly,
+`tasks/synthetic.py`), so on this warm start a longer response is more often right and RL
+can lengthen responses by choosing the worked habit. Then the quickstart's RL arm (16
+prompts x 4, k3 KL 0.01 to the warm start) for `--rl-steps` at `--rl-lr`.
+
+Reported: per seed, the first and last 10 steps' mean rollout length, share of terse
+rollouts (nothing before the `\\boxed{}`) and training accuracy; and the verdict of
+`harness.reports.verdicts.length_and_seed` over the seeds' training logs (the same test as
+the leaderboard's length claim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from harness.reports import verdicts
+from harness.runs.store import read_jsonl
+from trainers import rl, sft, tiny
+from trainers.config import CheckpointEval, OptimSettings, QuickstartConfig
+
+BLOCK = 10
+
+
+def train(root: Path, seed: int, args) -> None:
+    q = QuickstartConfig()
+    base = root / f"seed{seed}"
+    model = tiny.build(base / "model", size=q.size, seed=seed)
+    warm = sft.train(sft.SFTConfig(
+        model=str(model), out=str(base / "warm"), tasks=q.tasks, steps=args.warm_steps,
+        batch_size=q.prompts, reflective=q.reflective, terse=args.terse, log_every=50,
+        seed=seed, resume=True, optim=OptimSettings(lr=q.warm_lr),
+        eval=CheckpointEval(id_tasks="", ood_tasks="")))
+    rl.train(rl.RLConfig(
+        model=str(warm), out=str(base / "rl"), tasks=q.tasks, steps=args.rl_steps,
+        seed=seed + 1000, resume=True, save_every=args.rl_steps // 4,
+        prompts_per_step=q.prompts, group_size=q.group_size, gen_chunk=q.prompts,
+        kl_coef=q.kl_coef, optim=OptimSettings(lr=args.rl_lr, warmup=0.0, min_lr_ratio=1.0),
+        eval=CheckpointEval(id_tasks="id", ood_tasks="", limit=64)))
+
+
+def _mean(rows: list[dict], key: str) -> float:
+    return statistics.fmean(r[key] for r in rows)
+
+
+def report(root: Path) -> None:
+    trajectories = {}
+    print("| seed | rollout length, first -> last 10 steps | terse rollouts | train accuracy | "
+          "greedy ID accuracy (length), first -> last checkpoint |\n"
+          "| --- | --- | --- | --- | --- |")
+    for run in sorted(root.glob("seed*/rl")):
+        seed = int(run.parent.name[4:])
+        log = read_jsonl(run / "train_log.jsonl")
+        if not log:
+            continue
+        trajectories[seed] = [(r["step"], r["length_mean"]) for r in log]
+        terse: dict[int, list[bool]] = {}
+        for r in read_jsonl(run / "rollouts.jsonl"):
+            terse.setdefault(r["step"], []).append(r["response"].lstrip().startswith("\\boxed"))
+        first, last = log[:BLOCK], log[-BLOCK:]
+
+        def share(rows, terse=terse):
+            return statistics.fmean(x for r in rows for x in terse[r["step"]])
+
+        by_step: dict[int, list[dict]] = {}
+        for r in read_jsonl(run / "dynamics.jsonl"):
+            by_step.setdefault(r["step"], []).append(r)
+        greedy = " -> ".join(f"{100 * _mean(by_step[s], 'acc'):.1f} % "
+                             f"({_mean(by_step[s], 'length_mean'):.1f} tokens)"
+                             for s in sorted({min(by_step), max(by_step)})) if by_step else "none"
+        print(f"| {seed} | {_mean(first, 'length_mean'):.1f} -> {_mean(last, 'length_mean'):.1f}"
+              f" | {share(first):.0%} -> {share(last):.0%} | {_mean(first, 'train_acc'):.2f} -> "
+              f"{_mean(last, 'train_acc'):.2f} | {greedy} |")
+    v = verdicts.length_and_seed(trajectories)
+    print()
+    if v is None:
+        print("length and the seed: needs at least two seeds with 20 steps each")
+        return
+    lo, hi = v["icc_ci95"] or (float("nan"), float("nan"))
+    print(f"length and the seed, last half of training in {v['block_steps']}-step blocks: "
+          f"ICC {v['icc']:.2f} [{lo:.2f}, {hi:.2f}], F test p {v['p']:.2g}; between-seed SD "
+          f"{v['sd_between']:.1f} tokens, within {v['sd_within']:.1f}")
+    (root / "length_verdict.json").write_text(json.dumps(v, indent=1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--terse", type=float, default=0.5)
+    ap.add_argument("--warm-steps", type=int, default=QuickstartConfig().warm_steps)
+    ap.add_argument("--rl-steps", type=int, default=200)
+    ap.add_argument("--rl-lr", type=float, default=5e-5)
+    ap.add_argument("--out", default="runs/bench-length-pays")
+    ap.add_argument("--train-only", action="store_true")
+    ap.add_argument("--report", action="store_true", help="only the report")
+    args = ap.parse_args()
+    root = Path(args.out)
+    if not args.report:
+        t0 = time.perf_counter()
+        for seed in args.seeds:
+            train(root, seed, args)
+        print(f"trained seeds {args.seeds} in {time.perf_counter() - t0:.0f} s")
+    if not args.train_only:
+        report(root)
+
+
+if __name__ == "__main__":
+    main()
