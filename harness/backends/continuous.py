@@ -157,7 +157,7 @@ class ContinuousDecoder:
             if not rows:
                 return None, more
         state = box["state"]
-        scores = self._process(box["logits"].float().clone(), state, penalty)
+        scores = self._process(box["logits"].float(), state, penalty)
         for warp in warpers:
             scores = warp(state["ids"], scores)
         if warpers:  # inverse-CDF sampling at each row's next uniform, for all rows at once
