@@ -1,4 +1,4 @@
-"""Where longer reasoning pays: RL from a warm start that knows a terse habit and a worked
+"""Whether longer reasoning pays: RL from a warm start that knows a terse habit and a worked
 one, over seeds; the length trajectories and the length-and-seed verdict.
 
     python bench/length_pays.py [--seeds 0 1 2] [--terse 0.5] [--warm-steps 500]
@@ -9,10 +9,11 @@ one, over seeds; the length trajectories and the length-and-seed verdict.
 Per seed: the quickstart's small model and warm start (500 SFT steps on the ID tasks, half
 the solutions with a reflective check), except that `--terse` of its solutions are the answer
 alone (`\\boxed{target}`). The worked solutions count what the question needs before
-answering; the small model needs that (it stays near chance answering directly,
-`tasks/synthetic.py`), so on this warm start a longer response is more often right and RL
-can lengthen responses by choosing the worked habit. Then the quickstart's RL arm (16
-prompts x 4, k3 KL 0.01 to the warm start) for `--rl-steps` at `--rl-lr`.
+answering, which the small model needs when trained on them alone (`tasks/synthetic.py`);
+the question is whether, on a warm start that knows both habits, the longer one is more
+often right and RL lengthens responses by choosing it. Then the quickstart's RL arm (16
+prompts x 4, k3 KL 0.01 to the warm start) for `--rl-steps` at `--rl-lr`. (Measured over 3
+seeds: it is not; RL chose the terse habit, bench/RESULTS.md.)
 
 Reported: per seed, the first and last 10 steps' mean rollout length, share of terse
 rollouts (nothing before the `\\boxed{}`) and training accuracy; and the verdict of
