@@ -113,6 +113,11 @@ def test_a_cache_it_cannot_join_keeps_static_batches(sft_model, monkeypatch):
     reqs, cfg = _requests(5), GenerationConfig(max_new_tokens=20)
     static = _static(engine, reqs, cfg, 4)
     monkeypatch.setattr("harness.backends.hf.new_cache", lambda model: None)
+
+    def no_decoder(*args, **kwargs):
+        raise AssertionError("the continuous decoder ran for a cache it cannot join")
+
+    monkeypatch.setattr("harness.backends.hf.ContinuousDecoder", no_decoder)
     assert _streamed(engine, reqs, cfg, 4) == static
     assert continuous_module.new_cache(engine.model) is not None
 
