@@ -9,9 +9,10 @@ constant lr 1e-4 (betas 0.9, 0.95; weight decay 0.01), a k3 KL loss of 0.01 to t
 clip 0.2, token-mean loss, one PPO epoch, gradient clipping at 1, for the same number of
 steps and seed. Then `vrbench eval` scores both final checkpoints (greedy, ID tasks on
 validation, OOD on test) and `vrbench compare` pairs them. Seconds per step are medians
-over the steps after the first; vrbench's phases are also shown with `--rollout-batching
-static` (a generate call per chunk, the rollouts before continuous batching), run the same
-number of steps (not scored). Without --warm, a warm start is trained first (the
+over the steps after the first; vrbench's phases are also shown with `--no-shared-prompts`
+(every response repeats its prompt in the log-prob passes, as in TRL) and with that and
+`--rollout-batching static` (a generate call per chunk), each run the same number of steps
+(not scored). Without --warm, a warm start is trained first (the
 quickstart's: 500 SFT steps of the small model).
 """
 
@@ -33,6 +34,10 @@ from trainers.config import CheckpointEval, OptimSettings
 from trainers.integrations import trl_dataset, trl_reward
 
 LR, KL, STEPS_DEFAULT = 1e-4, 0.01, 20
+# vrbench without what makes its steps fast, run the same number of steps (not scored)
+BASELINES = {"no-shared-prompts": {"shared_prompts": False},
+             "static-rollouts-no-shared-prompts": {"shared_prompts": False,
+                                                   "rollout_batching": "static"}}
 
 
 def warm_start(root: Path, steps: int) -> str:
@@ -43,15 +48,14 @@ def warm_start(root: Path, steps: int) -> str:
         eval=CheckpointEval(id_tasks="", ood_tasks=""))))
 
 
-def run_vrbench(warm: str, out: Path, steps: int, batching: str = "continuous"
-                ) -> tuple[str, list[dict]]:
+def run_vrbench(warm: str, out: Path, steps: int, **options) -> tuple[str, list[dict]]:
     final = rl.train(rl.RLConfig(
         model=warm, out=str(out), tasks="id", steps=steps, prompts_per_step=16, group_size=4,
         gen_chunk=16, max_new_tokens=64, temperature=1.0, advantage="grpo", adv_eps=1e-4,
         kl_coef=KL, clip_low=0.2, clip_high=0.2, loss_agg="token-mean", no_eos_reward=0.0,
-        min_tokens=0, language_coef=0.0, seed=0, resume=True, rollout_batching=batching,
+        min_tokens=0, language_coef=0.0, seed=0, resume=True,
         optim=OptimSettings(lr=LR, warmup=0.0, min_lr_ratio=1.0),
-        eval=CheckpointEval(id_tasks="", ood_tasks="")))
+        eval=CheckpointEval(id_tasks="", ood_tasks=""), **options))
     return str(final), read_jsonl(out / "train_log.jsonl")
 
 
@@ -107,7 +111,8 @@ def main():
     t0 = time.perf_counter()
     ours, our_log = run_vrbench(warm, root / "vrbench", args.steps)
     t_ours = time.perf_counter() - t0
-    _, static_log = run_vrbench(warm, root / "vrbench-static", args.steps, "static")
+    baselines = [run_vrbench(warm, root / f"vrbench-{name}", args.steps, **options)[1]
+                 for name, options in BASELINES.items()]
     t0 = time.perf_counter()
     theirs, their_steps = run_trl(warm, root / "trl", args.steps)
     t_theirs = time.perf_counter() - t0
@@ -117,10 +122,11 @@ def main():
     print(f"vrbench rl: {med_ours:.2f} s/step (median after the first), {t_ours:.0f} s in all")
     print(f"TRL GRPOTrainer: {med_theirs:.2f} s/step, {t_theirs:.0f} s in all")
     print(f"vrbench steps per second / TRL's: {med_theirs / med_ours:.2f}x")
-    print("vrbench's phases, median s/step after the first (continuous / static rollouts):")
+    print("vrbench's phases, median s/step after the first (default / "
+          + " / ".join(BASELINES) + "):")
     for key in ("step_seconds", "gen_seconds", "logprob_seconds", "update_seconds"):
-        a, b = (statistics.median(r[key] for r in log[1:]) for log in (our_log, static_log))
-        print(f"  {key}: {a:.2f} / {b:.2f}")
+        print(f"  {key}: " + " / ".join(f"{statistics.median(r[key] for r in log[1:]):.2f}"
+                                        for log in (our_log, *baselines)))
     ours_runs, theirs_runs = score(ours, root, "vrbench", args.limit), score(
         theirs, root, "trl", args.limit)
     table = {}

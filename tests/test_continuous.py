@@ -3,6 +3,7 @@ tokens depend on which rows shared its steps. Greedy responses equal static batc
 every architecture, for any number of rows in flight; sampled ones depend on their seed
 only; `evaluate()` writes the same samples either way."""
 
+import copy
 from collections import Counter
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends import continuous as continuous_module
+from harness.backends import hf as hf_module
 from harness.backends.hf import HFBackend
 from harness.runs.runner import evaluate
 from tasks import decode_images
@@ -102,6 +104,33 @@ def test_sampled_responses_depend_on_their_seed_only(sft_model):
         for r in o:
             assert len(r.logprobs) == r.n_tokens and all(lp <= 0 for lp in r.logprobs)
     assert _tokens(_streamed(engine, reqs, cfg, 2, [s + 1 for s in seeds])) != _tokens(a)
+
+
+def test_a_requests_responses_share_one_prefill(sft_model, monkeypatch):
+    """The n rows of one request prefill its prompt once: the same responses as n separate
+    prefills (the request copied for each row), from fewer prompt rows."""
+    engine = HFBackend(sft_model)
+    reqs = _requests(6)
+    cfg = GenerationConfig(max_new_tokens=24, temperature=1.0, n=4, logprobs=True)
+    seeds = list(range(len(reqs)))
+    prefilled = []
+    original = continuous_module.ContinuousDecoder._prefill
+
+    def counted(self, enc):
+        prefilled.append(enc["input_ids"].shape[0])
+        return original(self, enc)
+
+    monkeypatch.setattr(continuous_module.ContinuousDecoder, "_prefill", counted)
+    shared = _streamed(engine, reqs, cfg, 8, seeds)
+    rows_shared, prefilled[:] = sum(prefilled), []
+    original_rows = hf_module._Keyed.rows
+    monkeypatch.setattr(hf_module._Keyed, "rows", lambda self, n: (
+        (key, copy.copy(req), seed) for key, req, seed in original_rows(self, n)))
+    apart = _streamed(engine, reqs, cfg, 8, seeds)
+    assert sum(prefilled) == 4 * len(reqs) > rows_shared
+    assert _tokens(shared) == _tokens(apart)
+    assert [x for o in shared for r in o for x in r.logprobs] == pytest.approx(
+        [x for o in apart for r in o for x in r.logprobs], abs=1e-5)
 
 
 def _tokens(outs: list) -> list:

@@ -137,15 +137,19 @@ def test_a_checkpoints_repetition_penalty_changes_nothing_unless_asked(tmp_path,
 
 
 def test_micro_batches_and_shared_images_change_nothing(tmp_path, sft_model):
-    """Sequences grouped by length into micro-batches, a group's image encoded once, and
-    the logits of completion positions only: the same loss and gradient as one pass."""
+    """Sequences grouped by length into micro-batches, a group's image encoded once, the
+    logits of completion positions only, each prompt run once for its responses: the same
+    loss and gradient as one pass of one sequence a row."""
     logs = {}
-    for micro in (0, 3):
-        out = tmp_path / f"micro{micro}"
-        rl.train(_rl(sft_model, out, group_size=4, kl_coef=0.01, micro_batch_size=micro))
-        logs[micro] = read_jsonl(out / "train_log.jsonl")[0]
-    for key in ("loss", "grad_norm", "kl", "entropy", "reward_mean"):
-        assert logs[3][key] == pytest.approx(logs[0][key], rel=1e-4, abs=1e-7), key
+    for micro, shared in ((0, False), (0, True), (3, True), (3, False)):
+        out = tmp_path / f"micro{micro}-{shared}"
+        rl.train(_rl(sft_model, out, group_size=4, kl_coef=0.01, micro_batch_size=micro,
+                     shared_prompts=shared))
+        logs[micro, shared] = read_jsonl(out / "train_log.jsonl")[0]
+    for run in ((0, True), (3, True), (3, False)):
+        for key in ("loss", "grad_norm", "kl", "entropy", "reward_mean"):
+            assert logs[run][key] == pytest.approx(logs[0, False][key], rel=1e-4, abs=1e-7), (
+                run, key)
 
 
 def test_a_groups_image_is_encoded_once_with_the_same_result(sft_model):

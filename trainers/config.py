@@ -232,6 +232,9 @@ class RLConfig(TrainConfig):
     ppo_epochs: int = 1  # passes over each rollout batch
     micro_batch_size: int = 32  # sequences per forward pass, grouped by length; gradients
     # add up over a mini-batch's micro-batches (0: a mini-batch in one pass)
+    shared_prompts: bool = True  # run each prompt once for all its responses in the log-prob
+    # passes (harness/models/prefix.py; same log-probs and gradients); --no-shared-prompts:
+    # every response repeats its prompt, as transformers' trainers do
     mini_batches: int = 1  # optimizer steps per ppo epoch
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
 

@@ -31,7 +31,15 @@ from tqdm.auto import tqdm
 from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
-from harness.models.logprobs import Encoded, collate, encode_prompt, token_logprobs, trim
+from harness.models import prefix
+from harness.models.logprobs import (
+    Encoded,
+    collate,
+    encode_prompt,
+    select_rows,
+    token_logprobs,
+    trim,
+)
 from harness.runs.ranks import Dist
 from harness.runs.store import append_jsonl
 from harness.scoring import grade
@@ -153,8 +161,12 @@ def train(cfg: RLConfig) -> Path:
     policy = HFBackend.from_loaded(processor, rollout)
     tok = processor.tokenizer
 
+    # each prompt run once for its responses, where the model allows
+    shared = cfg.shared_prompts and prefix.supported(model)
+    scorer = prefix.token_logprobs if shared else token_logprobs
+
     def logprobs(m, b):  # the sampler's distribution: temperature and suppressed tokens
-        return token_logprobs(m, b, cfg.temperature, policy.suppress)
+        return scorer(m, b, cfg.temperature, policy.suppress)
 
     # one epoch of one mini-batch: the old log-probs are the current ones, detached (no pass)
     reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
@@ -184,10 +196,11 @@ def train(cfg: RLConfig) -> Path:
         mask = batch["completion_mask"][:, 1:].float().to(d.device)
         rewards = torch.tensor([x.reward["reward"] for x in rollouts], device=d.device)
         lengths = batch["attention_mask"].sum(1)
+        groups = torch.tensor(prefix.prompt_slots(batch)[0]) if shared else None
         with torch.no_grad(), autocast:
             old_logp = None if reuse_old else _pass(lambda b: logprobs(model, b), batch,
-                                                     lengths, cfg.micro_batch_size)
-            ref_logp = _pass(lambda b: logprobs(ref, b), batch, lengths,
+                                                     lengths, groups, cfg.micro_batch_size)
+            ref_logp = _pass(lambda b: logprobs(ref, b), batch, lengths, groups,
                              cfg.micro_batch_size) if ref is not None else None
         if cfg.advantage == "grpo":
             seq_adv = grpo_advantages(rewards, cfg.group_size, cfg.grpo_std_norm, cfg.adv_eps)
@@ -219,9 +232,9 @@ def train(cfg: RLConfig) -> Path:
                               cfg.loss_agg)
                 sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl",
                                       "tis_capped"), 0.0)
-                micros = _micro_batches(rows, lengths, cfg.micro_batch_size)
+                micros = _micro_batches(rows, lengths, groups, cfg.micro_batch_size)
                 for j, micro in enumerate(micros):
-                    mb = trim(_rows(batch, micro))
+                    mb = trim(select_rows(batch, micro))
                     w = mb["input_ids"].shape[1] - 1
                     m = mask[micro, :w]
                     with grad_sync(sess, last=j == len(micros) - 1), autocast:
@@ -425,20 +438,29 @@ def updates_per_step(cfg: RLConfig) -> int:
     return cfg.ppo_epochs * cfg.mini_batches
 
 
-def _micro_batches(rows: torch.Tensor, lengths: torch.Tensor, size: int) -> list[torch.Tensor]:
+def _micro_batches(rows: torch.Tensor, lengths: torch.Tensor, groups: torch.Tensor | None,
+                   size: int) -> list[torch.Tensor]:
     """`rows` in groups of `size` (0: all at once), sorted by length, so that each forward
-    pass pads to its own longest sequence."""
+    pass pads to its own longest sequence; with `groups` (each row's prompt), the rows of a
+    prompt kept together (sorted by their prompt's longest row), so it runs once."""
     if not size or size >= len(rows):
         return [rows]
-    by_length = rows[torch.argsort(lengths[rows], stable=True)]
+    key = lengths[rows]
+    if groups is not None:
+        g = groups[rows]
+        longest = torch.zeros(int(g.max()) + 1, dtype=key.dtype).scatter_reduce(
+            0, g, key, "amax")
+        key = longest[g] * (len(lengths) + 1) + g  # by the prompt's longest row, then prompt
+    by_length = rows[torch.argsort(key, stable=True)]
     return list(torch.split(by_length, size))
 
 
-def _pass(fn, batch: dict, lengths: torch.Tensor, size: int) -> torch.Tensor:
+def _pass(fn, batch: dict, lengths: torch.Tensor, groups: torch.Tensor | None, size: int
+          ) -> torch.Tensor:
     """fn's (B, L-1) log-probs for the whole batch, computed micro-batch by micro-batch."""
     out = None
-    for micro in _micro_batches(torch.arange(len(lengths)), lengths, size):
-        lp = fn(trim(_rows(batch, micro)))[0]
+    for micro in _micro_batches(torch.arange(len(lengths)), lengths, groups, size):
+        lp = fn(trim(select_rows(batch, micro)))[0]
         if out is None:  # on the model's device
             out = lp.new_zeros(batch["input_ids"].shape[0], batch["input_ids"].shape[1] - 1)
         out[micro, :lp.shape[1]] = lp.float()
@@ -448,21 +470,6 @@ def _pass(fn, batch: dict, lengths: torch.Tensor, size: int) -> torch.Tensor:
 def _slices(n: int, k: int) -> list[slice]:
     size = -(-n // k)
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
-
-
-def _rows(batch: dict, rows) -> dict:
-    """The sub-batch of some sequences, with their images (one image a sequence in the
-    trainers' batches)."""
-    idx = torch.arange(batch["input_ids"].shape[0])[rows]
-    out = {k: v[idx] for k, v in batch.items() if k != "pixel_values"}
-    if "image_grid_thw" in batch:  # Qwen2-VL: patches of all images in one flat tensor
-        patches = batch["image_grid_thw"].prod(dim=1)
-        starts = torch.cat([torch.zeros(1, dtype=torch.long), patches.cumsum(0)])
-        out["pixel_values"] = torch.cat([batch["pixel_values"][starts[i]:starts[i + 1]]
-                                         for i in idx.tolist()])
-    elif "pixel_values" in batch:  # one entry an image
-        out["pixel_values"] = batch["pixel_values"][idx]
-    return out
 
 
 def rollout_stats(rollouts: list[Rollout], group_size: int) -> dict:

@@ -2,8 +2,9 @@
 prompt, so no row waits for the longest response of a fixed batch.
 
 The decoder keeps at most `slots` rows in flight over one key/value cache. New prompts are
-encoded and prefilled together, their cache left-padded to the running one's length (or
-the running one to theirs) and joined to it; a row that ends is taken out, and the columns
+encoded and prefilled together (the rows of one request, its n responses, share one
+prefill), their cache left-padded to the running one's length (or the running one to
+theirs) and joined to it; a row that ends is taken out, and the columns
 no row attends to any more are cut off. A row's next position is its own: the count of its
 real tokens, or for Qwen2-VL's multimodal rotary positions the one after the largest the
 model gave its prompt; so a row's tokens do not depend on which rows share its steps, and
@@ -78,9 +79,13 @@ class _RoomyLayer(DynamicLayer):
         self.keys, self.values = self._k[:, :, :t], self._v[:, :, :t]
 
 
-def new_cache(model):
-    """An empty cache the decoder can join and cut (every layer keeps every position), or
-    None for a model whose cache is of another kind."""
+def new_cache(model, roomy: bool = True):
+    """An empty cache the decoder can join and cut (every layer keeps every position; with
+    `roomy`, layers that write into spare columns, else transformers' own, through which
+    gradients flow), or None for a model whose cache is of another kind or whose attention
+    does not take a ready 4-D boolean mask (only `sdpa` is driven by hand)."""
+    if getattr(model.config, "_attn_implementation", "sdpa") != "sdpa":
+        return None
     try:
         cache = DynamicCache(config=model.config)
     except Exception:  # a config this transformers cannot lay a cache out for
@@ -88,8 +93,61 @@ def new_cache(model):
     layers = getattr(cache, "layers", None)
     if not layers or any(type(x) is not DynamicLayer for x in layers):
         return None
-    cache.layers = [_RoomyLayer() for _ in layers]
+    if roomy:
+        cache.layers = [_RoomyLayer() for _ in layers]
     return cache
+
+
+@dataclass
+class Layout:
+    """How to drive a model's forward by hand: the name of its cache argument and, for
+    Qwen2-VL's family (multimodal rotary positions, 3 per token), the inner model that
+    computes the positions and holds the language model."""
+
+    cache_arg: str
+    inner: object | None
+
+    @classmethod
+    def of(cls, model) -> Layout:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
+        base = getattr(base, "module", base)  # DDP
+        params = inspect.signature(base.forward).parameters
+        return cls("cache" if "cache" in params else "past_key_values",
+                   next((m for m in base.modules() if hasattr(m, "rope_deltas")
+                         and hasattr(m, "language_model")), None))
+
+    @property
+    def mrope(self) -> bool:
+        return self.inner is not None
+
+    def prompt_forward(self, model, enc: dict, cache, **kwargs):
+        """The forward of a left-padded prompt batch into `cache`: (the model's output, each
+        row's next position: the count of its real tokens, or with multimodal positions
+        one past the largest the model gave its prompt's real tokens)."""
+        mask = enc["attention_mask"]
+        if not self.mrope:
+            out = model(**enc, position_ids=_positions(mask), use_cache=True,
+                        **{self.cache_arg: cache}, **kwargs)
+            return out, mask.long().sum(dim=1)
+        seen = {}  # the positions the model gives the prompt, read on their way in
+        hook = self.inner.language_model.register_forward_pre_hook(
+            lambda _m, _a, kw: seen.update(pos=kw.get("position_ids")), with_kwargs=True)
+        try:
+            out = model(**enc, use_cache=True, **{self.cache_arg: cache}, **kwargs)
+        finally:
+            hook.remove()
+        pos = seen.get("pos")
+        if pos is None or pos.ndim != 3:
+            raise RuntimeError("the model took no multimodal position ids")
+        # [text, t, h, w] or [t, h, w]: the text after the prompt goes on from the largest
+        # position of its real tokens
+        pos = pos[-3:].masked_fill(mask[None] == 0, -1)
+        return out, pos.amax(dim=(0, 2)) + 1
+
+    def positions(self, nxt: torch.Tensor, n: int) -> torch.Tensor:
+        """Position ids of `n` tokens a row, from each row's next position on."""
+        pos = nxt[:, None] + torch.arange(n, device=nxt.device)
+        return pos[None].expand(3, -1, -1) if self.mrope else pos
 
 
 class ContinuousDecoder:
@@ -101,14 +159,7 @@ class ContinuousDecoder:
         self.model = model
         self.eos = torch.tensor(sorted(eos_ids), device=model.device)
         self.pad_id, self.suppress = pad_id, suppress
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft
-        params = inspect.signature(base.forward).parameters
-        self.cache_arg = "cache" if "cache" in params else "past_key_values"
-        # Qwen2-VL's family: multimodal rotary positions (3 per token), computed by the inner
-        # model that holds the language model
-        self.inner = next((m for m in base.modules() if hasattr(m, "rope_deltas")
-                           and hasattr(m, "language_model")), None)
-        self.mrope = self.inner is not None
+        self.layout = Layout.of(model)
 
     def run(self, source: Iterator[tuple], encode: Callable[[list], dict], *, slots: int,
             max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
@@ -144,7 +195,13 @@ class ContinuousDecoder:
             take = [x for _, x in zip(range(slots - len(rows)), source, strict=False)]
             more = len(take) == slots - len(rows)
             if take:
-                logits, state = self._prefill(encode([x[1] for x in take]))
+                # rows of one item (a request's n responses) share one prefill of its prompt
+                first: dict[int, int] = {}
+                slot = [first.setdefault(id(item), len(first)) for _, item, _ in take]
+                logits, state = self._prefill(encode(list({id(x[1]): x[1] for x in take
+                                                          }.values())))
+                if len(first) < len(take):
+                    state, logits = _select(state, slot), logits[slot]
                 if rows:
                     state = _join(box["state"], state, self.pad_id)
                     logits = torch.cat([box["logits"], logits])
@@ -191,42 +248,21 @@ class ContinuousDecoder:
 
     def _prefill(self, enc: dict) -> tuple[torch.Tensor, dict]:
         enc = {k: v.to(self.model.device) if torch.is_tensor(v) else v for k, v in enc.items()}
-        mask = enc["attention_mask"]
-        seen, cache = {}, new_cache(self.model)
-        if self.mrope:  # the positions the model gives the prompt, read on their way in
-            hook = self.inner.language_model.register_forward_pre_hook(
-                lambda _m, _a, kw: seen.update(pos=kw.get("position_ids")), with_kwargs=True)
-            try:
-                out = self.model(**enc, use_cache=True, logits_to_keep=1,
-                                 **{self.cache_arg: cache})
-            finally:
-                hook.remove()
-            pos = seen.get("pos")
-            if pos is None or pos.ndim != 3:
-                raise RuntimeError("the model took no multimodal position ids")
-            # [text, t, h, w] or [t, h, w]: the text after the prompt goes on from the
-            # largest position of its real tokens
-            pos = pos[-3:].masked_fill(mask[None] == 0, -1)
-            nxt = pos.amax(dim=(0, 2)) + 1
-        else:
-            out = self.model(**enc, position_ids=_positions(mask), use_cache=True,
-                             logits_to_keep=1, **{self.cache_arg: cache})
-            nxt = mask.long().sum(dim=1)
-        return out.logits[:, -1], {"ids": enc["input_ids"], "mask": mask, "cache": cache,
-                                   "next": nxt}
+        cache = new_cache(self.model)
+        out, nxt = self.layout.prompt_forward(self.model, enc, cache, logits_to_keep=1)
+        return out.logits[:, -1], {"ids": enc["input_ids"], "mask": enc["attention_mask"],
+                                   "cache": cache, "next": nxt}
 
     def _step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
         state["ids"] = torch.cat([state["ids"], tokens[:, None]], dim=1)
         mask = state["mask"] = torch.cat([state["mask"], state["mask"].new_ones(
             (len(tokens), 1))], dim=1)
-        pos = state["next"][:, None]
-        if self.mrope:
-            pos = pos[None].expand(3, -1, -1)
+        pos = self.layout.positions(state["next"], 1)
         state["next"] = state["next"] + 1
         # one query a row: its mask is its padding mask, made 4-D here once for all layers
         out = self.model(input_ids=tokens[:, None], attention_mask=mask[:, None, None].bool(),
                          position_ids=pos, use_cache=True, logits_to_keep=1,
-                         **{self.cache_arg: state["cache"]})
+                         **{self.layout.cache_arg: state["cache"]})
         return out.logits[:, -1]
 
     def _process(self, scores: torch.Tensor, state: dict, penalty: float) -> torch.Tensor:
@@ -280,7 +316,8 @@ def _join(a: dict, b: dict, pad_id: int) -> dict:
 
 
 def _select(state: dict, keep: list[int]) -> dict:
-    """The rows `keep`, without the leading columns none of them attends to."""
+    """The rows `keep` (a row may be taken more than once), without the leading columns
+    none of them attends to."""
     idx = torch.tensor(keep, dtype=torch.long, device=state["mask"].device)
     mask = state["mask"][idx]
     first = int(mask.any(dim=0).long().argmax())

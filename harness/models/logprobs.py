@@ -82,6 +82,21 @@ def trim(batch: dict) -> dict:
     return {k: v[:, :n] if k in SEQUENCE_KEYS else v for k, v in batch.items()}
 
 
+def select_rows(batch: dict, rows) -> dict:
+    """The sub-batch of some sequences, with their images (one image a sequence in the
+    trainers' batches)."""
+    idx = torch.arange(batch["input_ids"].shape[0])[rows]
+    out = {k: v[idx] for k, v in batch.items() if k != "pixel_values"}
+    if "image_grid_thw" in batch:  # Qwen2-VL: patches of all images in one flat tensor
+        patches = batch["image_grid_thw"].prod(dim=1)
+        starts = torch.cat([torch.zeros(1, dtype=torch.long), patches.cumsum(0)])
+        out["pixel_values"] = torch.cat([batch["pixel_values"][starts[i]:starts[i + 1]]
+                                         for i in idx.tolist()])
+    elif "pixel_values" in batch:  # one entry an image
+        out["pixel_values"] = batch["pixel_values"][idx]
+    return out
+
+
 @contextlib.contextmanager
 def shared_images(model, keys: torch.Tensor | None, grid: torch.Tensor | None):
     """Run the vision tower once per distinct image. `keys` labels each image (one a row):
