@@ -13,9 +13,12 @@ from trainers.quickstart import QuickstartConfig, run, summary_table
 
 @pytest.mark.slow
 def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
+    """Two seeds trained at once, each in its own process (`jobs=2`), then scored and
+    summarised over both."""
     monkeypatch.setattr(verdicts, "BLOCK", 5)  # the long arm's 20 steps: two blocks a seed
     cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
-                           seeds=(0, 1), warm_steps=30, warm_lr=3e-3, arm_steps=6, prompts=4,
+                           seeds=(0, 1), jobs=2, warm_steps=30, warm_lr=3e-3, arm_steps=6,
+                           prompts=4,
                            group_size=2, sweep_lrs=(1e-3,), kl_prompts=4, arm_points=2,
                            long_rl_steps=20,
                            eval=CheckpointEval(id_tasks="count_shapes",

@@ -299,6 +299,8 @@ class QuickstartConfig:
     size: str = "small"  # the tiny reference model: tiny, small or base
     tasks: str = "id"  # the training tasks (their train split)
     seeds: tuple[int, ...] = (0,)  # one warm start and two arms per seed
+    jobs: int = 1  # seeds trained at once, each in its own process with an equal share of
+    # the CPU threads (the scoring and the summary over all seeds follow)
     warm_steps: int = 500  # SFT warm-start steps
     warm_lr: float = 2e-3  # the warm start's peak learning rate
     warm_eval_every: int = 100  # score the warm start every N steps: its learning curve
@@ -325,7 +327,7 @@ class QuickstartConfig:
         if self.size not in SIZES:
             raise VrbenchError(f"unknown size {self.size!r}; choose one of "
                                f"{', '.join(SIZES)}.")
-        for name in ("warm_steps", "arm_steps", "arm_points", "prompts", "kl_prompts"):
+        for name in ("warm_steps", "arm_steps", "arm_points", "prompts", "kl_prompts", "jobs"):
             if getattr(self, name) < 1:
                 raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
         if self.group_size < 2:

@@ -13,8 +13,13 @@ Every stage resumes: running it again continues where it stopped.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from harness.models import kl
 from harness.reports import compare, leaderboard, verdicts
@@ -120,6 +125,41 @@ def _final_runs(cfg: QuickstartConfig, base: Path, folder: str, steps: int) -> l
             for _, split in cfg.eval.scored()]
 
 
+def train_seed(cfg: QuickstartConfig, model: Path, seed: int) -> tuple[dict, dict]:
+    """One seed's stages: its warm start, every arm, the reward check and the arms' KL to
+    the warm start (returned: the reward check, the KL)."""
+    base = Path(cfg.out) / f"seed{seed}"
+    print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
+    warm = sft.train(sft.SFTConfig(
+        model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
+        steps=cfg.warm_steps, save_every=cfg.warm_eval_every,
+        batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
+        reflective=cfg.reflective, optim=OptimSettings(lr=cfg.warm_lr),
+        eval=cfg.eval))
+    for arm in arms(cfg) + [a for a in [long_arm(cfg)] if a]:
+        acfg = _arm_config(cfg, arm, warm, base, seed)
+        print(f"[seed {seed}] {arm.name}: {acfg.steps} steps at lr {arm.lr:g} from {warm}")
+        (sft.train if arm.trainer == "sft" else rl.train)(acfg)
+    rewards = _reward_check(cfg, warm, base, seed)
+    print(f"[seed {seed}] KL of each arm to the warm start")
+    return rewards, _kl(cfg, warm, base)
+
+
+def _train_seeds(cfg: QuickstartConfig, model: Path) -> dict[int, tuple[dict, dict]]:
+    """Every seed's stages, `cfg.jobs` seeds at a time in processes of their own (each with
+    its share of the CPU threads); in the order of `cfg.seeds`."""
+    jobs = min(cfg.jobs, len(cfg.seeds))
+    if jobs == 1:
+        return {seed: train_seed(cfg, model, seed) for seed in cfg.seeds}
+    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
+    print(f"training seeds {', '.join(map(str, cfg.seeds))}, {jobs} at a time "
+          f"({threads} thread{'s' if threads > 1 else ''} each)")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(threads,)) as pool:
+        futures = {seed: pool.submit(train_seed, cfg, model, seed) for seed in cfg.seeds}
+        return {seed: f.result() for seed, f in futures.items()}
+
+
 def run(cfg: QuickstartConfig) -> str:
     cfg.check()
     out = Path(cfg.out)
@@ -132,22 +172,9 @@ def run(cfg: QuickstartConfig) -> str:
     evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
     runs, warms = [], [untrained]  # the arms' dynamics (the sweep: in the Pareto figure)
     kls, pairs, rewards = {}, [], {}
-    for seed in cfg.seeds:
+    for seed, (reward_check, kl_json) in _train_seeds(cfg, model).items():
+        rewards[seed], kls[seed] = reward_check, kl_json
         base = out / f"seed{seed}"
-        print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
-        warm = sft.train(sft.SFTConfig(
-            model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
-            steps=cfg.warm_steps, save_every=cfg.warm_eval_every,
-            batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
-            reflective=cfg.reflective, optim=OptimSettings(lr=cfg.warm_lr),
-            eval=cfg.eval))
-        for arm in arms(cfg) + [a for a in [long_arm(cfg)] if a]:
-            acfg = _arm_config(cfg, arm, warm, base, seed)
-            print(f"[seed {seed}] {arm.name}: {acfg.steps} steps at lr {arm.lr:g} from {warm}")
-            (sft.train if arm.trainer == "sft" else rl.train)(acfg)
-        rewards[seed] = _reward_check(cfg, warm, base, seed)
-        print(f"[seed {seed}] KL of each arm to the warm start")
-        kls[seed] = _kl(cfg, warm, base)
         warms.append(base / "warm")
         runs += [base / "sft", base / "rl"] + [base / a.folder for a in [long_arm(cfg)] if a]
         pairs.append((_final_runs(cfg, base, "sft", cfg.arm_steps),
