@@ -13,7 +13,9 @@ answering, which the small model needs when trained on them alone (`tasks/synthe
 the question is whether, on a warm start that knows both habits, the longer one is more
 often right and RL lengthens responses by choosing it. Then the quickstart's RL arm (16
 prompts x 4, k3 KL 0.01 to the warm start) for `--rl-steps` at `--rl-lr`. (Measured over 3
-seeds: it is not; RL chose the terse habit, bench/RESULTS.md.)
+seeds: it is not; RL chose the terse habit. With `--terse 0.15`, over 2 seeds, the worked
+habit is the more often right one and RL drops the terse habit, but sheds the reflective
+check too, so length barely moves: bench/RESULTS.md.)
 
 Reported: per seed, the first and last 10 steps' mean rollout length, share of terse
 rollouts (nothing before the `\\boxed{}`) and training accuracy; and the verdict of
