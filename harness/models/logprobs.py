@@ -149,7 +149,15 @@ def next_token_logprobs(model, batch: dict, temperature: float = 1.0,
         if "completion_mask" in batch and _keeps_logits(model) else 0
     kwargs = {"logits_to_keep": keep + 1} if 0 < keep < width else {}
     with shared_images(model, batch.get(IMAGE_KEY), batch.get("image_grid_thw")):
-        logits = model(**model_inputs(batch, device), **kwargs).logits[:, :-1].float()
+        logits = model(**model_inputs(batch, device), **kwargs).logits[:, :-1]
+    return sampler_logprobs(logits, temperature, suppress)
+
+
+def sampler_logprobs(logits: torch.Tensor, temperature: float = 1.0,
+                     suppress: list[int] | None = None) -> torch.Tensor:
+    """log_softmax of the logits as a sampler saw them: float32, the `suppress`ed tokens at
+    -inf, divided by `temperature`."""
+    logits = logits.float()
     if suppress:
         logits[..., suppress] = float("-inf")
     if temperature != 1.0:
@@ -164,14 +172,21 @@ def token_logprobs(model, batch: dict, temperature: float = 1.0,
     `suppress` as in `next_token_logprobs`."""
     logp = next_token_logprobs(model, batch, temperature, suppress)
     width = batch["input_ids"].shape[1] - 1
-    targets = batch["input_ids"][:, width - logp.shape[1] + 1:].to(logp.device)
-    chosen = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    chosen, entropy = chosen_and_entropy(
+        logp, batch["input_ids"][:, width - logp.shape[1] + 1:], suppress)
+    pad = width - chosen.shape[1]  # positions left out: prompt tokens, never scored
+    return F.pad(chosen, (pad, 0)), F.pad(entropy, (pad, 0))
+
+
+def chosen_and_entropy(logp: torch.Tensor, targets: torch.Tensor,
+                       suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """From (B, K, V) log-probs: the `targets`' (B, K) and the entropies (no gradient)."""
+    chosen = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
     if suppress:  # a suppressed token in the prompt (an image pad) is never scored: not -inf
         chosen = chosen.masked_fill(chosen.isinf(), 0.0)
     with torch.no_grad():
         entropy = -(logp.exp() * logp.masked_fill(logp.isinf(), 0)).sum(-1)
-    pad = width - chosen.shape[1]  # positions left out: prompt tokens, never scored
-    return F.pad(chosen, (pad, 0)), F.pad(entropy, (pad, 0))
+    return chosen, entropy
 
 
 @functools.cache

@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from harness.backends.continuous import Layout, new_cache
-from harness.models.logprobs import IMAGE_KEY, model_inputs, select_rows
+from harness.models.logprobs import (
+    IMAGE_KEY,
+    chosen_and_entropy,
+    model_inputs,
+    sampler_logprobs,
+    select_rows,
+)
 
 
 def supported(model) -> bool:
@@ -88,19 +94,11 @@ def token_logprobs(model, batch: dict, temperature: float = 1.0,
                      position_ids=layout.positions(nxt[index], n), use_cache=True,
                      **{layout.cache_arg: cache})
         logits = torch.cat([logits, more.logits], dim=1)
-    logits = logits.float()
-    if suppress:
-        logits[..., suppress] = float("-inf")
-    if temperature != 1.0:
-        logits = logits / temperature
-    logp = torch.log_softmax(logits, dim=-1)  # (B, K, V): completion token k of each row
-
-    k = logits.shape[1]
+    logp = sampler_logprobs(logits, temperature, suppress)  # (B, K, V): completion token k
+    k = logp.shape[1]
     targets = batch["input_ids"].gather(
         1, (n_prompt[:, None] + torch.arange(k)).clamp_max(batch["input_ids"].shape[1] - 1))
-    chosen = logp.gather(-1, targets.to(device).unsqueeze(-1)).squeeze(-1)
-    with torch.no_grad():
-        entropy = -(logp.exp() * logp.masked_fill(logp.isinf(), 0)).sum(-1)
+    chosen, entropy = chosen_and_entropy(logp, targets, suppress)
     # into the one-sequence-a-row layout: completion token k of row i is entry P_i - 1 + k
     keep = (torch.arange(k)[None] < n_comp[:, None]).to(device)
     rows = torch.arange(len(slot), device=device)[:, None].expand(-1, k)[keep]
