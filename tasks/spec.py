@@ -33,7 +33,7 @@ COLUMNS = ("id", "images", "question", "target", "choices", "solution", "solutio
            "meta")
 
 
-_GENERATED: dict[str, dict] = {}  # a generated task's definition -> its splits, built
+_GENERATED: dict[str, _Draw] = {}  # a generated task's definition -> its splits, as drawn
 
 
 def _dataset(columns, from_rows: bool = False) -> datasets.Dataset:
@@ -50,6 +50,70 @@ def features():
     kind = {"images": datasets.List(datasets.Image()),
             "choices": datasets.List(datasets.Value("string"))}
     return datasets.Features({c: kind.get(c, datasets.Value("string")) for c in COLUMNS})
+
+
+class _Draw:
+    """A generated task's splits, drawn as far as they are asked for: each split from its own
+    seeded stream (its first n samples are the same however many are drawn, and the test set
+    never depends on the other sizes), a split only once the splits before it in the order
+    test, validation, train are complete (no (image, question) pair repeats across splits).
+    `data` holds the complete splits as `datasets.Dataset`s, built when asked for."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.order = [s for s in ("test", "validation", "train") if s in task.splits]
+        self.seen: set[str] = set()  # the keys of every sample drawn
+        self.columns: dict[str, dict[str, list]] = {}
+        self.streams: dict = {}
+        self.data: dict[str, datasets.Dataset] = {}
+
+    def upto(self, split: str, n: int) -> dict[str, list]:
+        """The split's columns, at least its first `n` samples (or all of it) drawn."""
+        n = min(n, self.task.splits[split])
+        for before in self.order[:self.order.index(split)]:
+            self.upto(before, self.task.splits[before])
+        columns = self.columns.setdefault(split, {k: [] for k in COLUMNS})
+        stream = self.streams.setdefault(split, self._stream(split, columns))
+        if n - len(columns["id"]) > 0:
+            from tqdm.auto import tqdm
+            with tqdm(total=n - len(columns["id"]), desc=f"{self.task.name}:{split}",
+                      leave=False, disable=n - len(columns["id"]) < 2000) as bar:
+                while len(columns["id"]) < n:
+                    next(stream)
+                    bar.update()
+        return columns
+
+    def _stream(self, split: str, rows: dict[str, list]):
+        """Appends the split's next distinct sample to `rows` at each step."""
+        t = self.task
+        gen = GENERATORS[t.generator]
+        rng = random.Random(f"{t.name}/{t.version}/{split}/{t.seed}")
+        n, attempts = t.splits[split], 0
+        while True:
+            attempts += 1
+            if attempts > 20 * n + 1000:
+                raise VrbenchError(f"task {t.name!r} cannot produce {n} distinct "
+                                   f"{split} samples with its parameters.")
+            try:
+                item = gen(rng, **t.params)
+            except Exception as e:  # parameters of the right types, impossible values
+                raise VrbenchError(f"task {t.name!r}: its generator {t.generator} "
+                                   f"failed with its parameters ({type(e).__name__}: {e})."
+                                   ) from e
+            pngs = [_png(im) for im in item.images]
+            key = hashlib.sha1(b"".join(pngs) + item.question.encode()).hexdigest()
+            if key in self.seen:
+                continue
+            self.seen.add(key)
+            rows["id"].append(f"{t.name}-{split}-{len(rows['id']):05d}")
+            rows["images"].append([{"bytes": b, "path": None} for b in pngs])
+            rows["question"].append(item.question)
+            rows["target"].append(item.target)
+            rows["choices"].append(item.choices)
+            rows["solution"].append(item.solution)
+            rows["solution_reflective"].append(item.solution_reflective)
+            rows["meta"].append(json.dumps(item.meta, sort_keys=True))
+            yield
 
 
 @dataclass(frozen=True)
@@ -117,64 +181,36 @@ class Task:
                 rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark], self.data_dir)
                 self.data[split] = _dataset(rows, from_rows=True)
             else:
-                # a generated split is the same wherever its definition is: built once a
-                # process (every checkpoint a trainer scores would otherwise redraw it)
-                self.data = _GENERATED.setdefault(self._definition(), self.data)
-                if split not in self.data:
-                    self._generate(split)
+                draw = self._draw()
+                if split not in draw.data:
+                    draw.data[split] = _dataset(draw.upto(split, self.splits[split]))
+                self.data = draw.data
         return self.data[split]
+
+    def _draw(self) -> _Draw:
+        """The generated splits: the same wherever the task's definition is, so drawn once a
+        process (every checkpoint a trainer scores would otherwise redraw them)."""
+        return _GENERATED.setdefault(self._definition(), _Draw(self))
 
     def _definition(self) -> str:
         """What a generated task's data depends on."""
         return json.dumps([self.name, self.version, self.generator, self.params, self.seed,
                            self.splits], sort_keys=True, default=str)
 
-    def _generate(self, upto: str):
-        """Build the splits in the order test, validation, train (up to `upto`), each from its
-        own seeded stream: the test set never depends on the other sizes, and no
-        (image, question) pair repeats across splits."""
-        seen: set[str] = set()
-        gen = GENERATORS[self.generator]
-        order = [s for s in ("test", "validation", "train") if s in self.splits]
-        for split in order[:order.index(upto) + 1]:
-            rng = random.Random(f"{self.name}/{self.version}/{split}/{self.seed}")
-            rows: dict[str, list] = {k: [] for k in COLUMNS}
-            n, attempts = self.splits[split], 0
-            from tqdm.auto import tqdm
-            bar = tqdm(total=n, desc=f"{self.name}:{split}", leave=False, disable=n < 2000)
-            while len(rows["id"]) < n:
-                attempts += 1
-                if attempts > 20 * n + 1000:
-                    raise VrbenchError(f"task {self.name!r} cannot produce {n} distinct "
-                                       f"{split} samples with its parameters.")
-                try:
-                    item = gen(rng, **self.params)
-                except Exception as e:  # parameters of the right types, impossible values
-                    raise VrbenchError(f"task {self.name!r}: its generator {self.generator} "
-                                       f"failed with its parameters ({type(e).__name__}: {e})."
-                                       ) from e
-                pngs = [_png(im) for im in item.images]
-                key = hashlib.sha1(b"".join(pngs) + item.question.encode()).hexdigest()
-                if key in seen:
-                    continue
-                seen.add(key)
-                rows["id"].append(f"{self.name}-{split}-{len(rows['id']):05d}")
-                rows["images"].append([{"bytes": b, "path": None} for b in pngs])
-                rows["question"].append(item.question)
-                rows["target"].append(item.target)
-                rows["choices"].append(item.choices)
-                rows["solution"].append(item.solution)
-                rows["solution_reflective"].append(item.solution_reflective)
-                rows["meta"].append(json.dumps(item.meta, sort_keys=True))
-                bar.update()
-            bar.close()
-            self.data[split] = _dataset(rows)
-
     def samples(self, split: str, limit: int | None = None) -> list[Sample]:
-        ds = self.dataset(split)
-        if limit is not None:
-            ds = ds.select(range(min(limit, len(ds))))
-        raw = ds.with_format("arrow")[:].to_pylist()  # images stay encoded
+        """The split's first `limit` samples (all of them by default). A generated split is
+        drawn only as far as that, without `datasets`."""
+        n = self.splits.get(split, 0) if limit is None else max(0, limit)
+        if self.generator is not None and split in self.splits and split not in self.data:
+            columns = self._draw().upto(split, n)
+            raw = [{k: columns[k][i] for k in COLUMNS} | {  # images a reader may not alter
+                "images": [dict(im) for im in columns["images"][i]]}
+                for i in range(min(n, len(columns["id"])))]
+        else:
+            ds = self.dataset(split)
+            if limit is not None:
+                ds = ds.select(range(min(limit, len(ds))))
+            raw = ds.with_format("arrow")[:].to_pylist()  # images stay encoded
         return [Sample(id=r["id"], images=r["images"], question=r["question"],
                        target=r["target"], choices=list(r["choices"] or []),
                        solution=r["solution"] or "",

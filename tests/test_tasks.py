@@ -112,18 +112,47 @@ def test_counting_solutions_tally_every_colour_in_the_image():
 
 
 def test_a_generated_split_is_built_once_a_process(monkeypatch):
+    import dataclasses
+    import functools
+
     import tasks as registry
     from tasks import spec
     first = registry.load("count_shapes")
     a = first.samples("test", 4)
-    built = []
-    monkeypatch.setattr(spec.Task, "_generate", lambda self, split: built.append(split))
+    drawn = []
+    real = spec.GENERATORS[first.generator]
+
+    @functools.wraps(real)  # the same parameters, as the task file is checked against them
+    def counted(rng, **kw):
+        drawn.append(1)
+        return real(rng, **kw)
+
+    monkeypatch.setitem(spec.GENERATORS, first.generator, counted)
     again = registry.load("count_shapes")
-    assert again.samples("test", 4) == a and built == []  # found, not drawn again
-    assert again.data is first.data
-    import dataclasses
+    assert again.samples("test", 4) == a and drawn == []  # found, not drawn again
+    assert again.dataset("test") is first.dataset("test")
     reseeded = dataclasses.replace(first, seed=98_765, data={})  # another definition
     assert reseeded._definition() != first._definition()
-    with pytest.raises(KeyError):  # the stub built nothing, but it was asked to
-        reseeded.dataset("test")
-    assert built == ["test"]
+    assert reseeded.samples("test", 4) != a and len(drawn) >= 4
+
+
+def test_a_split_is_drawn_only_as_far_as_asked_and_its_first_samples_do_not_depend_on_it():
+    import dataclasses
+
+    import tasks as registry
+    base = registry.load("sides_sum")
+    fresh = dataclasses.replace(base, seed=4_321, data={})  # a definition not drawn yet
+    few = fresh.samples("test", 6)
+    draw = fresh._draw()
+    assert len(draw.columns["test"]["id"]) == 6 and "validation" not in draw.columns
+    # a later split needs the earlier ones complete (no pair repeats across splits)
+    assert len(fresh.samples("validation", 3)) == 3
+    assert len(draw.columns["test"]["id"]) == fresh.splits["test"]
+    assert len(draw.columns["validation"]["id"]) == 3
+    assert fresh.samples("test")[:6] == few
+    # the whole split drawn at once in another process begins with the same samples
+    from tasks import spec
+    spec._GENERATED.pop(fresh._definition())
+    whole = dataclasses.replace(base, seed=4_321, data={})
+    assert whole.dataset("test")[:6]["question"] == [s.question for s in few]
+    assert whole.samples("test", 6) == few
