@@ -21,6 +21,7 @@ from transformers import (
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_text
 from harness.backends.continuous import ContinuousDecoder, new_cache
+from harness.models import convolutions
 from tasks.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
@@ -68,6 +69,7 @@ def load_model(path: str, device: str | None = None, dtype: torch.dtype | None =
                            f"({first}).") from e
     if getattr(processor, "chat_template", None) is None:
         raise VrbenchError(f"{path} has no chat template, so prompts cannot be formatted.")
+    convolutions.as_products(model)  # a patch embedding's convolution is a product
     return processor, model.to(device).eval()
 
 
