@@ -13,12 +13,13 @@ answering, which the small model needs when trained on them alone (`tasks/synthe
 the question is whether, on a warm start that knows both habits, the longer one is more
 often right and RL lengthens responses by choosing it. Then the quickstart's RL arm (16
 prompts x 4, k3 KL 0.01 to the warm start) for `--rl-steps` at `--rl-lr`. (Measured over 3
-seeds: it is not; RL chose the terse habit. With `--terse 0.15`, over 2 seeds, the worked
+seeds: it is not; RL chose the terse habit. With `--terse 0.15`, over 3 seeds, the worked
 habit is the more often right one and RL drops the terse habit, but sheds the reflective
 check too, so length barely moves: bench/RESULTS.md.)
 
-Reported: per seed, the first and last 10 steps' mean rollout length, share of terse
-rollouts (nothing before the `\\boxed{}`) and training accuracy; and the verdict of
+Reported: per seed, the first and last 10 steps' mean rollout length, shares of terse
+rollouts (nothing before the `\\boxed{}`) and of reflective ones, and training accuracy; how
+often each habit was right; and the verdict of
 `harness.reports.verdicts.length_and_seed` over the seeds' training logs (the same test as
 the leaderboard's length claim).
 """
@@ -31,6 +32,7 @@ import statistics
 import time
 from pathlib import Path
 
+from harness.analyzers import analyze
 from harness.reports import verdicts
 from harness.runs.store import read_jsonl
 from trainers import rl, sft, tiny
@@ -60,24 +62,32 @@ def _mean(rows: list[dict], key: str) -> float:
     return statistics.fmean(r[key] for r in rows)
 
 
+def _right(rows: list[dict], keep) -> str:
+    picked = [r["correct"] for r in rows if keep(r)]
+    return f"{statistics.fmean(picked):.2f}" if picked else "-"
+
+
 def report(root: Path) -> None:
-    trajectories = {}
-    print("| seed | rollout length, first -> last 10 steps | terse rollouts | train accuracy | "
-          "greedy ID accuracy (length), first -> last checkpoint |\n"
-          "| --- | --- | --- | --- | --- |")
+    trajectories, habits = {}, []
+    print("| seed | rollout length, first -> last 10 steps | terse rollouts | reflective "
+          "rollouts | train accuracy | greedy ID accuracy (length), first -> last checkpoint |"
+          "\n| --- | --- | --- | --- | --- | --- |")
     for run in sorted(root.glob("seed*/rl")):
         seed = int(run.parent.name[4:])
         log = read_jsonl(run / "train_log.jsonl")
         if not log:
             continue
         trajectories[seed] = [(r["step"], r["length_mean"]) for r in log]
-        terse: dict[int, list[bool]] = {}
-        for r in read_jsonl(run / "rollouts.jsonl"):
-            terse.setdefault(r["step"], []).append(r["response"].lstrip().startswith("\\boxed"))
+        rollouts = read_jsonl(run / "rollouts.jsonl")
+        for r in rollouts:
+            r["terse"] = r["response"].lstrip().startswith("\\boxed")
+            r["reflective"] = analyze(r["response"])["has_reflection"]
+            r["task"] = r["doc_id"].rsplit("-", 2)[0]
         first, last = log[:BLOCK], log[-BLOCK:]
 
-        def share(rows, terse=terse):
-            return statistics.fmean(x for r in rows for x in terse[r["step"]])
+        def share(rows, key, rollouts=rollouts):
+            steps = {r["step"] for r in rows}
+            return statistics.fmean(x[key] for x in rollouts if x["step"] in steps)
 
         by_step: dict[int, list[dict]] = {}
         for r in read_jsonl(run / "dynamics.jsonl"):
@@ -86,8 +96,20 @@ def report(root: Path) -> None:
                              f"({_mean(by_step[s], 'length_mean'):.1f} tokens)"
                              for s in sorted({min(by_step), max(by_step)})) if by_step else "none"
         print(f"| {seed} | {_mean(first, 'length_mean'):.1f} -> {_mean(last, 'length_mean'):.1f}"
-              f" | {share(first):.0%} -> {share(last):.0%} | {_mean(first, 'train_acc'):.2f} -> "
-              f"{_mean(last, 'train_acc'):.2f} | {greedy} |")
+              f" | {share(first, 'terse'):.0%} -> {share(last, 'terse'):.0%} | "
+              f"{share(first, 'reflective'):.0%} -> {share(last, 'reflective'):.0%} | "
+              f"{_mean(first, 'train_acc'):.2f} -> {_mean(last, 'train_acc'):.2f} | {greedy} |")
+        tasks = sorted({r["task"] for r in rollouts})
+        habits.append(f"| {seed} | " + " | ".join(
+            f"{_right(rollouts, lambda r, t=t: r['task'] == t and r['terse'])} / "
+            f"{_right(rollouts, lambda r, t=t: r['task'] == t and not r['terse'])}"
+            for t in tasks) + f" | {_right(rollouts, lambda r: r['reflective'])} / "
+            f"{_right(rollouts, lambda r: not r['terse'] and not r['reflective'])} |")
+    if habits:
+        print(f"\nhow often each habit was right, all steps: terse / worked by task, and worked "
+              f"with / without the reflective check\n\n| seed | {' | '.join(tasks)} | "
+              f"reflective |\n|{' --- |' * (len(tasks) + 2)}")
+        print("\n".join(habits))
     v = verdicts.length_and_seed(trajectories)
     print()
     if v is None:
