@@ -11,7 +11,9 @@ data-parallel ranks against one process.
    same order, batches of `--batch-size` (best of three, interleaved; the model loaded
    beforehand on both sides), on a model SFT'd so that its responses end on their own; at
    each of `--in-process-tokens` (a short limit most responses end within, and vrbench's
-   default of 256, where the responses that do not end run on).
+   default of 256, where the responses that do not end run on). The bare loop runs the
+   model as transformers loads it, and again with its patch embedding run as vrbench runs
+   it (`harness.models.convolutions`), to tell the decoding's share from that one's.
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
 """
@@ -34,6 +36,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends.chat import chat_text
 from harness.backends.hf import HFBackend
+from harness.models import convolutions
 from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from tasks import decode_images
@@ -50,11 +53,15 @@ def _wall(cmd: list[str], env: dict | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def bare_loop(model_dir: str, limit: int, batch: int, tokens: int) -> float:
-    """Seconds of processor + batched greedy `generate` over the same samples, in order."""
+def bare_loop(model_dir: str, limit: int, batch: int, tokens: int, products: bool = False
+              ) -> float:
+    """Seconds of processor + batched greedy `generate` over the same samples, in order
+    (with `products`, the patch embedding run as vrbench runs it)."""
     processor = AutoProcessor.from_pretrained(model_dir)
     processor.tokenizer.padding_side = "left"
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
+    if products:
+        convolutions.as_products(model)
     work = [(t, s) for t in tasks.resolve(TASKS) for s in t.samples("test", limit)]
     t0 = time.perf_counter()
     for i in range(0, len(work), batch):
@@ -124,12 +131,14 @@ def main():
                    for a in r["analysis"]]
         ours: dict[int, list] = {}
         bare: dict[int, list] = {}
+        bare_products: dict[int, list] = {}
         shape = {}
         for tokens in args.in_process_tokens:
-            ours[tokens], bare[tokens] = [], []
+            ours[tokens], bare[tokens], bare_products[tokens] = [], [], []
             for i in range(3):
                 ours[tokens].append(in_process(model, n, b, tokens, root / f"ip{tokens}-{i}"))
                 bare[tokens].append(bare_loop(model, n, b, tokens))
+                bare_products[tokens].append(bare_loop(model, n, b, tokens, products=True))
             shape[tokens] = _shape(root / f"ip{tokens}-0", b, tokens)
         one_thread = dict(os.environ, OMP_NUM_THREADS="1")
         dp, gen = {}, {}
@@ -155,6 +164,9 @@ def main():
         print(f"| in process, {tokens} new tokens ({shape[tokens]}): evaluate() (A) vs bare "
               f"batched generate loop (B), s | {min(ours[tokens]):.2f} | "
               f"{min(bare[tokens]):.2f} | {min(ours[tokens]) / min(bare[tokens]):.2f}x |")
+        print(f"| ... the bare loop with the patch embedding as a product (B), s | "
+              f"{min(ours[tokens]):.2f} | {min(bare_products[tokens]):.2f} | "
+              f"{min(ours[tokens]) / min(bare_products[tokens]):.2f}x |")
     print(f"| data-parallel, 1 thread a rank, {n_dp} samples: 2 ranks (A) vs 1 (B), "
           f"samples/s of generation | {n_dp / gen[2]:.1f} | {n_dp / gen[1]:.1f} | "
           f"{gen[1] / gen[2]:.2f}x |")
