@@ -37,12 +37,34 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
+def ranks(xs: Sequence[float]) -> list[float]:
+    """1-based ranks, ties given their mean rank."""
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    out = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in order[i:j + 1]:
+            out[k] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation; None when either side is constant or too short."""
+    """Spearman's rank correlation (Pearson's over mean ranks, as scipy's `spearmanr`);
+    None when either side is constant or too short."""
+    if len(x) != len(y):
+        raise ValueError(f"spearman: {len(x)} values against {len(y)}")
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return None
-    from scipy.stats import spearmanr
-    return float(spearmanr(x, y).statistic)
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = math.fsum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx = math.fsum((a - mx) ** 2 for a in rx)
+    syy = math.fsum((b - my) ** 2 for b in ry)
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
 
 
 def spearman_ci(rho: float, n: int) -> tuple[float, float] | None:

@@ -78,3 +78,19 @@ def test_accuracy_summary():
     # 0.583 +- 1.96 * 0.220, clipped at 1
     assert frac["acc_ci95"] == pytest.approx([0.5833333 - stats.Z95 * se, 1.0])
     assert stats.spearman([1, 1, 1], [1, 2, 3]) is None
+
+
+def test_spearman_is_scipys_with_ties_and_without():
+    import random
+    rng = random.Random(0)
+    for n in (3, 4, 10, 60):
+        for _ in range(50):
+            x = [rng.choice([0, 1, 2.5]) if rng.random() < 0.5 else rng.random() for _ in range(n)]
+            y = [rng.randint(0, 2) if rng.random() < 0.5 else rng.gauss(0, 1) for _ in range(n)]
+            ours = stats.spearman(x, y)
+            if ours is not None:
+                assert ours == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
+    assert stats.ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
+    assert stats.spearman([1, 2, 3], [3, 2, 1]) == -1.0
+    with pytest.raises(ValueError):
+        stats.spearman([1, 2, 3], [1, 2])
