@@ -67,7 +67,9 @@ class _Clock(TrainerCallback):
         self.times.append(time.perf_counter())
 
 
-def run_trl(warm: str, out: Path, steps: int) -> tuple[str, list[float]]:
+def run_trl(warm: str, out: Path, steps: int, gpu: bool = False) -> tuple[str, list[float]]:
+    """TRL's GRPOTrainer with vrbench rl's settings (on a GPU: bf16 autocast, float32 weights,
+    as vrbench rl runs there)."""
     import trl
     args = trl.GRPOConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=64,
@@ -75,8 +77,8 @@ def run_trl(warm: str, out: Path, steps: int) -> tuple[str, list[float]]:
         temperature=1.0, top_p=1.0, learning_rate=LR, lr_scheduler_type="constant",
         warmup_steps=0, adam_beta1=0.9, adam_beta2=0.95, weight_decay=0.01,
         max_grad_norm=1.0, beta=KL, epsilon=0.2, loss_type="dapo", scale_rewards="group",
-        num_iterations=1, save_strategy="no", logging_steps=1, report_to=[], use_cpu=True,
-        bf16=False, seed=0, dataloader_num_workers=0)
+        num_iterations=1, save_strategy="no", logging_steps=1, report_to=[], use_cpu=not gpu,
+        bf16=gpu, seed=0, dataloader_num_workers=0)
     clock = _Clock()
     trainer = trl.GRPOTrainer(model=warm, reward_funcs=[trl_reward], args=args,
                               train_dataset=trl_dataset("id"),

@@ -281,7 +281,16 @@ class TinySize:
     vision_dim: int
     vision_depth: int
     vision_heads: int
-    vocab: int = 1024
+    vocab: int = 1024  # the tokenizer's trained vocabulary
+    kv_heads: int = 0  # key/value heads (0: as many as heads)
+    intermediate: int = 0  # the MLP's width (0: 3 x hidden)
+    vision_intermediate: int = 0  # Qwen2.5-VL's vision MLP (0: 2 x vision_dim)
+    vocab_rows: int = 0  # the model's vocabulary: the tokenizer filled up with placeholder
+    # tokens to this many (0: the tokenizer's own)
+    window: int = 56  # Qwen2.5-VL's vision attention window, pixels
+    full_attention: tuple[int, ...] = ()  # Qwen2.5-VL's full-attention vision blocks
+    # (empty: the last)
+    rope_theta: float = 10000.0
 
 
 SIZES = {
@@ -290,6 +299,12 @@ SIZES = {
                       vision_heads=4),
     "base": TinySize(hidden=512, layers=6, heads=8, vision_dim=256, vision_depth=6,
                      vision_heads=8),
+    # Qwen2.5-VL-3B's published dimensions (3.8B parameters with its vocabulary), for a
+    # realistic-size check on a GPU: random weights, the small tokenizer filled up
+    "3b": TinySize(hidden=2048, layers=36, heads=16, kv_heads=2, intermediate=11008,
+                   vision_dim=1280, vision_depth=32, vision_heads=16, vision_intermediate=3420,
+                   vocab_rows=151936, window=112, full_attention=(7, 15, 23, 31),
+                   rope_theta=1e6),
 }
 
 

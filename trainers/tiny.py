@@ -114,6 +114,9 @@ def _qwen(s: TinySize, processor_cls) -> tuple:
     (with M-RoPE sections summing to head_dim / 2) and the vision token ids."""
     from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
     tokenizer = train_tokenizer(corpus(), s.vocab)
+    if s.vocab_rows > len(tokenizer):  # a published vocabulary's size: placeholders
+        tokenizer.add_tokens([f"<|placeholder_{i}|>"
+                              for i in range(s.vocab_rows - len(tokenizer))])
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     # Images up to 8x8 merged tokens (224x224 px) are kept at their size: no resizing of the
     # 28-pixel-aligned figures.
@@ -126,10 +129,10 @@ def _qwen(s: TinySize, processor_cls) -> tuple:
     t = head_dim // 2 - 2 * (3 * head_dim // 16)
     text = {
         "vocab_size": len(tokenizer), "hidden_size": s.hidden,
-        "intermediate_size": 3 * s.hidden, "num_hidden_layers": s.layers,
-        "num_attention_heads": s.heads, "num_key_value_heads": s.heads,
+        "intermediate_size": s.intermediate or 3 * s.hidden, "num_hidden_layers": s.layers,
+        "num_attention_heads": s.heads, "num_key_value_heads": s.kv_heads or s.heads,
         "max_position_embeddings": 4096,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0,
+        "rope_parameters": {"rope_type": "default", "rope_theta": s.rope_theta,
                             "mrope_section": [t, 3 * head_dim // 16, 3 * head_dim // 16]},
         "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": True}
@@ -167,10 +170,10 @@ def build_qwen2_5_vl(out: Path, s: TinySize, seed: int) -> Path:
         text_config=text,
         vision_config={
             "depth": s.vision_depth, "hidden_size": s.vision_dim,
-            "intermediate_size": 2 * s.vision_dim, "num_heads": s.vision_heads,
-            "out_hidden_size": s.hidden, "patch_size": 14, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "window_size": 56,
-            "fullatt_block_indexes": [s.vision_depth - 1]},
+            "intermediate_size": s.vision_intermediate or 2 * s.vision_dim,
+            "num_heads": s.vision_heads, "out_hidden_size": s.hidden, "patch_size": 14,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": s.window,
+            "fullatt_block_indexes": list(s.full_attention) or [s.vision_depth - 1]},
         tie_word_embeddings=True, **vision_ids)
     return _save(out, Qwen2_5_VLForConditionalGeneration, config, seed, processor, ids,
                  "<|im_end|>", "<|endoftext|>")
