@@ -13,7 +13,7 @@ data-parallel ranks against one process.
    each of `--in-process-tokens` (a short limit most responses end within, and vrbench's
    default of 256, where the responses that do not end run on). The bare loop runs the
    model as transformers loads it, and again with its patch embedding run as vrbench runs
-   it (`harness.models.convolutions`), to tell the decoding's share from that one's.
+   it (`harness.backends.convolutions`), to tell the decoding's share from that one's.
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
 """
@@ -34,9 +34,9 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
+from harness.backends import convolutions
 from harness.backends.chat import chat_text
 from harness.backends.hf import HFBackend
-from harness.models import convolutions
 from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from tasks import decode_images

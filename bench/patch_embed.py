@@ -3,7 +3,7 @@
     python bench/patch_embed.py [--patches 2304] [--repeats 5]
 
 The patch embedding is a `Conv3d` over 2 x 14 x 14 windows, each patch fed as one window
-(`harness.models.convolutions`). Timed here: the module as transformers builds it, and the
+(`harness.backends.convolutions`). Timed here: the module as transformers builds it, and the
 same module after `convolutions.as_products`, forward alone (a rollout's or an evaluation's
 prefill) and forward with the weight's gradient (a training step), best of `--repeats`, for
 the vision widths of the bundled small model (128) and of Qwen2-VL-2B and -7B (1280). The
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from harness.models import convolutions
+from harness.backends import convolutions
 
 
 def best(module: nn.Module, x: torch.Tensor, grad: bool, repeats: int) -> float:

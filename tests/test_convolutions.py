@@ -1,5 +1,5 @@
 """A convolution over one window of its kernel run as a product
-(`harness.models.convolutions`): the same outputs and gradients as the convolution, on every
+(`harness.backends.convolutions`): the same outputs and gradients as the convolution, on every
 architecture, and other inputs left to the convolution."""
 
 import copy
@@ -10,8 +10,9 @@ from torch import nn
 from transformers import AutoModelForImageTextToText
 
 import tasks
+from harness.backends import convolutions
 from harness.backends.hf import load_model
-from harness.models import convolutions, logprobs
+from harness.models import logprobs
 from tasks import decode_images
 from trainers import tiny
 

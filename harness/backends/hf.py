@@ -18,10 +18,9 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from harness.backends import GenerationConfig, Request, Response
+from harness.backends import GenerationConfig, Request, Response, convolutions
 from harness.backends.chat import chat_text
 from harness.backends.continuous import ContinuousDecoder, new_cache
-from harness.models import convolutions
 from tasks.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
