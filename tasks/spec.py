@@ -62,16 +62,27 @@ class _Draw:
     def __init__(self, task: Task):
         self.task = task
         self.order = [s for s in ("test", "validation", "train") if s in task.splits]
+        self.data: dict[str, datasets.Dataset] = {}
+        self._restart()
+
+    def _restart(self) -> None:
         self.seen: set[str] = set()  # the keys of every sample drawn
         self.columns: dict[str, dict[str, list]] = {}
         self.streams: dict = {}
-        self.data: dict[str, datasets.Dataset] = {}
 
     def upto(self, split: str, n: int) -> dict[str, list]:
-        """The split's columns, at least its first `n` samples (or all of it) drawn."""
+        """The split's columns, at least its first `n` samples (or all of it) drawn. A draw
+        that fails starts over next time (and fails the same way: the streams are seeded)."""
+        try:
+            return self._upto(split, n)
+        except BaseException:
+            self._restart()
+            raise
+
+    def _upto(self, split: str, n: int) -> dict[str, list]:
         n = min(n, self.task.splits[split])
         for before in self.order[:self.order.index(split)]:
-            self.upto(before, self.task.splits[before])
+            self._upto(before, self.task.splits[before])
         columns = self.columns.setdefault(split, {k: [] for k in COLUMNS})
         stream = self.streams.setdefault(split, self._stream(split, columns))
         if n - len(columns["id"]) > 0:

@@ -156,3 +156,16 @@ def test_a_split_is_drawn_only_as_far_as_asked_and_its_first_samples_do_not_depe
     whole = dataclasses.replace(base, seed=4_321, data={})
     assert whole.dataset("test")[:6]["question"] == [s.question for s in few]
     assert whole.samples("test", 6) == few
+
+
+def test_a_failed_draw_fails_the_same_way_when_asked_again(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("answer_type: integer\ndomain: id\ngenerator: count_shapes\nname: broken\n"
+                    "params:\n  cols: 0\nprompt_template: '{question}'\nsplits:\n  test: 4\n"
+                    "version: '1'\n")
+    messages = []
+    for _ in range(2):  # the second ask finds the same definition's draw
+        with pytest.raises(VrbenchError) as e:
+            tasks.from_yaml(path).samples("test", 2)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] and "failed with its parameters" in messages[0]
