@@ -174,7 +174,9 @@ def test_wemath_options_and_the_official_diagnosis(tmp_path):
 @pytest.mark.parametrize("items,floor", [(mathvista_items, 0.90), (mathvision_items, 0.975)])
 def test_agreement_with_the_official_verdicts(items, floor):
     """Raw agreement, measured at 90.2% (MathVista, 1200 responses of 6 models) and 97.7%
-    (MATH-V): a regression below the measured level fails. Each grade is fast."""
+    (MATH-V): a regression below the measured level fails. Each grade is fast: the slowest
+    (a long MATH-V derivation math-verify parses) takes 0.95 s on a quiet machine; a grade
+    that hangs in a parser takes 10 s and more."""
     grade("warm up math-verify: \\boxed{x+1}", "1+x")
     agree, n, slowest = 0, 0, 0.0
     for r, target, choices, precision in items():
@@ -184,7 +186,7 @@ def test_agreement_with_the_official_verdicts(items, floor):
         agree += g.correct == r["official_correct"]
         n += 1
     assert n == 1200 and agree / n >= floor
-    assert slowest < 1.0
+    assert slowest < 2.0
 
 
 @pytest.mark.parametrize("response,target,choices,correct", [
