@@ -5,7 +5,6 @@ gives the official script's counts, and the grader agrees with the official verd
 level measured (bench/agreement.py breaks the disagreements down)."""
 
 import json
-import time
 from pathlib import Path
 
 import datasets
@@ -174,19 +173,14 @@ def test_wemath_options_and_the_official_diagnosis(tmp_path):
 @pytest.mark.parametrize("items,floor", [(mathvista_items, 0.90), (mathvision_items, 0.975)])
 def test_agreement_with_the_official_verdicts(items, floor):
     """Raw agreement, measured at 90.2% (MathVista, 1200 responses of 6 models) and 97.7%
-    (MATH-V): a regression below the measured level fails. Each grade is fast: the slowest
-    (a long MATH-V derivation math-verify parses) takes 0.95 s on a quiet machine; a grade
-    that hangs in a parser takes 10 s and more."""
-    grade("warm up math-verify: \\boxed{x+1}", "1+x")
-    agree, n, slowest = 0, 0, 0.0
+    (MATH-V): a regression below the measured level fails. (How long the slowest grade
+    takes is `bench/agreement.py`'s.)"""
+    agree, n = 0, 0
     for r, target, choices, precision in items():
-        t0 = time.perf_counter()
         g = grade(r["response"], target, choices, precision)
-        slowest = max(slowest, time.perf_counter() - t0)
         agree += g.correct == r["official_correct"]
         n += 1
     assert n == 1200 and agree / n >= floor
-    assert slowest < 2.0
 
 
 @pytest.mark.parametrize("response,target,choices,correct", [
@@ -217,10 +211,15 @@ def test_the_disagreement_classes_of_the_issue(response, target, choices, correc
     assert grade(response, target, choices).correct is correct
 
 
-def test_a_long_prose_response_grades_fast():
+def test_a_long_prose_response_never_reaches_math_verify(monkeypatch):
+    """It took 10 s when the prose reached math-verify's parser."""
+    from harness.scoring import grader
     r = next(x for x in jsonl("responses_mathvista.jsonl")
              if x["pid"] == "39" and x["model"] == "bard")
-    grade("warm up: \\boxed{2}", "2")
-    t0 = time.perf_counter()
-    grade(r["response"], "A", ["odd", "even"])
-    assert time.perf_counter() - t0 < 0.5  # took 10 s when prose reached math-verify
+    handed = []
+    real = grader._math_verify
+    monkeypatch.setattr(grader, "_math_verify",
+                        lambda target, answer: handed.append(answer) or real(target, answer))
+    assert len(r["response"]) > 300
+    assert grade(r["response"], "A", ["odd", "even"]).correct
+    assert all(len(a) < 50 for a in handed), handed
