@@ -311,7 +311,7 @@ SIZES = {
 @dataclass
 class QuickstartConfig:
     out: str = "runs/quickstart"  # where every stage, its runs and the summary go
-    size: str = "small"  # the tiny reference model: tiny, small or base
+    size: str = "small"  # the tiny reference model: tiny, small or base (3b is for a GPU)
     tasks: str = "id"  # the training tasks (their train split)
     seeds: tuple[int, ...] = (0,)  # one warm start and two arms per seed
     jobs: int = 1  # seeds trained at once, each in its own process with an equal share of
