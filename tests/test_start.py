@@ -49,3 +49,44 @@ def test_every_command_is_defined_when_it_runs():
         sub = {p.dest for p in only._subparsers._group_actions[0].choices[name]._actions}
         assert sub == {p.dest for p in full._subparsers._group_actions[0].choices[name]._actions}
         assert len(sub) > 1, name
+
+
+LEAVE = """
+import atexit, sys, threading, time
+from pathlib import Path
+from harness.cli import run
+atexit.register(lambda: print("exit handler ran"))
+def late(path):
+    time.sleep(0.5)
+    path.write_text("written")
+threading.Thread(target=late, args=(Path(sys.argv[1]),)).start()
+sys.argv = ["vrbench", *sys.argv[2:]]
+run()
+"""
+
+
+def _leave(tmp_path, *argv) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", LEAVE, str(tmp_path / "late"), *argv],
+                          capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_the_program_leaves_as_the_interpreter_would(tmp_path):
+    """`vrbench` ends without the interpreter's teardown, but with its exit status, its
+    whole output, the exit handlers run and the other threads' work done."""
+    done = _leave(tmp_path, "tasks")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    from tasks.benchmarks import BENCHMARKS
+    assert out[-2].startswith(f"  {list(BENCHMARKS.values())[-1].name}")  # the last line
+    assert out[-1] == "exit handler ran"
+    assert (tmp_path / "late").read_text() == "written"
+    bad = _leave(tmp_path, "eval", "--model", str(tmp_path / "x"), "--tasks", "id")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"vrbench: error: model path {tmp_path / 'x'} does not exist."
+    assert bad.stdout.splitlines() == ["exit handler ran"]
+
+
+def test_the_console_script_is_the_program():
+    from importlib.metadata import entry_points
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "vrbench"]
+    assert script.value == "harness.cli:run"
