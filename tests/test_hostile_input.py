@@ -192,6 +192,8 @@ def test_numeric_training_options_are_checked(tmp_path, tiny_model, capsys, comm
     (["--eval-final-limit", "0"], "--eval-final-limit must be at least 1"),
     (["--size", "huge"], "unknown size"),
     (["--group-size", "1"], "--group-size must be at least 2"),
+    (["--long-rl-terse", "1"], "--long-rl-terse is a share in [0, 1)"),
+    (["--long-rl-lr", "0"], "--long-rl-lr must be above 0"),
 ])
 def test_quickstart_options_are_checked(tmp_path, capsys, extra, says):
     code = main(["quickstart", "--out", str(tmp_path / "qs"), *extra])

@@ -20,7 +20,7 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
                            seeds=(0, 1), jobs=2, warm_steps=30, warm_lr=3e-3, arm_steps=6,
                            prompts=4,
                            group_size=2, sweep_lrs=(1e-3,), kl_prompts=4, arm_points=2,
-                           long_rl_steps=20,
+                           long_rl_steps=20, long_rl_lr=2e-3, long_rl_terse=0.5,
                            eval=CheckpointEval(id_tasks="count_shapes",
                                                ood_tasks="count_shapes.grid1,bar_chart",
                                                limit=4, final_limit=6, max_new_tokens=24))
@@ -63,6 +63,17 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
     assert claims["length"]["blocks"] == 4  # the last half: two blocks of 5 steps a seed
     long_rows = read_jsonl(qs / "seed0" / "rl-long" / "dynamics.jsonl")
     assert sorted({r["step"] for r in long_rows}) == list(range(2, 21, 2))
+    # the long arm starts from a warm start of its own, half of its solutions the answer
+    # alone, scored at its last checkpoint only
+    terse = json.loads((qs / "seed0" / "warm-terse" / "train_config.json").read_text())
+    assert (terse["name"], terse["terse"], terse["seed"]) == ("warm-start-terse", 0.5, 0)
+    assert {r["step"] for r in read_jsonl(qs / "seed0" / "warm-terse" / "dynamics.jsonl")
+            } == {30}
+    long_cfg = json.loads((qs / "seed0" / "rl-long" / "train_config.json").read_text())
+    assert long_cfg["model"] == str(qs / "seed0" / "warm-terse" / "checkpoint-000030")
+    assert long_cfg["optim"]["lr"] == 2e-3
+    assert claims["long_setting"] == {"lr": 2e-3, "terse": 0.5}
+    assert "from a warm start in which 50% of the solutions are the answer alone" in blocks[3]
     assert {(r["name"], r["seed"], r["step"]) for r in claims["reflection_by_checkpoint"]} >= {
         ("rl-arm-long", 1000 + seed, step) for seed in (0, 1) for step in range(2, 21, 2)}
     assert blocks[1:5] == verdicts.sentences(claims)  # the sentences are claims.json's

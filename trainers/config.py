@@ -331,6 +331,11 @@ class QuickstartConfig:
     # the points of the Pareto figure and of the matched-gain frontier
     long_rl_steps: int = 0  # also run the RL arm this many steps (0: not), scored at 10
     # checkpoints: the length trajectory per seed
+    long_rl_lr: float | None = None  # the long RL arm's learning rate (default: --rl-lr)
+    long_rl_terse: float = 0.0  # the long RL arm starts from a warm start of its own in
+    # which this share of the solutions is the answer alone: a terse habit and a worked one
+    # to choose between, where the longer one is the more often right (bench/length_pays.py);
+    # 0: from the warm start
     kl_coef: float = 0.01  # RL's k3 KL loss to the warm start
     kl_prompts: int = 64  # ID validation prompts per task for each arm's KL to the warm start
     eval: CheckpointEval = field(default_factory=lambda: CheckpointEval(
@@ -355,4 +360,9 @@ class QuickstartConfig:
                                "and --long-rl-steps 0 or more.")
         if not 0 <= self.reflective <= 1:
             raise VrbenchError(f"--reflective is a share in [0, 1], not {self.reflective}.")
+        if not 0 <= self.long_rl_terse < 1:
+            raise VrbenchError(f"--long-rl-terse is a share in [0, 1), not "
+                               f"{self.long_rl_terse}.")
+        if self.long_rl_lr is not None and not self.long_rl_lr > 0:
+            raise VrbenchError("--long-rl-lr must be above 0.")
         self.eval.check()

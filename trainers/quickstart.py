@@ -51,8 +51,10 @@ def arms(cfg: QuickstartConfig) -> list[Arm]:
 
 
 def long_arm(cfg: QuickstartConfig) -> Arm | None:
-    """The RL arm at its learning rate, run `long_rl_steps` (the length trajectory)."""
-    return Arm("rl", cfg.rl_lr, verdicts.LONG_ARM, "rl-long") if cfg.long_rl_steps else None
+    """The RL arm run `long_rl_steps` (the length trajectory), at `long_rl_lr` (default: the
+    RL arm's)."""
+    lr = cfg.rl_lr if cfg.long_rl_lr is None else cfg.long_rl_lr
+    return Arm("rl", lr, verdicts.LONG_ARM, "rl-long") if cfg.long_rl_steps else None
 
 
 def _every(steps: int, points: int) -> int:
@@ -130,19 +132,35 @@ def train_seed(cfg: QuickstartConfig, model: Path, seed: int) -> tuple[dict, dic
     the warm start (returned: the reward check, the KL)."""
     base = Path(cfg.out) / f"seed{seed}"
     print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
-    warm = sft.train(sft.SFTConfig(
-        model=str(model), out=str(base / "warm"), name="warm-start", tasks=cfg.tasks,
-        steps=cfg.warm_steps, save_every=cfg.warm_eval_every,
-        batch_size=cfg.prompts, seed=seed, resume=True, log_every=25,
-        reflective=cfg.reflective, optim=OptimSettings(lr=cfg.warm_lr),
-        eval=cfg.eval))
-    for arm in arms(cfg) + [a for a in [long_arm(cfg)] if a]:
-        acfg = _arm_config(cfg, arm, warm, base, seed)
-        print(f"[seed {seed}] {arm.name}: {acfg.steps} steps at lr {arm.lr:g} from {warm}")
+    warm = _warm_start(cfg, model, seed, "warm", cfg.warm_eval_every)
+    long = long_arm(cfg)
+    long_warm = warm
+    if long and cfg.long_rl_terse:
+        print(f"[seed {seed}] the long RL arm's warm start: {cfg.warm_steps} steps, "
+              f"{cfg.long_rl_terse:.0%} of the solutions the answer alone")
+        long_warm = _warm_start(cfg, model, seed, "warm-terse", 0)
+    for arm in arms(cfg) + [a for a in [long] if a]:
+        start = long_warm if arm == long else warm
+        acfg = _arm_config(cfg, arm, start, base, seed)
+        print(f"[seed {seed}] {arm.name}: {acfg.steps} steps at lr {arm.lr:g} from {start}")
         (sft.train if arm.trainer == "sft" else rl.train)(acfg)
     rewards = _reward_check(cfg, warm, base, seed)
     print(f"[seed {seed}] KL of each arm to the warm start")
     return rewards, _kl(cfg, warm, base)
+
+
+def _warm_start(cfg: QuickstartConfig, model: Path, seed: int, folder: str, every: int
+                ) -> Path:
+    """A seed's warm start in `folder` (`warm`; `warm-terse`: the long RL arm's, with
+    `long_rl_terse` of its solutions the answer alone), scored every `every` steps (0: at
+    its last)."""
+    terse = cfg.long_rl_terse if folder == "warm-terse" else 0.0
+    return sft.train(sft.SFTConfig(
+        model=str(model), out=str(Path(cfg.out) / f"seed{seed}" / folder),
+        name="warm-start-terse" if terse else "warm-start", tasks=cfg.tasks,
+        steps=cfg.warm_steps, save_every=every, batch_size=cfg.prompts,
+        seed=seed, resume=True, log_every=25, reflective=cfg.reflective, terse=terse,
+        optim=OptimSettings(lr=cfg.warm_lr), eval=cfg.eval))
 
 
 def _train_seeds(cfg: QuickstartConfig, model: Path) -> dict[int, tuple[dict, dict]]:
@@ -186,7 +204,9 @@ def run(cfg: QuickstartConfig) -> str:
     points = pareto_points(cfg, kls)
     pareto = plot_pareto(points, out / "pareto.png")
     write_text_atomic(out / "pareto.json", json.dumps(points, indent=2) + "\n")
-    claims = verdicts.measure(points, long_logs(cfg), index(out))
+    long = long_arm(cfg)
+    claims = verdicts.measure(points, long_logs(cfg), index(out), setting=long and {
+        "lr": long.lr, "terse": cfg.long_rl_terse})
     write_text_atomic(out / "claims.json", json.dumps(claims, indent=2) + "\n")
     claims_figure = verdicts.figure(claims, points, out / "claims.png")
     write_text_atomic(out / "per_seed.json", json.dumps(

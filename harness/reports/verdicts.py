@@ -379,8 +379,14 @@ def sentences(claims: dict) -> list[str]:
             head = (f"{100 * icc:.0f}% of the variance of a {length['block_steps']}-step "
                     f"block's mean length lies between seeds (ICC {_r(icc)} "
                     f"{_ci(length['icc_ci95'], _r)}, F test p {length['p']:.2g})")
+        setting = claims.get("long_setting") or {}
+        where = "" if not setting else f" (learning rate {setting['lr']:g}" + (
+            ")" if not setting["terse"] else f", from a warm start in which "
+            f"{setting['terse']:.0%} of the solutions are the answer alone: a terse habit and a "
+            f"worked one to choose between)")
         out.append(
-            f"**Length and the seed:** over the last {int(WINDOW * 100)}% of {steps} RL steps, "
+            f"**Length and the seed:** over the last {int(WINDOW * 100)}% of {steps} RL steps"
+            f"{where}, "
             f"{head}; between-seed SD {length['sd_between']:.1f} tokens against "
             f"{length['sd_within']:.1f} within a seed; mean rollout length from the first to "
             f"the last {length['block_steps']} steps per seed (sampled, T = 1): {ends} tokens"
@@ -425,14 +431,16 @@ def greedy_lengths(entries: list[Entry], name: str) -> dict[int, list[tuple[int,
 
 
 def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[Entry],
-            long_name: str = LONG_ARM) -> dict:
+            long_name: str = LONG_ARM, setting: dict | None = None) -> dict:
     """Every verdict's figures: `points` as in pareto.json, the long RL arm's train_log rows
     per seed, and the evaluation entries of the trained checkpoints (the long arm's named
-    `long_name`)."""
+    `long_name`; `setting`: its learning rate, `lr`, and the share of answer-alone solutions
+    in its warm start, `terse`)."""
     rows = reflection_by_checkpoint([e for e in entries if e.step is not None])
     trajectories = length_trajectories(long_logs)
     return {"frontier": frontier(points), "kl_or_method": kl_or_method(points),
             "length": length_and_seed(trajectories), "trajectories": trajectories,
+            "long_setting": setting,
             "greedy_lengths": greedy_lengths(entries, long_name),
             "reflection": reflection_trend(rows) if rows else None,
             "reflection_by_checkpoint": rows}
