@@ -47,6 +47,16 @@ from trainers.sft import train
 TASKS = "count_shapes,sides_sum,compare_count,bar_chart"
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(the CPUs' ticks so far, those of them the hypervisor gave other machines: steal),
+    from /proc/stat; None where there is none."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks), ticks[7]
+
+
 def _wall(cmd: list[str], env: dict | None = None) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env=env)
@@ -104,6 +114,7 @@ def main():
     ap.add_argument("--dp-limit", type=int, default=192, help="samples a task, data-parallel")
     args = ap.parse_args()
     n, b, k = args.limit, args.batch_size, args.max_new_tokens
+    ticks = _cpu_ticks()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base = tiny.build(root / "tiny", size="tiny", seed=0)
@@ -173,6 +184,11 @@ def main():
     print(f"| ... whole command, start-up included | {n_dp / dp[2]:.1f} | {n_dp / dp[1]:.1f} | "
           f"{dp[1] / dp[2]:.2f}x |")
     print(f"\nsamples.jsonl of 1 and 2 ranks identical: {same}")
+    end = _cpu_ticks()
+    if ticks and end and end[0] > ticks[0]:
+        print(f"CPU time the hypervisor gave other machines while this ran (steal): "
+              f"{(end[1] - ticks[1]) / (end[0] - ticks[0]):.1%} (timings of a run with more "
+              f"than a few % are noisy)")
 
 
 if __name__ == "__main__":
