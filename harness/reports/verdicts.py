@@ -440,7 +440,7 @@ def measure(points: list[dict], long_logs: dict[int, list[dict]], entries: list[
     trajectories = length_trajectories(long_logs)
     return {"frontier": frontier(points), "kl_or_method": kl_or_method(points),
             "length": length_and_seed(trajectories), "trajectories": trajectories,
-            "long_setting": setting,
+            **({"long_setting": setting} if setting else {}),
             "greedy_lengths": greedy_lengths(entries, long_name),
             "reflection": reflection_trend(rows) if rows else None,
             "reflection_by_checkpoint": rows}
