@@ -16,6 +16,9 @@ data-parallel ranks against one process.
    it (`harness.backends.convolutions`), to tell the decoding's share from that one's.
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
+
+Last, the share of the CPU time the hypervisor gave other machines while it ran (steal): on
+a shared virtual machine, the sign of a run whose timings are noise.
 """
 
 from __future__ import annotations
