@@ -132,13 +132,13 @@ def train_seed(cfg: QuickstartConfig, model: Path, seed: int) -> tuple[dict, dic
     the warm start (returned: the reward check, the KL)."""
     base = Path(cfg.out) / f"seed{seed}"
     print(f"[seed {seed}] SFT warm start: {cfg.warm_steps} steps")
-    warm = _warm_start(cfg, model, seed, "warm", cfg.warm_eval_every)
+    warm = _warm_start(cfg, model, seed, cfg.warm_eval_every)
     long = long_arm(cfg)
     long_warm = warm
     if long and cfg.long_rl_terse:
         print(f"[seed {seed}] the long RL arm's warm start: {cfg.warm_steps} steps, "
               f"{cfg.long_rl_terse:.0%} of the solutions the answer alone")
-        long_warm = _warm_start(cfg, model, seed, "warm-terse", 0)
+        long_warm = _warm_start(cfg, model, seed, 0, terse=cfg.long_rl_terse)
     for arm in arms(cfg) + [a for a in [long] if a]:
         start = long_warm if arm == long else warm
         acfg = _arm_config(cfg, arm, start, base, seed)
@@ -149,14 +149,13 @@ def train_seed(cfg: QuickstartConfig, model: Path, seed: int) -> tuple[dict, dic
     return rewards, _kl(cfg, warm, base)
 
 
-def _warm_start(cfg: QuickstartConfig, model: Path, seed: int, folder: str, every: int
+def _warm_start(cfg: QuickstartConfig, model: Path, seed: int, every: int, terse: float = 0.0
                 ) -> Path:
-    """A seed's warm start in `folder` (`warm`; `warm-terse`: the long RL arm's, with
-    `long_rl_terse` of its solutions the answer alone), scored every `every` steps (0: at
-    its last)."""
-    terse = cfg.long_rl_terse if folder == "warm-terse" else 0.0
+    """A seed's warm start, scored every `every` steps (0: at its last): in `warm`, or with
+    `terse` of its solutions the answer alone, in `warm-terse` (the long RL arm's)."""
     return sft.train(sft.SFTConfig(
-        model=str(model), out=str(Path(cfg.out) / f"seed{seed}" / folder),
+        model=str(model), out=str(Path(cfg.out) / f"seed{seed}" / ("warm-terse" if terse
+                                                                   else "warm")),
         name="warm-start-terse" if terse else "warm-start", tasks=cfg.tasks,
         steps=cfg.warm_steps, save_every=every, batch_size=cfg.prompts,
         seed=seed, resume=True, log_every=25, reflective=cfg.reflective, terse=terse,
