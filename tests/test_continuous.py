@@ -4,6 +4,7 @@ every architecture, for any number of rows in flight; sampled ones depend on the
 only; `evaluate()` writes the same samples either way."""
 
 import copy
+import functools
 from collections import Counter
 
 import pytest
@@ -57,6 +58,7 @@ def test_greedy_equals_static_batches_on_every_architecture(arch, tmp_path):
     """Random weights repeat one token: the repetition penalty varies the responses, so the
     reference is each prompt alone (a static batch of one: no padding to penalise)."""
     engine = HFBackend(str(tiny.build(tmp_path / arch, size="tiny", seed=0, arch=arch)))
+    assert _decoder(engine).direct is not None  # decode steps skip the multimodal wrapper
     reqs, cfg = _requests(10), GenerationConfig(max_new_tokens=16, repetition_penalty=3.0)
     _ending_early(engine, reqs, cfg)
     static = [o[0].token_ids for o in _static(engine, reqs, cfg, 1)]
@@ -66,6 +68,34 @@ def test_greedy_equals_static_batches_on_every_architecture(arch, tmp_path):
         assert [o[0].token_ids for o in outs] == static, slots
     assert [o[0].finish_reason for o in outs] == [
         "stop" if len(t) < 16 or t[-1] in engine.eos_ids else "length" for t in static]
+
+
+def _decoder(engine: HFBackend) -> continuous_module.ContinuousDecoder:
+    return continuous_module.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id,
+                                               engine.suppress)
+
+
+def test_a_wrapper_that_changes_the_logits_keeps_its_forward(sft_model):
+    """Where the multimodal wrapper does more than its language model and output layer (as
+    one that scales or caps the logits; here it favours a token), decode steps go through
+    it: the stream still equals static batches, which run the wrapper."""
+    engine = HFBackend(sft_model)
+    reqs, cfg = _requests(8), GenerationConfig(max_new_tokens=24)
+    plain = _static(engine, reqs, cfg, 8)
+    forward = engine.model.forward
+    favoured = engine.processor.tokenizer.convert_tokens_to_ids("7")
+
+    @functools.wraps(forward)  # its signature, which `generate` checks its inputs against
+    def favouring(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        out.logits[..., favoured] += 1e3
+        return out
+
+    engine.model.forward = favouring
+    assert _decoder(engine).direct is None
+    static = _static(engine, reqs, cfg, 8)
+    assert static != plain  # the wrapper's change shows in the responses
+    assert _streamed(engine, reqs, cfg, 3) == static
 
 
 def test_trained_model_and_repetition_penalty(sft_model):

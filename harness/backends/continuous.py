@@ -8,7 +8,10 @@ theirs) and joined to it; a row that ends is taken out, and the columns
 no row attends to any more are cut off. A row's next position is its own: the count of its
 real tokens, or for Qwen2-VL's multimodal rotary positions the one after the largest the
 model gave its prompt; so a row's tokens do not depend on which rows share its steps, and
-greedy responses equal static batches' in float32 (`tests/test_continuous.py`). Sampling
+greedy responses equal static batches' in float32 (`tests/test_continuous.py`). A decode
+step runs straight through the language model and its output layer (the multimodal
+wrapper's forward only adds its checks and decorators once the images are in the cache)
+where a probe shows that gives the wrapper's logits bit for bit. Sampling
 reads each row's token off the cumulative distribution at a uniform drawn up front from the
 row's own seed: a response depends on its seed only.
 
@@ -160,6 +163,7 @@ class ContinuousDecoder:
         self.eos = torch.tensor(sorted(eos_ids), device=model.device)
         self.pad_id, self.suppress = pad_id, suppress
         self.layout = Layout.of(model)
+        self.direct = _direct(model, self.layout)
 
     def run(self, source: Iterator[tuple], encode: Callable[[list], dict], *, slots: int,
             max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
@@ -260,10 +264,8 @@ class ContinuousDecoder:
         pos = self.layout.positions(state["next"], 1)
         state["next"] = state["next"] + 1
         # one query a row: its mask is its padding mask, made 4-D here once for all layers
-        out = self.model(input_ids=tokens[:, None], attention_mask=mask[:, None, None].bool(),
-                         position_ids=pos, use_cache=True, logits_to_keep=1,
-                         **{self.layout.cache_arg: state["cache"]})
-        return out.logits[:, -1]
+        return _logits(self.model, self.layout, self.direct, tokens[:, None],
+                       mask[:, None, None].bool(), pos, state["cache"])
 
     def _process(self, scores: torch.Tensor, state: dict, penalty: float) -> torch.Tensor:
         """What transformers' processors would do: suppressed tokens and the repetition
@@ -277,6 +279,43 @@ class ContinuousDecoder:
                 s = scores[r, seen]
                 scores[r, seen] = torch.where(s < 0, s * penalty, s / penalty)
         return scores
+
+
+def _logits(model, layout: Layout, direct, ids, mask, pos, cache) -> torch.Tensor:
+    """The next token's logits of one decode step, through the wrapper or `direct`ly."""
+    if direct is None:
+        return model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                     logits_to_keep=1, **{layout.cache_arg: cache}).logits[:, -1]
+    language, head, cache_arg = direct
+    hidden = language(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                      **{cache_arg: cache}).last_hidden_state
+    return head(hidden[:, -1])
+
+
+def _direct(model, layout: Layout):
+    """(the language model, the output layer, the former's cache argument) to run decode
+    steps through, or None: where the model has no such parts, or where a probe (a step of
+    two rows from empty caches) does not give the wrapper's logits bit for bit (a wrapper
+    that scales or caps them)."""
+    try:
+        language, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    if not isinstance(language, torch.nn.Module) or not isinstance(head, torch.nn.Module):
+        return None
+    params = inspect.signature(language.forward).parameters
+    direct = (language, head, "cache" if "cache" in params else "past_key_values")
+    ids = torch.tensor([[1], [2]], device=model.device)
+    mask = torch.ones((2, 1, 1, 1), dtype=torch.bool, device=model.device)
+    pos = layout.positions(torch.zeros(2, dtype=torch.long, device=model.device), 1)
+    try:
+        with torch.inference_mode():
+            wrapped, straight = (_logits(model, layout, way, ids, mask, pos, new_cache(model))
+                                 for way in (None, direct))
+            same = torch.equal(wrapped.float(), straight.float())
+    except Exception:  # a language model that does not take these inputs alone
+        return None
+    return direct if same else None
 
 
 def _uniforms(seed: int, n: int, device) -> torch.Tensor:
