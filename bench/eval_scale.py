@@ -13,7 +13,9 @@ data-parallel ranks against one process.
    each of `--in-process-tokens` (a short limit most responses end within, and vrbench's
    default of 256, where the responses that do not end run on). The bare loop runs the
    model as transformers loads it, and again with its patch embedding run as vrbench runs
-   it (`harness.backends.convolutions`), to tell the decoding's share from that one's.
+   it (`harness.backends.convolutions`), to tell the decoding's share from that one's; and
+   `evaluate()` again with its decode steps through the multimodal wrapper's forward, as
+   they ran before they went straight to the language model.
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
 
@@ -24,6 +26,7 @@ a shared virtual machine, the sign of a run whose timings are noise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -32,12 +35,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
-from harness.backends import convolutions
+from harness.backends import continuous, convolutions
 from harness.backends.chat import chat_text
 from harness.backends.hf import HFBackend
 from harness.runs.runner import evaluate
@@ -87,14 +91,18 @@ def bare_loop(model_dir: str, limit: int, batch: int, tokens: int, products: boo
     return time.perf_counter() - t0
 
 
-def in_process(model_dir: str, limit: int, batch: int, tokens: int, root: Path) -> float:
-    """Seconds of `evaluate()` with the model already loaded, as the bare loop has it."""
+def in_process(model_dir: str, limit: int, batch: int, tokens: int, root: Path,
+               wrapper: bool = False) -> float:
+    """Seconds of `evaluate()` with the model already loaded, as the bare loop has it (with
+    `wrapper`, its decode steps through the multimodal wrapper's forward)."""
     shutil.rmtree(root, ignore_errors=True)
     engine = HFBackend(model_dir)
-    t0 = time.perf_counter()
-    evaluate(model_dir, TASKS, limit=limit, batch_size=batch, max_new_tokens=tokens,
-             output=str(root), progress=False, engine=engine)
-    return time.perf_counter() - t0
+    through_wrapper = mock.patch.object(continuous, "_direct", return_value=None)
+    with through_wrapper if wrapper else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        evaluate(model_dir, TASKS, limit=limit, batch_size=batch, max_new_tokens=tokens,
+                 output=str(root), progress=False, engine=engine)
+        return time.perf_counter() - t0
 
 
 def _shape(run: Path, batch: int, tokens: int) -> str:
@@ -146,14 +154,20 @@ def main():
         ours: dict[int, list] = {}
         bare: dict[int, list] = {}
         bare_products: dict[int, list] = {}
+        ours_wrapper: dict[int, list] = {}
         shape = {}
         for tokens in args.in_process_tokens:
             ours[tokens], bare[tokens], bare_products[tokens] = [], [], []
+            ours_wrapper[tokens] = []
             for i in range(3):
                 ours[tokens].append(in_process(model, n, b, tokens, root / f"ip{tokens}-{i}"))
+                ours_wrapper[tokens].append(in_process(model, n, b, tokens,
+                                                       root / f"ipw{tokens}-{i}", wrapper=True))
                 bare[tokens].append(bare_loop(model, n, b, tokens))
                 bare_products[tokens].append(bare_loop(model, n, b, tokens, products=True))
             shape[tokens] = _shape(root / f"ip{tokens}-0", b, tokens)
+        same_ways = all((root / f"ip{t}-0" / "samples.jsonl").read_bytes()
+                        == (root / f"ipw{t}-0" / "samples.jsonl").read_bytes() for t in ours)
         one_thread = dict(os.environ, OMP_NUM_THREADS="1")
         dp, gen = {}, {}
         n_dp = 4 * args.dp_limit
@@ -181,12 +195,16 @@ def main():
         print(f"| ... the bare loop with the patch embedding as a product (B), s | "
               f"{min(ours[tokens]):.2f} | {min(bare_products[tokens]):.2f} | "
               f"{min(ours[tokens]) / min(bare_products[tokens]):.2f}x |")
+        print(f"| ... evaluate() with decode steps through the multimodal wrapper (A) vs the "
+              f"bare loop (B), s | {min(ours_wrapper[tokens]):.2f} | {min(bare[tokens]):.2f} "
+              f"| {min(ours_wrapper[tokens]) / min(bare[tokens]):.2f}x |")
     print(f"| data-parallel, 1 thread a rank, {n_dp} samples: 2 ranks (A) vs 1 (B), "
           f"samples/s of generation | {n_dp / gen[2]:.1f} | {n_dp / gen[1]:.1f} | "
           f"{gen[1] / gen[2]:.2f}x |")
     print(f"| ... whole command, start-up included | {n_dp / dp[2]:.1f} | {n_dp / dp[1]:.1f} | "
           f"{dp[1] / dp[2]:.2f}x |")
-    print(f"\nsamples.jsonl of 1 and 2 ranks identical: {same}")
+    print(f"\nsamples.jsonl of 1 and 2 ranks identical: {same}; with decode steps "
+          f"through the wrapper and straight: {same_ways}")
     end = _cpu_ticks()
     if ticks and end and end[0] > ticks[0]:
         print(f"CPU time the hypervisor gave other machines while this ran (steal): "
