@@ -131,3 +131,16 @@ def test_the_published_verdicts_are_measured_from_the_bundled_runs():
     for sentence in verdicts.sentences(published):
         assert sentence in summary
         assert sentence in readme
+
+
+def test_the_long_arms_setting_is_that_of_its_bundled_runs():
+    """claims.json names the long RL arm's learning rate and its warm start's share of
+    answer-alone solutions as the bundled training configs have them."""
+    setting = json.loads((BOARD / "claims.json").read_text())["long_setting"]
+    seeds = sorted((BOARD / "runs").glob("seed*"))
+    assert len(seeds) >= 3
+    for seed in seeds:
+        rl = json.loads((seed / "rl-long" / "train_config.json").read_text())
+        warm = json.loads((seed / "warm-terse" / "train_config.json").read_text())
+        assert (rl["optim"]["lr"], warm["terse"]) == (setting["lr"], setting["terse"])
+        assert Path(rl["model"]).parent == Path(warm["out"])  # it starts from that warm start
