@@ -15,7 +15,7 @@ from harness.models.logprobs import collate, encode_prompt, token_logprobs
 from harness.runs.store import read_jsonl
 from tasks import decode_images
 from tasks.errors import VrbenchError
-from trainers import rl, sft
+from trainers import rl, session, sft
 from trainers.config import CheckpointEval, OptimSettings
 from trainers.parts import parameter_parts, set_trainable
 from trainers.session import TrainSet
@@ -122,6 +122,34 @@ def test_sft_resume_is_exact(tmp_path, tiny_model):
     dyn = read_jsonl(tmp_path / "b" / "dynamics.jsonl")
     keys = [(r["checkpoint"], r["task"], r["preset"]) for r in dyn]
     assert len(keys) == len(set(keys)) == 4
+
+
+def test_a_checkpoint_saved_but_not_scored_is_scored_on_resume(tmp_path, tiny_model,
+                                                               monkeypatch):
+    """A checkpoint is saved, then scored: a run stopped between the two (here at its last
+    checkpoint, its scoring stopped before it began, as a kill stops it) scores it when resumed,
+    though no step is left to run; each checkpoint's rows are in the dynamics once."""
+    out = tmp_path / "b"
+    real = session.evaluate_checkpoint
+
+    def killed(path, *args, **kwargs):
+        if path.name == "checkpoint-000004":
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(session, "evaluate_checkpoint", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sft.train(_sft_cfg(tiny_model, out))
+    monkeypatch.undo()
+    assert {r["checkpoint"] for r in read_jsonl(out / "dynamics.jsonl")} == {
+        "checkpoint-000002"}
+    sft.train(_sft_cfg(tiny_model, out, resume=True))
+    dyn = read_jsonl(out / "dynamics.jsonl")
+    keys = [(r["checkpoint"], r["task"], r["preset"]) for r in dyn]
+    assert len(keys) == len(set(keys)) == 4
+    assert {(r["checkpoint"], r["step"]) for r in dyn} == {("checkpoint-000002", 2),
+                                                          ("checkpoint-000004", 4)}
+    assert (out / "evals" / "checkpoint-000004-greedy-validation" / "results.json").is_file()
 
 
 def _rl_cfg(model, out, **kw):

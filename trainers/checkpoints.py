@@ -62,8 +62,13 @@ def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, s
     return final
 
 
+def saved_checkpoints(out: Path) -> list[Path]:
+    """The checkpoints in `out`, in step order."""
+    return sorted(p for p in out.glob("checkpoint-*") if (p / STATE_FILE).is_file())
+
+
 def latest_checkpoint(out: Path) -> Path | None:
-    ck = sorted(p for p in out.glob("checkpoint-*") if (p / STATE_FILE).is_file())
+    ck = saved_checkpoints(out)
     return ck[-1] if ck else None
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from harness.runs.ranks import Dist, setup_distributed
+from harness.runs.results import CHECKPOINT_INFO
 from harness.runs.store import (
     LOCK_FILE,
     append_jsonl,
@@ -23,7 +24,13 @@ from harness.runs.store import (
 )
 from tasks.errors import VrbenchError
 from trainers import lora, memory
-from trainers.checkpoints import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from trainers.checkpoints import (
+    latest_checkpoint,
+    load_state,
+    save_checkpoint,
+    saved_checkpoints,
+    set_rng_state,
+)
 from trainers.config import TrainConfig, config_dict
 from trainers.distributed import barrier, gather_full_state, load_full_optimizer_state, shard
 from trainers.dynamics import evaluate_checkpoint
@@ -172,6 +179,8 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
             repair_jsonl(log)
         for log in STEP_LOGS:  # and the steps past the checkpoint it resumes from
             drop_after(out / log, first)
+        if ckpt is not None:
+            score_unscored(cfg, trainer, out)
     barrier(d)
     if d.main:
         write_text_atomic(run_file(out / "train_config.json"), json.dumps(
@@ -205,6 +214,17 @@ def check_model(cfg: TrainConfig, processor, model) -> None:
         if context is not None and n is not None and n >= context:
             raise VrbenchError(f"{flag} {n} does not fit the model's context of {context} "
                                "tokens (max_position_embeddings).")
+
+
+def score_unscored(cfg: TrainConfig, trainer: str, out: Path) -> None:
+    """Score the checkpoints whose scoring a kill cut short or kept from starting: a
+    checkpoint is saved, then scored, and a run resumed from it starts past it (with no step
+    left to run when it was the last). Those scored already are skipped (`dynamics.jsonl`);
+    a cut evaluation run resumes where it stopped."""
+    for path in saved_checkpoints(out):
+        info = json.loads((path / CHECKPOINT_INFO).read_text())
+        evaluate_checkpoint(path, out, info["step"], info["epoch"], cfg.eval, trainer,
+                            cfg.seed, cfg.data_dir, final=info["step"] == cfg.steps)
 
 
 def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: float) -> None:
