@@ -15,7 +15,8 @@ data-parallel ranks against one process.
    model as transformers loads it, and again with its patch embedding run as vrbench runs
    it (`harness.backends.convolutions`), to tell the decoding's share from that one's; and
    `evaluate()` again with its decode steps through the multimodal wrapper's forward, as
-   they ran before they went straight to the language model.
+   they ran before they went straight to the language model; and one decode step alone
+   both ways (16 rows after their prefill, 60 steps, best of five, interleaved).
 3. `vrbench eval --data-parallel 2` against one process, both with one thread per process:
    generation throughput (the slowest rank's seconds) and the whole command's.
 
@@ -105,6 +106,31 @@ def in_process(model_dir: str, limit: int, batch: int, tokens: int, root: Path,
         return time.perf_counter() - t0
 
 
+def step_ms(model_dir: str, rows: int = 16, steps: int = 60) -> dict[str, float]:
+    """Milliseconds of one greedy decode step of `rows` rows after their prefill, straight
+    through the language model and through the multimodal wrapper (best of five each)."""
+    engine = HFBackend(model_dir)
+    decoder = continuous.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id,
+                                           engine.suppress)
+    straight = decoder.direct
+    work = [(t, s) for t in tasks.resolve("count_shapes") for s in t.samples("test", rows)]
+    enc = engine.processor(text=[chat_text(engine.processor, t.prompt(s), 1) for t, s in work],
+                           images=[im for _, s in work for im in decode_images(s)],
+                           padding=True, return_tensors="pt")
+    best = {"straight": float("inf"), "wrapper": float("inf")}
+    with torch.inference_mode():
+        for _ in range(5):
+            for way in best:
+                logits, state = decoder._prefill(dict(enc))
+                decoder.direct = straight if way == "straight" else None
+                token = logits.argmax(-1)
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    token = decoder._step(token, state).argmax(-1)
+                best[way] = min(best[way], (time.perf_counter() - t0) / steps * 1000)
+    return best
+
+
 def _shape(run: Path, batch: int, tokens: int) -> str:
     """How long the responses are, and the decode steps static batches of `batch` take
     against the fewest `batch` rows in flight could."""
@@ -166,6 +192,7 @@ def main():
                 bare[tokens].append(bare_loop(model, n, b, tokens))
                 bare_products[tokens].append(bare_loop(model, n, b, tokens, products=True))
             shape[tokens] = _shape(root / f"ip{tokens}-0", b, tokens)
+        step = step_ms(model)
         same_ways = all((root / f"ip{t}-0" / "samples.jsonl").read_bytes()
                         == (root / f"ipw{t}-0" / "samples.jsonl").read_bytes() for t in ours)
         one_thread = dict(os.environ, OMP_NUM_THREADS="1")
@@ -198,6 +225,9 @@ def main():
         print(f"| ... evaluate() with decode steps through the multimodal wrapper (A) vs the "
               f"bare loop (B), s | {min(ours_wrapper[tokens]):.2f} | {min(bare[tokens]):.2f} "
               f"| {min(ours_wrapper[tokens]) / min(bare[tokens]):.2f}x |")
+    print(f"| one decode step of 16 rows: straight to the language model (A) vs through the "
+          f"multimodal wrapper (B), ms | {step['straight']:.2f} | {step['wrapper']:.2f} | "
+          f"{step['straight'] / step['wrapper']:.2f}x |")
     print(f"| data-parallel, 1 thread a rank, {n_dp} samples: 2 ranks (A) vs 1 (B), "
           f"samples/s of generation | {n_dp / gen[2]:.1f} | {n_dp / gen[1]:.1f} | "
           f"{gen[1] / gen[2]:.2f}x |")
