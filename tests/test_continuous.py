@@ -181,6 +181,34 @@ def test_a_cache_it_cannot_join_keeps_static_batches(sft_model, monkeypatch):
     assert continuous_module.new_cache(engine.model) is not None
 
 
+def test_a_longer_prompt_joins_shorter_running_rows(sft_model, monkeypatch):
+    """A new prompt longer than the running rows' columns: they are left-padded to it (their
+    cache copied wider), and every response is the one its prompt and seed give alone."""
+    engine = HFBackend(sft_model)
+    short = _requests(1)[0]
+    longer = Request(short.prompt + " Look at the picture again, count with care, and answer"
+                     " with the number only." * 3, short.images)
+    cfg = GenerationConfig(max_new_tokens=24, temperature=2.0)
+    lengths = [o[0].n_tokens for o in _streamed(engine, [short] * 8, cfg, 1, range(8))]
+    other = next(i for i in range(1, 8) if lengths[i] != lengths[0])
+    # two rows that end at different steps; the first to end leaves its place to a longer one
+    reqs = [short, copy.copy(short), *(copy.copy(longer) for _ in range(3))]
+    seeds = [0, other, 10, 11, 12]
+    alone = _streamed(engine, reqs, cfg, 1, seeds)
+    monkeypatch.setattr(continuous_module._RoomyLayer, "ROOM", 1000)  # no step needs more
+    widened = []
+    hold = continuous_module._RoomyLayer.hold
+
+    def watched(self, keys, values):
+        if hasattr(self, "_k") and keys.shape[-2] > self.keys.shape[-2]:
+            widened.append(keys.shape[-2] - self.keys.shape[-2])
+        return hold(self, keys, values)
+
+    monkeypatch.setattr(continuous_module._RoomyLayer, "hold", watched)
+    assert _tokens(_streamed(engine, reqs, cfg, 2, seeds)) == _tokens(alone)
+    assert widened  # the running rows were padded for a longer prompt
+
+
 class _StaticOnly:
     """The same model behind a backend without `stream`: static batches."""
 
