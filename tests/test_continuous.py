@@ -190,18 +190,19 @@ def test_a_longer_prompt_joins_shorter_running_rows(sft_model, monkeypatch):
                      " with the number only." * 3, short.images)
     cfg = GenerationConfig(max_new_tokens=24, temperature=2.0)
     lengths = [o[0].n_tokens for o in _streamed(engine, [short] * 8, cfg, 1, range(8))]
-    other = next(i for i in range(1, 8) if lengths[i] != lengths[0])
+    other = next((i for i in range(1, 8) if lengths[i] != lengths[0]), None)
+    assert other is not None, lengths  # sampled responses of the prompt end at various steps
     # two rows that end at different steps; the first to end leaves its place to a longer one
     reqs = [short, copy.copy(short), *(copy.copy(longer) for _ in range(3))]
     seeds = [0, other, 10, 11, 12]
     alone = _streamed(engine, reqs, cfg, 1, seeds)
     monkeypatch.setattr(continuous_module._RoomyLayer, "ROOM", 1000)  # no step needs more
-    widened = []
+    widened = []  # the layers whose running keys were copied into more columns
     hold = continuous_module._RoomyLayer.hold
 
     def watched(self, keys, values):
         if hasattr(self, "_k") and keys.shape[-2] > self.keys.shape[-2]:
-            widened.append(keys.shape[-2] - self.keys.shape[-2])
+            widened.append(self)
         return hold(self, keys, values)
 
     monkeypatch.setattr(continuous_module._RoomyLayer, "hold", watched)
