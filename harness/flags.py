@@ -10,7 +10,11 @@ nested class's `FLAG_PREFIX` (default: the field's name and a dash, as in `--eva
 fields named in a class's `NOT_FLAGS` are set by the program, not by the user. A class's
 `CHOICES` (field -> the registry of its allowed values) gives the flag its choices and is
 what `check_choices` holds a config to. The same dataclasses are read from mappings
-(`from_mapping`: the recipe files), so flags and files set the same fields the same way.
+(`from_mapping`: the recipe files), so flags and files set the same fields the same way,
+with one difference: a file is data. A class's `COMMAND_LINE_ONLY` (field -> a function
+saying what a value names, or None when it names nothing to trust) lists the fields that
+can name code to import or a network destination to which credentials go; a file that sets
+one of them to such a value is refused, naming the field and its flag.
 """
 
 from __future__ import annotations
@@ -167,24 +171,41 @@ def build(cls, args: argparse.Namespace, prefix: str = "", within=None):
     return cls(**kwargs)
 
 
-def from_mapping(cls, spec: dict, where: str, within=None):
+def command_line_only(cls) -> dict:
+    """field -> what a value of it names that only the command line may set (a function of
+    the value, None when harmless), from `COMMAND_LINE_ONLY` along the class's bases."""
+    out: dict = {}
+    for klass in reversed(cls.__mro__):
+        out |= vars(klass).get("COMMAND_LINE_ONLY", {})
+    return out
+
+
+def from_mapping(cls, spec: dict, where: str, within=None, prefix: str = ""):
     """`cls` with the fields `spec` sets (a nested config from a nested mapping), over
-    `within`, an instance, for nested configs; `where` names the source in errors."""
+    `within`, an instance, for nested configs; `where` names the source in errors. A file is
+    data: a field of `COMMAND_LINE_ONLY` set to code or a destination is refused."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(spec) - set(fields))
+    unknown = sorted(map(str, set(spec) - set(fields)))
     if unknown:
         raise VrbenchError(f"{where} sets unknown field(s) {', '.join(unknown)} of "
                            f"{cls.__name__}.")
+    trusted = command_line_only(cls)
     kwargs = {}
     for name, value in spec.items():
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise VrbenchError(f"{where}: {name} must be a mapping of its fields.")
-            kwargs[name] = from_mapping(tp, value, where, _default(fields[name]))
-        else:
-            kwargs[name] = tuple(value) if isinstance(value, list) else value
+            kwargs[name] = from_mapping(tp, value, where, _default(fields[name]),
+                                        prefix + _prefix(name, tp))
+            continue
+        kwargs[name] = tuple(value) if isinstance(value, list) else value
+        if name in trusted and (names := trusted[name](kwargs[name])):
+            flag = "--" + (prefix + name).replace("_", "-")
+            raise VrbenchError(f"{where} sets {flag} to {names}, which only the command line "
+                               f"may set (a file is data); remove it from the file and pass "
+                               f"{flag} yourself if you trust it.")
     try:
         return dataclasses.replace(within, **kwargs) if within is not None else cls(**kwargs)
     except TypeError as e:

@@ -175,6 +175,7 @@ class RLConfig(TrainConfig):
                                "copies_dtype": DTYPE_BYTES,
                                "generation_defaults": GENERATION_DEFAULTS,
                                "rollout_batching": ("continuous", "static")}
+    COMMAND_LINE_ONLY: ClassVar[dict] = {"reward": reward_fns.code_named}  # not from a recipe
 
     steps: int = 50  # generation steps (rollout batches)
     log_every: int = 1

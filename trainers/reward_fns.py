@@ -52,6 +52,13 @@ def parse(spec: str) -> tuple[str, float]:
     return name, w
 
 
+def code_named(specs: tuple[str, ...]) -> str | None:
+    """What `--reward` specs name beyond the built-in reward: code to import (None: none)."""
+    specs = (specs,) if isinstance(specs, str) else specs
+    code = [s for s in specs if not isinstance(s, str) or parse(s)[0] != BUILTIN]
+    return f"code to import ({', '.join(map(repr, code))})" if code else None
+
+
 def _load(name: str) -> Callable:
     where, sep, attr = name.rpartition(":")
     if not sep or not where or not attr:

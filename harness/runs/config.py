@@ -28,11 +28,18 @@ PRESETS: dict[str, dict] = {
 }
 
 
+def destination(url: str | None) -> str | None:
+    """What a URL setting names: a server that receives the prompts and OPENAI_API_KEY."""
+    return f"a network destination that receives OPENAI_API_KEY ({url!r})" if url else None
+
+
 @dataclass
 class EvalConfig:
     CHOICES: ClassVar[dict] = {"preset": PRESETS, "backend": BACKENDS,
                                "reflection_mode": REFLECTION_MODES,
                                "generation_defaults": GENERATION_DEFAULTS}
+    # what a file (a recipe) may not set: a server that would receive the API key
+    COMMAND_LINE_ONLY: ClassVar[dict] = {"base_url": destination, "judge_base_url": destination}
 
     split: str = "test"  # the tasks' split to evaluate
     limit: int | None = None  # the first N samples of each task (default: all)
