@@ -13,7 +13,7 @@ data-parallel ranks against one process.
    each of `--in-process-tokens` (a short limit most responses end within, and vrbench's
    default of 256, where the responses that do not end run on). The bare loop runs the
    model as transformers loads it, and again with its patch embedding run as vrbench runs
-   it (`harness.backends.convolutions`), to tell the decoding's share from that one's; and
+   it (`harness.backends.patch_embedding`), to tell the decoding's share from that one's; and
    `evaluate()` again with its decode steps through the multimodal wrapper's forward, as
    they ran before they went straight to the language model; and one decode step alone
    both ways (16 rows after their prefill, 60 steps, best of five, interleaved).
@@ -42,7 +42,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
-from harness.backends import continuous, convolutions
+from harness.backends import continuous, patch_embedding
 from harness.backends.chat import chat_text
 from harness.backends.hf import HFBackend
 from harness.runs.runner import evaluate
@@ -79,7 +79,7 @@ def bare_loop(model_dir: str, limit: int, batch: int, tokens: int, products: boo
     processor.tokenizer.padding_side = "left"
     model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
     if products:
-        convolutions.as_products(model)
+        patch_embedding.as_products(model)
     work = [(t, s) for t in tasks.resolve(TASKS) for s in t.samples("test", limit)]
     t0 = time.perf_counter()
     for i in range(0, len(work), batch):
@@ -161,10 +161,10 @@ def main():
             eval=CheckpointEval(id_tasks="", ood_tasks="", limit=8))))
         for t in tasks.resolve(TASKS):
             t.samples("test", n)  # the data built once, for every side
-        vr = [sys.executable, "-m", "harness.cli", "eval", "--model", model, "--tasks", TASKS,
+        vr = [sys.executable, "-m", "vrbench", "eval", "--model", model, "--tasks", TASKS,
               "--limit", str(n), "--batch-size", str(b), "--max-new-tokens", str(k),
               "--no-progress"]
-        subprocess.run([sys.executable, "-m", "harness.cli", "export-lmeval", str(root / "lm"),
+        subprocess.run([sys.executable, "-m", "vrbench", "export-lmeval", str(root / "lm"),
                         "--tasks", TASKS, "--limit", str(n), "--max-new-tokens", str(k)],
                        check=True, capture_output=True)
         lm = [sys.executable, "-m", "lm_eval", "--model", "hf-multimodal", "--model_args",

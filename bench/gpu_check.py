@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.likelihood.logprobs import collate, encode_prompt, token_logprobs
 from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from trainers import rl, sft, tiny

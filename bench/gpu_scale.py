@@ -121,7 +121,7 @@ def evaluation(model_dir: str, root: Path, args, device: str) -> dict:
     del engine
     if device == "cuda" and torch.cuda.device_count() >= 2:
         for ranks in (1, 2):
-            subprocess.run([sys.executable, "-m", "harness.cli", "eval", "--model", model_dir,
+            subprocess.run([sys.executable, "-m", "vrbench", "eval", "--model", model_dir,
                             "--tasks", TASKS, "--limit", str(few), "--max-new-tokens",
                             str(args.max_new_tokens), "--batch-size", "32", "--no-progress",
                             "--output", str(root / f"dp{ranks}"), "--data-parallel",

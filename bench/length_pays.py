@@ -36,7 +36,8 @@ from harness.analyzers import analyze
 from harness.reports import verdicts
 from harness.runs.store import read_jsonl
 from trainers import rl, sft, tiny
-from trainers.config import CheckpointEval, OptimSettings, QuickstartConfig
+from trainers.config import CheckpointEval, OptimSettings
+from vrbench.config import QuickstartConfig
 
 BLOCK = 10
 

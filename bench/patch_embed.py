@@ -3,8 +3,8 @@
     python bench/patch_embed.py [--patches 2304] [--repeats 5]
 
 The patch embedding is a `Conv3d` over 2 x 14 x 14 windows, each patch fed as one window
-(`harness.backends.convolutions`). Timed here: the module as transformers builds it, and the
-same module after `convolutions.as_products`, forward alone (a rollout's or an evaluation's
+(`harness.backends.patch_embedding`). Timed here: the module as transformers builds it, and the
+same module after `patch_embedding.as_products`, forward alone (a rollout's or an evaluation's
 prefill) and forward with the weight's gradient (a training step), best of `--repeats`, for
 the vision widths of the bundled small model (128) and of Qwen2-VL-2B and -7B (1280). The
 patch count defaults to 16 images of 168 x 168 pixels (144 patches each).
@@ -19,7 +19,7 @@ import time
 import torch
 from torch import nn
 
-from harness.backends import convolutions
+from harness.backends import patch_embedding
 
 
 def best(module: nn.Module, x: torch.Tensor, grad: bool, repeats: int) -> float:
@@ -49,7 +49,7 @@ def main():
     for width in (128, 1280):
         conv = nn.Conv3d(3, width, (2, 14, 14), stride=(2, 14, 14), bias=False)
         product = copy.deepcopy(conv)
-        convolutions.as_products(product)
+        patch_embedding.as_products(product)
         diff = (conv(x) - product(x)).abs().max().item()
         for grad in (False, True):
             a, b = best(conv, x, grad, args.repeats), best(product, x, grad, args.repeats)

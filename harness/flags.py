@@ -27,7 +27,7 @@ import io
 import tokenize
 import typing
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 @functools.cache

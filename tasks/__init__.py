@@ -5,7 +5,7 @@
     >>> t.samples("test", limit=2)[0].question
 
 This is the bottom layer: it imports nothing of the harness or the trainers. Importing the
-package is cheap (`tasks.errors` and `tasks.answers` pull in nothing heavy); the data classes
+package is cheap (`vrbench.errors` and `tasks.answers` pull in nothing heavy); the data classes
 load on first use.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 DEFS = Path(__file__).parent / "defs"
 DOMAINS = ("id", "ood", "far")  # in-domain, the OOD macro's near shifts, far shifts

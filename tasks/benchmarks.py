@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from tasks.answers import LETTERS, last_boxed
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 if TYPE_CHECKING:  # imported where a copy is read: listing the benchmarks needs none of it
     import datasets

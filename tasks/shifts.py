@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 
 from tasks import render
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 VERSION = "1"  # of the dial definitions: part of every shifted task's version
 DISTANCES = (1, 2, 3)

@@ -18,8 +18,8 @@ from PIL import Image
 
 from tasks import DOMAINS
 from tasks.answers import lettered
-from tasks.errors import VrbenchError
 from tasks.synthetic import GENERATORS
+from vrbench.errors import VrbenchError
 
 if TYPE_CHECKING:
     import datasets

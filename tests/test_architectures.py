@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForImageTextToText
 
-from harness.cli import main
 from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from trainers import rl, sft, tiny
 from trainers.config import CheckpointEval, OptimSettings
+from vrbench.cli import main
 
 EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="", limit=2, max_new_tokens=6)
 MODEL_TYPES = {"qwen2_vl": "qwen2_vl", "qwen2_5_vl": "qwen2_5_vl", "llava": "llava",

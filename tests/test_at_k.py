@@ -11,7 +11,7 @@ from harness import stats
 from harness.analyzers import analyze
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_task
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 def _brute_pass(correct: list[bool], k: int) -> Fraction:
@@ -99,7 +99,7 @@ def test_a_k_above_the_responses_is_refused():
 
 
 def test_an_evaluation_reports_the_ks_asked_for(tmp_path, tiny_model, capsys):
-    from harness.cli import main
+    from vrbench.cli import main
     assert main(["eval", "--model", tiny_model, "--tasks", "count_shapes", "--limit", "4",
                  "--samples", "4", "--temperature", "1", "--pass-k", "1", "2", "4",
                  "--max-new-tokens", "8", "--output", str(tmp_path / "run"),

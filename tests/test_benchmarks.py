@@ -11,10 +11,10 @@ from PIL import Image
 
 import tasks
 from harness.backends import Response
-from harness.cli import main
 from harness.runs.runner import evaluate
 from tasks.benchmarks import DATA_ENV
 from trainers.session import TrainSet
+from vrbench.cli import main
 
 
 def _png(color) -> dict:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.runs.store import read_jsonl
+from vrbench.cli import main
 
 
 def _err(capsys) -> str:
@@ -72,7 +72,7 @@ def test_eval_prints_table_and_run_directory(capsys, tmp_path, tiny_model):
 
 
 def _vrbench(*args) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", *args]
+    return [sys.executable, "-m", "vrbench", *args]
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ TASKS = "count_shapes,sides_sum"
 
 
 def _cli(model: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "eval", "--model", model, "--tasks", TASKS,
+    return [sys.executable, "-m", "vrbench", "eval", "--model", model, "--tasks", TASKS,
             "--max-new-tokens", "24", "--output", str(out), "--no-progress", *extra]
 
 

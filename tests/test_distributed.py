@@ -17,8 +17,8 @@ EVAL = ["--eval-id-tasks", "count_shapes", "--eval-ood-tasks", "", "--eval-limit
 
 def _run(nproc: int, args: list[str]) -> None:
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={nproc}", "-m", "harness.cli"] if nproc > 1
-                else [sys.executable, "-m", "harness.cli"])
+                 f"--nproc_per_node={nproc}", "-m", "vrbench"] if nproc > 1
+                else [sys.executable, "-m", "vrbench"])
     res = subprocess.run(launcher + args, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-3000:]
 

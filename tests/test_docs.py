@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from vrbench import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -17,15 +17,13 @@ LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 def _commands(page: Path) -> list[list[str]]:
     """The argument lists of the `vrbench` commands in a page's bash blocks (also run as
-    `python -m harness.cli` under torchrun); `...` stands for more flags and is dropped."""
+    `python -m vrbench` under torchrun); `...` stands for more flags and is dropped."""
     out = []
     for block in FENCE.findall(page.read_text()):
         for line in block.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if "vrbench" in words:
                 args = words[words.index("vrbench") + 1:]
-            elif "harness.cli" in words:
-                args = words[words.index("harness.cli") + 1:]
             else:
                 continue
             out.append([w for w in args if w != "..."])

@@ -10,11 +10,11 @@ import pytest
 from math_verify.errors import TimeoutException
 
 import tasks
-from harness.cli import main
 from harness.runs import runner
 from harness.runs.runner import evaluate
 from harness.scoring import grade, grader
 from helpers import N, ScriptedBackend, first, scripted_answers
+from vrbench.cli import main
 
 
 def _rows(out) -> list[dict]:

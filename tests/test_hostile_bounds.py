@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from harness.cli import main
 from harness.runs.runner import evaluate
+from vrbench.cli import main
 
 
 def test_an_image_over_the_pixel_cap_is_a_sample_error(tmp_path, tiny_model):
@@ -60,7 +60,7 @@ def test_a_mathvista_file_read_in_blocks_equals_the_whole_parse(tmp_path, block)
     from harness.interop.rescore import _object_entries
     assert dict(_object_entries(path, "a test", block=block)) == obj
     path.write_text('{"1": {"a": 1}, "2": {"a": 2')  # cut short: a sentence, at any block size
-    from tasks.errors import VrbenchError
+    from vrbench.errors import VrbenchError
     with pytest.raises(VrbenchError, match="not valid JSON"):
         dict(_object_entries(path, "a test", block=block))
 

@@ -6,7 +6,7 @@ import shutil
 
 import torch
 
-from harness.cli import main
+from vrbench.cli import main
 
 
 class _Payload:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from harness.cli import main
-from tasks.errors import VrbenchError
 from trainers import recipes
 from trainers.config import RLConfig, SFTConfig
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 
 def _recipe(tmp_path, text: str) -> str:

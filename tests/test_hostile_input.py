@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasks
-from harness.cli import main
-from tasks.errors import VrbenchError
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 GOOD = {"name": "mine", "version": "1", "domain": "id", "answer_type": "integer",
         "prompt_template": "{question}", "splits": {"test": 4}, "generator": "count_shapes",

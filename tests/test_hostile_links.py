@@ -6,9 +6,9 @@ index with a warning."""
 import json
 import os
 
-from harness.cli import main
 from harness.runs.results import index
 from helpers import checkpoint, first, scripted_eval
+from vrbench.cli import main
 
 SECRET = b"SECRET-KEY=do-not-publish\n"
 

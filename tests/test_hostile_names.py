@@ -4,9 +4,9 @@ displayed or published, so it can neither split a row nor reorder what a reader 
 
 import json
 
-from harness.cli import main
 from harness.runs.results import CHECKPOINT_INFO, printable
 from helpers import first, scripted_eval
+from vrbench.cli import main
 
 HOSTILE = "abc\u202egnp.exe\nfake | row\x00\u2066x"
 RAW = ("\u202e", "\x00", "\u2066", "\nfake")

@@ -3,7 +3,7 @@ outside its folder."""
 
 import datasets
 
-from harness.cli import main
+from vrbench.cli import main
 
 
 def _one_sentence(capsys) -> str:

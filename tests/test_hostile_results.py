@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from harness.cli import main
 from helpers import checkpoint, first, scripted_eval
+from vrbench.cli import main
 
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>|=cmd|' /C calc'!A0 $x$"
 

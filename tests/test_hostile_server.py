@@ -19,7 +19,7 @@ from PIL import Image
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend
-from harness.backends.serve import Limits, Server
+from harness.server import Limits, Server
 
 LIMITS = Limits(max_tokens_limit=64, max_n=4, max_body_mb=1.0, max_image_pixels=100_000,
                 request_timeout=2.0)

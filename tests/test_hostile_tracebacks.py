@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from harness.cli import main
+from vrbench.cli import main
 
 
 def _one_sentence(capsys) -> str:

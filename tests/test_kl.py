@@ -10,10 +10,10 @@ from transformers import AutoModelForImageTextToText
 
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
-from harness.cli import main
-from harness.models import kl
+from harness.likelihood import kl
 from tasks import decode_images, load
-from tasks.errors import VrbenchError
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import textwrap
 
 import pytest
 
-from harness.cli import main
 from harness.reports.compare import compare
 from harness.reports.plots import load_dynamics
 from harness.runs.store import LOCK_FILE, append_jsonl, read_jsonl, repair_jsonl, try_lock
 from helpers import checkpoint, first, scripted_eval
-from tasks.errors import VrbenchError
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 N_RECORDS = 300
 

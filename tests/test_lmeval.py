@@ -4,9 +4,9 @@ sample (greedy, one prompt at a time in both)."""
 
 import pytest
 
-from harness.cli import main
 from harness.runs.runner import evaluate
 from harness.scoring import grade
+from vrbench.cli import main
 
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is not installed (the lmeval extra)")
 pytestmark = pytest.mark.slow

@@ -9,10 +9,10 @@ from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
 from harness.runs.store import read_jsonl
 from tasks import decode_images, load
-from tasks.errors import VrbenchError
 from trainers import lora, sft
 from trainers.config import CheckpointEval, OptimSettings
 from trainers.lora import LoraSettings
+from vrbench.errors import VrbenchError
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 from transformers import AutoConfig, Qwen2_5_VLConfig, Qwen2VLConfig
 
-from tasks.errors import VrbenchError
 from trainers import memory, recipes, session
 from trainers.config import CheckpointEval, OptimSettings
 from trainers.rl import RLConfig
 from trainers.sft import SFTConfig, train
+from vrbench.errors import VrbenchError
 
 NO_EVAL = CheckpointEval(id_tasks="", ood_tasks="")
 # the published sizes, as configs (nothing is downloaded; parameters are counted on "meta")

@@ -153,7 +153,7 @@ def test_micro_batches_and_shared_images_change_nothing(tmp_path, sft_model):
 
 
 def test_a_groups_image_is_encoded_once_with_the_same_result(sft_model):
-    from harness.models.logprobs import IMAGE_KEY, collate, encode_prompt, token_logprobs
+    from harness.likelihood.logprobs import IMAGE_KEY, collate, encode_prompt, token_logprobs
     proc = AutoProcessor.from_pretrained(sft_model)
     model = AutoModelForImageTextToText.from_pretrained(sft_model)
     t = tasks.load("count_shapes")

@@ -1,4 +1,4 @@
-"""Each distinct prompt run once for all its completions (`harness.models.prefix`): the same
+"""Each distinct prompt run once for all its completions (`harness.likelihood.prefix`): the same
 log-probs, entropies and gradients as one sequence a row, on every architecture."""
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
-from harness.models import logprobs, prefix
+from harness.likelihood import logprobs, prefix
 from tasks import decode_images
 from trainers import rl, tiny
 

@@ -3,12 +3,12 @@ import json
 import pytest
 from PIL import Image
 
-from harness.cli import main
 from harness.reports import leaderboard, verdicts
 from harness.runs.store import read_jsonl
 from helpers import checkpoint, first, scripted_eval
 from trainers.config import CheckpointEval
-from trainers.quickstart import QuickstartConfig, run, summary_table
+from vrbench.cli import main
+from vrbench.quickstart import QuickstartConfig, run, summary_table
 
 
 @pytest.mark.slow

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from harness.cli import main
 from trainers import recipes
 from trainers.rl import RLConfig
 from trainers.sft import SFTConfig
+from vrbench.cli import main
 
 # (arXiv 2504.02587 section 5.1 and appendix, as REFERENCE.md gathers them)
 PAPER_RL = {

@@ -9,12 +9,12 @@ from collections import defaultdict
 import pytest
 
 from harness import stats
-from harness.cli import main
 from harness.reports import leaderboard
 from harness.runs.results import index
 from harness.runs.store import read_jsonl
 from harness.scoring import grade
 from realdata import S, jsonl, mathvista_items, needs_real, write
+from vrbench.cli import main
 
 pytestmark = needs_real
 

@@ -13,13 +13,13 @@ from scipy.stats import binomtest
 from scipy.stats import t as student_t
 
 from harness import stats
-from harness.cli import main
 from harness.reports import claims as analysis
 from harness.reports import compare, leaderboard
 from harness.runs.results import index
 from harness.runs.store import read_jsonl
 from helpers import N, checkpoint, first, scripted_eval
-from tasks.errors import VrbenchError
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 
 def test_index_reads_names_steps_and_seeds_from_checkpoints(tmp_path):
@@ -223,7 +223,7 @@ def test_concurrent_evals_into_one_root_lose_nothing(tmp_path, tiny_model):
     """Three `vrbench eval` processes at once: two different runs, and one of them twice
     (the same run directory: the second waits for the lock, then finds the work done)."""
     root = tmp_path / "results"
-    base = [sys.executable, "-m", "harness.cli", "eval", "--model", tiny_model, "--root",
+    base = [sys.executable, "-m", "vrbench", "eval", "--model", tiny_model, "--root",
             str(root), "--limit", "6", "--max-new-tokens", "8", "--no-progress"]
     procs = [subprocess.Popen(base + ["--tasks", t], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) for t in ("count_shapes", "bar_chart",

@@ -2,11 +2,11 @@
 
 import pytest
 
-from harness.cli import main
 from harness.runs.store import read_jsonl
-from tasks.errors import VrbenchError
 from trainers import reward_fns, rl
 from trainers.config import CheckpointEval, OptimSettings
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 USER = '''
 def length_bonus(completions, n_tokens, **kwargs):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import harness.scoring.rewards as rewards
-from harness.cli import main
+from vrbench.cli import main
 
 PATH = Path(rewards.__file__)
 RIGHT = "Counting the squares gives 4, so the answer is \\boxed{4}."

@@ -11,8 +11,8 @@ from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from helpers import ScriptedBackend, image_key
 from tasks import Task, decode_images
-from tasks.errors import VrbenchError
 from tasks.spec import COLUMNS, features
+from vrbench.errors import VrbenchError
 
 
 def _answers(task, n_right_of_every: int, limit: int, n: int = 1):

@@ -17,14 +17,14 @@ from harness.runs.runner import evaluate
 from harness.runs.store import read_jsonl
 from helpers import ScriptedBackend, image_key
 from tasks import decode_images
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 openai = pytest.importorskip("openai")
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model):
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", tiny_model,
+    proc = subprocess.Popen([sys.executable, "-m", "vrbench", "serve", tiny_model,
                              "--port", "0", "--model-name", "tiny"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
@@ -62,7 +62,7 @@ def test_openai_backend_through_the_server_matches_hf(server, tiny_model, tmp_pa
     for args in (["--backend", "openai", "--model", "tiny", "--base-url", server,
                   "--concurrency", "4", "--output", str(tmp_path / "api")],
                  ["--model", tiny_model, "--batch-size", "1", "--output", str(tmp_path / "hf")]):
-        res = subprocess.run([sys.executable, "-m", "harness.cli", "eval", *args, *common],
+        res = subprocess.run([sys.executable, "-m", "vrbench", "eval", *args, *common],
                              capture_output=True, text=True)
         assert res.returncode == 0, res.stderr[-2000:]
     api = {(r["task"], r["doc_id"]): r for r in read_jsonl(tmp_path / "api" / "samples.jsonl")}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import tasks
-from harness.cli import main
 from tasks import decode_images, render, shifts
-from tasks.errors import VrbenchError
+from vrbench.cli import main
+from vrbench.errors import VrbenchError
 
 
 def _images(name: str, n: int = 6) -> list[np.ndarray]:

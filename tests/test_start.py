@@ -6,12 +6,12 @@ import json
 import subprocess
 import sys
 
-from harness.cli import COMMANDS
+from vrbench.cli import COMMANDS
 
 HEAVY = ("torch", "transformers", "datasets", "vllm", "matplotlib")
 PROBE = """
 import json, sys
-from harness.cli import main
+from vrbench.cli import main
 calls = json.loads(sys.argv[1])
 for argv in calls:
     try:
@@ -41,7 +41,7 @@ def test_listing_tasks_runs_and_the_leaderboard_imports_no_torch(tmp_path):
 
 
 def test_every_command_is_defined_when_it_runs():
-    from harness.cli import build_parser
+    from vrbench.cli import build_parser
     for name, *_ in COMMANDS:
         only = build_parser(only=name)
         full = build_parser()
@@ -54,7 +54,7 @@ def test_every_command_is_defined_when_it_runs():
 LEAVE = """
 import atexit, sys, threading, time
 from pathlib import Path
-from harness.cli import run
+from vrbench.cli import run
 atexit.register(lambda: print("exit handler ran"))
 class Torn:
     def __del__(self):
@@ -94,4 +94,4 @@ def test_the_program_leaves_as_the_interpreter_would(tmp_path):
 def test_the_console_script_is_the_program():
     from importlib.metadata import entry_points
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "vrbench"]
-    assert script.value == "harness.cli:run"
+    assert script.value == "vrbench.cli:run"

@@ -7,8 +7,8 @@ from PIL import Image
 import tasks
 from harness.analyzers import analyze
 from harness.scoring import grade
-from tasks.errors import VrbenchError
 from tasks.spec import samples_hash
+from vrbench.errors import VrbenchError
 
 
 def test_registry_has_every_domain_with_three_or_more_tasks():

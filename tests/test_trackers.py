@@ -69,6 +69,6 @@ def test_wandb_offline_gets_the_same(tmp_path, tiny_model, monkeypatch):
 
 
 def test_an_unknown_tracker_is_refused(tmp_path, tiny_model):
-    from tasks.errors import VrbenchError
+    from vrbench.errors import VrbenchError
     with pytest.raises(VrbenchError, match="--report-to"):
         _train(tiny_model, tmp_path / "x", "mlflow")

@@ -11,14 +11,14 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 import tasks
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend
-from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.likelihood.logprobs import collate, encode_prompt, token_logprobs
 from harness.runs.store import read_jsonl
 from tasks import decode_images
-from tasks.errors import VrbenchError
 from trainers import rl, session, sft
 from trainers.config import CheckpointEval, OptimSettings
 from trainers.parts import parameter_parts, set_trainable
 from trainers.session import TrainSet
+from vrbench.errors import VrbenchError
 
 TINY_EVAL = CheckpointEval(id_tasks="count_shapes", ood_tasks="bar_chart", limit=4,
                          max_new_tokens=8)

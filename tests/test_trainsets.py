@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import tasks
-from harness.cli import main
 from harness.scoring.rewards import compute_score
+from vrbench.cli import main
 
 
 def _right(target: str) -> str:

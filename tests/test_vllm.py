@@ -7,7 +7,7 @@ import torch
 import tasks
 from harness.backends import GenerationConfig, Request, load_backend
 from tasks import decode_images
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM needs a CUDA GPU")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from harness.runs.results import CHECKPOINT_INFO
-from tasks.errors import VrbenchError
 from trainers import lora
+from vrbench.errors import VrbenchError
 
 STATE_FILE = "trainer_state.pt"
 

@@ -12,8 +12,8 @@ import copy
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tasks.errors import VrbenchError
 from trainers.parts import PARTS, check_parts, parameter_parts
+from vrbench.errors import VrbenchError
 
 ADAPTER_DIR = "adapter"
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import torch
 
-from tasks.errors import VrbenchError
 from trainers.config import DTYPE_BYTES, TrainConfig
 from trainers.parts import PARTS, parameter_parts
+from vrbench.errors import VrbenchError
 
 PROMPT_TOKENS = 1024  # an image and its question, for the generation cache
 HEADROOM = 0.9  # of a GPU's memory the estimate may take (activations need the rest)

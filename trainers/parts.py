@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 if TYPE_CHECKING:  # the names and their check need no torch: a trainer's --help starts fast
     import torch

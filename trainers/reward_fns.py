@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 BUILTIN = "vrbench"
 

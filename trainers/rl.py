@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
-from harness.models import prefix
-from harness.models.logprobs import (
+from harness.likelihood import prefix
+from harness.likelihood.logprobs import (
     Encoded,
     collate,
     encode_prompt,

@@ -22,7 +22,6 @@ from harness.runs.store import (
     try_lock,
     write_text_atomic,
 )
-from tasks.errors import VrbenchError
 from trainers import lora, memory
 from trainers.checkpoints import (
     latest_checkpoint,
@@ -37,6 +36,7 @@ from trainers.dynamics import evaluate_checkpoint
 from trainers.optim import make_optimizer
 from trainers.parts import describe, set_trainable
 from trainers.trackers import Tracker, open_tracker
+from vrbench.errors import VrbenchError
 
 
 class TrainSet:

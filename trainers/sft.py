@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from harness.models.logprobs import collate, encode_prompt, token_logprobs
+from harness.likelihood.logprobs import collate, encode_prompt, token_logprobs
 from tasks import decode_images
 from trainers import session
 from trainers.checkpoints import checkpoint_dir

@@ -70,7 +70,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, extra_special: tuple[str,
 def build(out: str | Path, size: str = "tiny", seed: int = 0, arch: str = "qwen2_vl") -> Path:
     """Write a tiny checkpoint of `arch` (the paper's Qwen2-VL by default) to `out`;
     deterministic for a given architecture, size and seed."""
-    from tasks.errors import VrbenchError
+    from vrbench.errors import VrbenchError
     if size not in SIZES:
         raise VrbenchError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}.")
     if arch not in ARCHS:

@@ -19,7 +19,7 @@ import math
 import os
 from pathlib import Path
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 TRACKERS = ("none", "tensorboard", "wandb")
 

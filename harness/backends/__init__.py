@@ -14,7 +14,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ with."""
 
 from __future__ import annotations
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 LOCAL_IMAGE = {"type": "image"}  # an image part a processor fills with its image tokens
 

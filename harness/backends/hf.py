@@ -18,10 +18,10 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from harness.backends import GenerationConfig, Request, Response, convolutions
+from harness.backends import GenerationConfig, Request, Response, patch_embedding
 from harness.backends.chat import chat_text
 from harness.backends.continuous import ContinuousDecoder, new_cache
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
 # the image-token bookkeeping of VLM processors.
@@ -68,7 +68,7 @@ def load_model(path: str, device: str | None = None, dtype: torch.dtype | None =
                            f"({first}).") from e
     if getattr(processor, "chat_template", None) is None:
         raise VrbenchError(f"{path} has no chat template, so prompts cannot be formatted.")
-    convolutions.as_products(model)  # a patch embedding's convolution is a product
+    patch_embedding.as_products(model)  # a patch embedding's convolution is a product
     return processor, model.to(device).eval()
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_messages
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
 

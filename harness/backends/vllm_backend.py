@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_text
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 class VLLMBackend:

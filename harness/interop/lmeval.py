@@ -18,7 +18,7 @@ from pathlib import Path
 import datasets
 
 import tasks as task_registry
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 FEATURES = datasets.Features({
     "doc_id": datasets.Value("string"), "images": datasets.List(datasets.Image()),

@@ -35,7 +35,7 @@ from harness.runs.metrics import summarize_groups, summarize_task
 from harness.runs.results import git_commit, package_versions
 from harness.runs.store import append_jsonl, iter_jsonl, locked, write_json_atomic
 from harness.scoring import grade
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
 CHUNK = 1000  # records graded and written at a time

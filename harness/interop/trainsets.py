@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 import tasks as task_registry
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 FORMATS = ("verl", "easyr1")
 PLACEHOLDER = "<image>"

@@ -27,7 +27,7 @@ from harness.reports.tables import pct
 from harness.runs.metrics import summarize_groups
 from harness.runs.results import Entry, checkpoint_results, index
 from harness.runs.store import read_jsonl
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 def _cv(c) -> float | None:

@@ -22,7 +22,7 @@ import numpy as np
 from harness.runs.results import load_entry
 from harness.runs.store import read_jsonl
 from tasks import DOMAINS
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 N_BOOT = 10_000
 

@@ -36,7 +36,7 @@ from harness.runs.metrics import TRACKED, summarize_groups
 from harness.runs.results import Entry, checkpoint_results, index, printable
 from harness.runs.store import run_file, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 @dataclass

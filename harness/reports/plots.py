@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.runs.metrics import TRACKED
 from harness.runs.store import read_jsonl
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 METRICS = {m.key: m.label for m in TRACKED if m.plotted}  # one panel each
 RATIOS = {m.key for m in TRACKED if m.ratio}  # drawn on [0, 1]: a +-1 std band may pass them

@@ -15,7 +15,7 @@ from harness import flags
 from harness.analyzers import REFLECTION_MODES
 from harness.backends import BACKENDS, GenerationConfig
 from tasks import EVAL_SPLIT
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 GENERATION_DEFAULTS = ("neutral", "model")
 

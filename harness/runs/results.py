@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.runs.store import run_file
 from tasks import DOMAINS, EVAL_SPLIT
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
 PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",

@@ -41,8 +41,8 @@ from harness.runs.store import (
 from harness.scoring import grade
 from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
-from tasks.errors import VrbenchError
 from tasks.spec import samples_hash
+from vrbench.errors import VrbenchError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 LOCK_FILE = ".lock"  # in a run or training folder: held by its one writer
 

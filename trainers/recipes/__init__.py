@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from harness import flags
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 HERE = Path(__file__).parent
 

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from harness.backends import GenerationConfig, Request
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 if TYPE_CHECKING:  # loaded by `serve`: its flags (`Limits`) are read without transformers
     from harness.backends.hf import HFBackend

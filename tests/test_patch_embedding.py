@@ -1,5 +1,5 @@
 """A convolution over one window of its kernel run as a product
-(`harness.backends.convolutions`): the same outputs and gradients as the convolution, on every
+(`harness.backends.patch_embedding`): the same outputs and gradients as the convolution, on every
 architecture, and other inputs left to the convolution."""
 
 import copy
@@ -10,9 +10,9 @@ from torch import nn
 from transformers import AutoModelForImageTextToText
 
 import tasks
-from harness.backends import convolutions
+from harness.backends import patch_embedding
 from harness.backends.hf import load_model
-from harness.models import logprobs
+from harness.likelihood import logprobs
 from tasks import decode_images
 from trainers import tiny
 
@@ -25,7 +25,7 @@ def test_one_window_is_a_product_and_other_inputs_convolve():
             (nn.Conv2d(3, 8, 4, stride=4), (5, 3, 4, 4), (2, 3, 12, 8)),
             (nn.Conv1d(2, 8, 3, stride=1), (5, 2, 3), (2, 2, 9))]:
         before = copy.deepcopy(conv)
-        assert convolutions.as_products(conv) == 1
+        assert patch_embedding.as_products(conv) == 1
         for shape in (window, image):
             x = torch.randn(shape)
             out, ref = conv(x), before(x)
@@ -35,16 +35,16 @@ def test_one_window_is_a_product_and_other_inputs_convolve():
             assert torch.allclose(conv.weight.grad, before.weight.grad, rtol=1e-4, atol=1e-5)
             conv.zero_grad()
             before.zero_grad()
-    assert convolutions.as_products(nn.Conv2d(3, 8, 3, padding="valid")) == 1
+    assert patch_embedding.as_products(nn.Conv2d(3, 8, 3, padding="valid")) == 1
     for other in (nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(3, 8, 3, padding="same"),
                   nn.Conv2d(4, 8, 3, groups=2),
                   nn.Conv2d(3, 8, 3, dilation=2), nn.Linear(3, 3)):
-        assert convolutions.as_products(other) == 0
+        assert patch_embedding.as_products(other) == 0
 
 
 def test_a_copy_keeps_its_own_weights():
     conv = nn.Conv2d(3, 4, 2, stride=2)
-    convolutions.as_products(conv)
+    patch_embedding.as_products(conv)
     twin = copy.deepcopy(conv)
     with torch.no_grad():
         twin.weight.zero_()
@@ -59,7 +59,7 @@ def test_loaded_models_give_the_convolutions_results(arch, tmp_path):
     path = tiny.build(tmp_path / arch, size="tiny", seed=0, arch=arch)
     plain = AutoModelForImageTextToText.from_pretrained(path)
     proc, loaded = load_model(str(path), device="cpu")
-    assert any(m.forward.__func__ is convolutions._one_window_forward
+    assert any(m.forward.__func__ is patch_embedding._one_window_forward
                for m in loaded.modules() if isinstance(m, nn.Conv3d | nn.Conv2d))
     t = tasks.load("count_shapes")
     encs = [logprobs.encode_prompt(proc, t.prompt(s), decode_images(s))

@@ -22,10 +22,10 @@ import torch
 
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend, load_model
-from harness.models.logprobs import collate, encode_prompt, next_token_logprobs
+from harness.likelihood.logprobs import collate, encode_prompt, next_token_logprobs
 from harness.runs.config import KLConfig
 from harness.runs.store import write_text_atomic
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 N_BOOT = 2000
 

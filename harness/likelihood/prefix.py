@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.backends.continuous import Layout, new_cache
-from harness.models.logprobs import (
+from harness.likelihood.logprobs import (
     IMAGE_KEY,
     chosen_and_entropy,
     model_inputs,
@@ -55,7 +55,7 @@ def prompt_slots(batch: dict) -> tuple[list[int], list[int]]:
 
 def token_logprobs(model, batch: dict, temperature: float = 1.0,
                    suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """What `harness.models.logprobs.token_logprobs` returns for a right-padded batch of
+    """What `harness.likelihood.logprobs.token_logprobs` returns for a right-padded batch of
     prompt + completion rows ((B, L-1) log-probs and entropies, entry t about token t+1; zero
     off the completions), with each distinct prompt run once."""
     device = next(model.parameters()).device

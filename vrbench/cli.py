@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from tasks.errors import VrbenchError
+from vrbench.errors import VrbenchError
 
 
 def _cmd_tasks(args) -> None:
@@ -90,7 +90,7 @@ def _torchrun(n: int, argv: list[str]) -> None:
     args = [a for i, a in enumerate(argv) if not (
         a.startswith("--data-parallel") or (i and argv[i - 1] == "--data-parallel"))]
     code = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc-per-node={n}", "-m", "harness.cli", *args]).returncode
+                           f"--nproc-per-node={n}", "-m", "vrbench", *args]).returncode
     if code:
         raise SystemExit(code)
 
@@ -112,8 +112,8 @@ def _cmd_rescore(args) -> None:
 
 
 def _cmd_serve(args) -> None:
-    from harness.backends.serve import Limits, serve
     from harness.flags import build
+    from harness.server import Limits, serve
 
     def ready(server):
         host, port = server.server_address[:2]
@@ -151,8 +151,8 @@ def _cmd_train(args) -> None:
 
 def _cmd_quickstart(args) -> None:
     from harness.flags import build
-    from trainers.config import QuickstartConfig
-    from trainers.quickstart import run
+    from vrbench.config import QuickstartConfig
+    from vrbench.quickstart import run
     run(build(QuickstartConfig, args))
 
 
@@ -199,7 +199,7 @@ def _cmd_compare(args) -> None:
 
 def _cmd_kl(args) -> None:
     from harness.flags import build
-    from harness.models import kl
+    from harness.likelihood import kl
     from harness.runs.config import KLConfig
     cfg = build(KLConfig, args)
     result = kl.measure(args.base, args.checkpoints, args.tasks, cfg)
@@ -295,7 +295,7 @@ def _args_train(p, name: str, within) -> None:
 
 def _args_quickstart(p) -> None:
     from harness import flags
-    from trainers.config import QuickstartConfig
+    from vrbench.config import QuickstartConfig
     flags.add_options(p, QuickstartConfig)
     p.set_defaults(func=_cmd_quickstart)
 
@@ -309,7 +309,7 @@ def _args_dynamics(p) -> None:
 
 def _args_serve(p) -> None:
     from harness import flags
-    from harness.backends.serve import Limits
+    from harness.server import Limits
     p.add_argument("checkpoint", help="checkpoint directory")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
@@ -516,7 +516,3 @@ def run() -> None:
     except (OSError, ValueError):  # a closed pipe: the interpreter's own way out
         sys.exit(code)
     os._exit(code)
-
-
-if __name__ == "__main__":
-    run()

@@ -21,15 +21,16 @@ from pathlib import Path
 
 import torch
 
-from harness.models import kl
+from harness.likelihood import kl
 from harness.reports import compare, leaderboard, verdicts
 from harness.reports.plots import plot_dynamics, plot_pareto
 from harness.runs.results import index
 from harness.runs.store import read_jsonl, write_text_atomic
 from trainers import rl, sft, tiny
 from trainers.checkpoints import checkpoint_dir
-from trainers.config import OptimSettings, QuickstartConfig
+from trainers.config import OptimSettings
 from trainers.dynamics import eval_run_dir, evaluate_checkpoint
+from vrbench.config import QuickstartConfig
 
 
 @dataclass(frozen=True)
