@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from harness import stats
-from harness.scoring.grader import FORMATTED, extract
+from harness.scoring.grader import extract, in_format
 
 # The 15 reflection words of the paper, matched case-insensitively.
 REFLECTION_WORDS = (
@@ -57,7 +57,7 @@ def analyze(text: str, n_tokens: int | None = None, finish_reason: str | None = 
         "has_reflection": any(hits.values()),
         "extractable": answer is not None,
         "extraction": method,
-        "formatted": method in FORMATTED,
+        "formatted": in_format(answer, method),
         "truncated": finish_reason == "length",
         "repetition": round(repetition(text), 4),
     }

@@ -51,7 +51,8 @@ class Benchmark:
     skill: str  # what it tests, in a phrase
     columns: dict[str, tuple]  # published column -> its kinds (types, None, IMAGE)
     config: str | None = None  # the published config (subset)
-    summarize: Callable[[list[dict]], dict] | None = None  # extra results from the records
+    summarize: Callable[[list[tuple]], dict] | None = None  # extra results from each scored
+    # sample's (group, accuracy)
     select: Callable[[list[dict]], list[dict]] | None = None  # rows of a derived split
     optional: tuple[str, ...] = field(default=())  # columns an older copy may lack
     data_files: tuple[str, ...] = ()  # where the rows are when no card or file name says
@@ -423,7 +424,7 @@ def _wemath(row: dict, root: Path) -> dict:
                                 "knowledge concept": row.get("knowledge concept")}}}
 
 
-def wemath_diagnosis(records: list[dict]) -> dict:
+def wemath_diagnosis(scored: list[tuple[dict | None, float]]) -> dict:
     """We-Math's four-way diagnosis of each multi-step problem from its one-step parts
     (key `Nsteps_i`) and the whole (`Nsteps_multi`), as the benchmark's own evaluation
     counts them: insufficient knowledge (IK: a part wrong, the whole wrong), inadequate
@@ -433,11 +434,10 @@ def wemath_diagnosis(records: list[dict]) -> dict:
     whole right). Score = (N - 0.5 IG - RM - IK) / N over the N multi-step problems (the
     official script fixes N = 525, testmini's count)."""
     problems: dict[tuple, dict[str, bool]] = {}
-    for r in records:
-        g = r.get("group") or {}
-        steps, _, part = g.get("key", "").partition("_")
+    for g, acc in scored:
+        steps, _, part = (g or {}).get("key", "").partition("_")
         if steps in ("2steps", "3steps"):
-            problems.setdefault((steps, g["problem"]), {})[part] = r["acc"] == 1.0
+            problems.setdefault((steps, g["problem"]), {})[part] = acc == 1.0
     counts = dict.fromkeys(("IK", "IG", "CM_strict", "CM_loose", "RM_strict", "RM_loose"), 0)
     n = 0
     for (steps, _), answers in problems.items():

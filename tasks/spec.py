@@ -234,14 +234,15 @@ class Task:
         return self.prompt_template.replace("{question}", sample.question).replace(
             "{options}", lettered(sample.choices))
 
-    def summarize(self, records: list[dict]) -> dict:
-        """The task's own results beyond accuracy, from its scored sample records (a
-        published benchmark's diagnosis, such as We-Math's); {} for most tasks."""
-        if self.benchmark is None or not records:
+    def summarize(self, scored: list[tuple[dict | None, float]]) -> dict:
+        """The task's own results beyond accuracy, from each scored sample's group (the
+        `group` of its meta) and accuracy: a published benchmark's diagnosis, such as
+        We-Math's; {} for most tasks."""
+        if self.benchmark is None or not scored:
             return {}
         from tasks.benchmarks import BENCHMARKS
         hook = BENCHMARKS[self.benchmark].summarize
-        return {"diagnosis": hook(records)} if hook is not None else {}
+        return {"diagnosis": hook(scored)} if hook is not None else {}
 
 
 # A task YAML's fields: (types, required).

@@ -5,7 +5,7 @@ import json
 
 import tasks
 from harness.backends import GenerationConfig, Request, Response
-from harness.runs.results import CHECKPOINT_INFO
+from harness.runs.provenance import CHECKPOINT_INFO
 from harness.runs.runner import evaluate
 from tasks import decode_images
 

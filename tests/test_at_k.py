@@ -11,6 +11,7 @@ from harness import stats
 from harness.analyzers import analyze
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_task
+from harness.runs.rundir import SampleRecord
 from vrbench.errors import VrbenchError
 
 
@@ -74,15 +75,12 @@ def test_a_task_reports_each_k_with_an_interval():
     records = []
     for i in range(30):
         answers, correct = _case(rng, 8)
-        records.append({"task": "t", "doc_id": str(i), "target": "7", "acc": sum(correct) / 8,
-                        "pass": any(correct), "correct": correct, "filtered_resps": answers,
-                        "analysis": [analyze(f"The answer is {a}.") for a in answers],
-                        "error": None})
-    records.append({"task": "t", "doc_id": "x", "target": "7", "acc": 0.0, "pass": False,
-                    "correct": [], "filtered_resps": [], "analysis": [], "error": "bad image"})
+        records.append(SampleRecord("t", str(i), "7", correct=correct, filtered_resps=answers,
+                                    analysis=[analyze(f"The answer is {a}.") for a in answers]))
+    records.append(SampleRecord("t", "x", "7", error="bad image"))
     out = summarize_task(records, 8, (1, 4, 8))
     for k in (1, 4, 8):
-        want = [float(_brute_pass(r["correct"], k)) if r["error"] is None else 0.0
+        want = [float(_brute_pass(r.correct, k)) if r.error is None else 0.0
                 for r in records]
         assert out[f"pass@{k}"] == pytest.approx(sum(want) / len(want))
         lo, hi = out[f"maj@{k}_ci95"]

@@ -85,4 +85,4 @@ def test_a_large_single_line_mathvista_file_is_graded_in_bounded_memory(tmp_path
     assert r["other_agreement"] == pytest.approx(1.0)
     # the file read whole, then held as items and records, peaked at 4.6x this file (18x a
     # real one); read and graded as a stream, what is held is a summary's fields per response
-    assert peak < 4 * path.stat().st_size, f"{peak / path.stat().st_size:.1f}x the file"
+    assert peak < 4 * path.stat().st_size, f"{peak / path.stat().st_size:.2f}x the file"

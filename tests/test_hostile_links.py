@@ -6,7 +6,7 @@ index with a warning."""
 import json
 import os
 
-from harness.runs.results import index
+from harness.runs.index import index
 from helpers import checkpoint, first, scripted_eval
 from vrbench.cli import main
 

@@ -4,7 +4,8 @@ displayed or published, so it can neither split a row nor reorder what a reader 
 
 import json
 
-from harness.runs.results import CHECKPOINT_INFO, printable
+from harness.runs.index import printable
+from harness.runs.provenance import CHECKPOINT_INFO
 from helpers import first, scripted_eval
 from vrbench.cli import main
 

@@ -12,8 +12,8 @@ import pytest
 
 import tasks
 from harness.reports import compare, verdicts
+from harness.runs.index import checkpoint_results, index
 from harness.runs.metrics import summarize_groups
-from harness.runs.results import checkpoint_results, index
 from harness.runs.store import read_jsonl
 from tasks import shifts
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness import stats
 from harness.reports import leaderboard
-from harness.runs.results import index
+from harness.runs.index import index
 from harness.runs.store import read_jsonl
 from harness.scoring import grade
 from realdata import S, jsonl, mathvista_items, needs_real, write

@@ -15,7 +15,7 @@ from scipy.stats import t as student_t
 from harness import stats
 from harness.reports import claims as analysis
 from harness.reports import compare, leaderboard
-from harness.runs.results import index
+from harness.runs.index import index
 from harness.runs.store import read_jsonl
 from helpers import N, checkpoint, first, scripted_eval
 from vrbench.cli import main

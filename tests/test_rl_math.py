@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from harness.runs.ranks import Dist
+from harness.scoring import rewards
 from trainers import losses, rl
 from trainers.losses import Scale
 from trainers.optim import lr_factor
@@ -112,19 +113,24 @@ def test_k3_kl_and_aggregation_by_hand():
 
 def test_reward_parts():
     cfg = rl.RLConfig(model="m", out="o", format_reward=0.1, min_tokens=4)
-    ok = rl.reward("There are 3. \\boxed{3}", 9, "stop", "3", [], cfg)
+
+    def reward(text, n, finish, target, choices):
+        return rewards.reward(text, target, choices, None, cfg.reward_terms(), n, finish)
+    ok = reward("There are 3. \\boxed{3}", 9, "stop", "3", [])
     assert ok["correct"] == 1.0 and ok["format"] == 1.0 and ok["reward"] == pytest.approx(1.1)
-    wrong_unboxed = rl.reward("maybe 4 or so", 9, "stop", "3", [], cfg)
+    wrong_unboxed = reward("maybe 4 or so", 9, "stop", "3", [])
     assert wrong_unboxed["reward"] == 0.0 and wrong_unboxed["format"] == 0.0
-    cut = rl.reward("There are 3. \\boxed{3}", 64, "length", "3", [], cfg)
+    cut = reward("There are 3. \\boxed{3}", 64, "length", "3", [])
     assert cut["reward"] == -0.1 and cut["penalty"] == 1.0
-    short = rl.reward("\\boxed{3}", 3, "stop", "3", [], cfg)
+    short = reward("\\boxed{3}", 3, "stop", "3", [])
     assert short["reward"] == -0.1
-    cjk = rl.reward("答案 \\boxed{3}", 9, "stop", "3", [], cfg)
+    cjk = reward("答案 \\boxed{3}", 9, "stop", "3", [])
     assert cjk["language"] == pytest.approx(2 / 12)  # 2 CJK characters of 12
     assert cjk["reward"] == pytest.approx(1.1 - 0.1 * 2 / 12)
-    mc = rl.reward("\\boxed{B}", 9, "stop", "B", ["red", "green"], cfg)
+    mc = reward("\\boxed{B}", 9, "stop", "B", ["red", "green"])
     assert mc["correct"] == 1.0
+    for empty in ("\\boxed{}", "\\boxed{ }", "<answer> </answer>"):  # no answer, no format
+        assert reward(f"It is 3. {empty}", 9, "stop", "3", [])["format"] == 0.0
 
 
 def test_warmup_cosine_schedule():

@@ -5,7 +5,7 @@ verl reward signature."""
 import pytest
 from transformers import AutoProcessor
 
-from harness.runs.results import index
+from harness.runs.index import index
 from harness.runs.store import read_jsonl
 from trainers.config import CheckpointEval
 from trainers.integrations import VrbenchCallback, trl_dataset, trl_reward, verl_compute_score

@@ -127,11 +127,13 @@ def test_reflection_by_checkpoint_reads_the_responses_within_task(tmp_path):
     reflective responses are the longer ones."""
     import json
 
-    from harness.runs.results import Entry
+    from harness.runs.index import Entry
+    from harness.runs.rundir import SampleRecord
 
     def rec(task, n, hits):
-        return {"task": task, "analysis": [{"n_tokens": n, "n_words": n,
-                                            "reflection_hits": {"wait": hits} if hits else {}}]}
+        return SampleRecord(task, f"{task}{n}", "1", resps=["..."], correct=[True], analysis=[
+            {"n_tokens": n, "n_words": n, "reflection_hits": {"wait": hits} if hits else {},
+             "has_reflection": bool(hits)}]).to_json()
 
     recs = [rec("a", 10 + i % 3 + 20 * (i % 2), i % 2) for i in range(20)]
     recs += [rec("b", 50 + i, 0) for i in range(10)]  # long, never reflective: undefined

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from harness.runs.results import CHECKPOINT_INFO
+from harness.runs.provenance import CHECKPOINT_INFO
 from trainers import lora
 from vrbench.errors import VrbenchError
 

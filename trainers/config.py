@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from harness import flags
 from harness.runs.config import GENERATION_DEFAULTS, EvalConfig
+from harness.scoring.rewards import RewardTerms
 from tasks import EVAL_SPLIT
 from trainers import reward_fns
 from trainers.lora import LoraSettings
@@ -206,7 +207,8 @@ class RLConfig(TrainConfig):
     # vrbench (the grader with the penalties below), module:function or file.py:function
     # (called as TRL calls a reward function: trainers/reward_fns.py)
     correct_reward: float = 1.0  # reward of a correct final answer
-    format_reward: float = 0.0  # added when the answer is in \boxed{} (EasyR1-style shaping)
+    format_reward: float = 0.0  # added when the answer is in a non-empty \boxed{} or answer tag
+    # (EasyR1-style shaping)
     language_coef: float = 0.1  # minus this times the share of CJK characters
     no_eos_reward: float = -0.1  # the whole reward of a response cut at the limit or too short
     min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
@@ -238,6 +240,11 @@ class RLConfig(TrainConfig):
     # every response repeats its prompt, as transformers' trainers do
     mini_batches: int = 1  # optimizer steps per ppo epoch
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
+
+    def reward_terms(self) -> RewardTerms:
+        """The terms vrbench's reward adds to the grader's verdict (`--reward vrbench`)."""
+        return RewardTerms(self.correct_reward, self.format_reward, self.language_coef,
+                           self.no_eos_reward, self.min_tokens)
 
     def needs_reference(self) -> bool:
         """A KL loss, or Reinforce++'s KL reward, keeps the starting model as the reference."""

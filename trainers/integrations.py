@@ -23,7 +23,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from harness.runs.results import CHECKPOINT_INFO
+from harness.runs.provenance import CHECKPOINT_INFO
 from harness.scoring.rewards import compute_score, score
 from trainers.config import CheckpointEval
 from trainers.dynamics import evaluate_checkpoint

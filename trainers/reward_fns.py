@@ -1,6 +1,7 @@
 """Reward functions `vrbench rl --reward` adds up: vrbench's grader and any of the user's.
 
-A spec is `NAME[=WEIGHT]`: `vrbench` (the grader with the paper's penalties, `rl.reward`),
+A spec is `NAME[=WEIGHT]`: `vrbench` (the grader with the paper's penalties,
+`harness.scoring.rewards.reward`),
 `package.module:function`, or `path/to/file.py:function`. A user's function is called as
 TRL calls one, once per generation chunk:
 

@@ -42,7 +42,7 @@ from harness.likelihood.logprobs import (
 )
 from harness.runs.ranks import Dist
 from harness.runs.store import append_jsonl
-from harness.scoring import grade
+from harness.scoring.rewards import reward
 from tasks import Sample, decode_images
 from trainers import reward_fns, session
 from trainers.checkpoints import checkpoint_dir
@@ -59,34 +59,8 @@ class Rollout:
 
     prompt: Encoded  # the prompt as the processor encoded it
     response: Response
-    reward: dict  # the reward and its parts (see `reward`)
+    reward: dict  # the reward and its parts (`harness.scoring.rewards.reward`)
     sample: Sample
-
-
-# -- rewards ----------------------------------------------------------------------------------
-def cjk_share(text: str) -> float:
-    if not text:
-        return 0.0
-    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3040" <= ch <= "\u30ff"
-              or "\uac00" <= ch <= "\ud7af")
-    return cjk / len(text)
-
-
-def reward(text: str, n_tokens: int, finish_reason: str, target: str, choices: list[str],
-           cfg: RLConfig) -> dict:
-    """The reward and its parts. A response cut at the token limit (no EOS) or shorter than
-    `min_tokens` gets `no_eos_reward` as its whole reward, as in the paper."""
-    g = grade(text, target, choices or None)
-    parts = {"correct": float(g.correct), "format": 0.0, "language": 0.0, "penalty": 0.0}
-    if finish_reason != "stop" or n_tokens < cfg.min_tokens:
-        parts["penalty"] = 1.0
-        parts["reward"] = cfg.no_eos_reward
-        return parts
-    parts["format"] = float(analyzers.analyze(text)["formatted"])
-    parts["language"] = cjk_share(text)
-    parts["reward"] = (cfg.correct_reward * parts["correct"] + cfg.format_reward * parts["format"]
-                       - cfg.language_coef * parts["language"])
-    return parts
 
 
 # -- advantages -------------------------------------------------------------------------------
@@ -329,7 +303,8 @@ def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationCon
             (t, s), req = items[i], reqs[i]
             enc = encode_prompt(policy.processor, req.prompt, req.images)
             for r in outs[i]:
-                parts = reward(r.text, r.n_tokens, r.finish_reason, s.target, s.choices, cfg)
+                parts = reward(r.text, s.target, s.choices, s.meta.get("precision"),
+                               cfg.reward_terms(), r.n_tokens, r.finish_reason)
                 chunk.append((t, req.prompt, Rollout(enc, r, parts, s)))
         _add_up(chunk, fns)
         out += [x for _, _, x in chunk]

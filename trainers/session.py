@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from harness.runs.provenance import CHECKPOINT_INFO
 from harness.runs.ranks import Dist, setup_distributed
-from harness.runs.results import CHECKPOINT_INFO
 from harness.runs.store import (
     LOCK_FILE,
     append_jsonl,

@@ -65,6 +65,7 @@ def _cmd_eval(args) -> None:
     from harness.reports.tables import results_table, shift_table
     from harness.runs.config import EvalConfig
     from harness.runs.ranks import setup_distributed
+    from harness.runs.rundir import CONFIG, RESULTS, SAMPLES
     from harness.runs.runner import evaluate
     cfg, ranks = build(EvalConfig, args), setup_distributed()
     out = evaluate(args.model, args.tasks, cfg, ranks=ranks)
@@ -76,11 +77,11 @@ def _cmd_eval(args) -> None:
         figure = plot_shift_curves(curves, Path(out["run_dir"]) / "shifts.png")
         print(f"\naccuracy against shift distance (0: the source): {figure}")
         print(shift_table(curves))
-    print(f"\nrun directory: {out['run_dir']} (config.json, samples.jsonl, results.json)")
+    print(f"\nrun directory: {out['run_dir']} ({CONFIG}, {SAMPLES}, {RESULTS})")
     if out["n_grade_errors"]:
         print(f"warning: the grader raised on {out['n_grade_errors']} sample(s); they are "
               "counted as errors (n_grade_errors), not as answers, and each one's `error` in "
-              "samples.jsonl says what failed.", file=sys.stderr)
+              f"{SAMPLES} says what failed.", file=sys.stderr)
 
 
 def _torchrun(n: int, argv: list[str]) -> None:
@@ -163,7 +164,7 @@ def _cmd_dynamics(args) -> None:
 
 def _cmd_runs(args) -> None:
     from harness.reports.tables import text_table
-    from harness.runs.results import index, printable
+    from harness.runs.index import index, printable
     rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
     for e in index(args.root):
         rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,

@@ -24,7 +24,7 @@ import torch
 from harness.likelihood import kl
 from harness.reports import compare, leaderboard, verdicts
 from harness.reports.plots import plot_dynamics, plot_pareto
-from harness.runs.results import index
+from harness.runs.index import index
 from harness.runs.store import read_jsonl, write_text_atomic
 from trainers import rl, sft, tiny
 from trainers.checkpoints import checkpoint_dir

@@ -23,27 +23,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
+import math
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import analyzers
 from harness.runs.metrics import summarize_groups, summarize_task
-from harness.runs.results import git_commit, package_versions
-from harness.runs.store import append_jsonl, iter_jsonl, locked, write_json_atomic
-from harness.scoring import grade
+from harness.runs.rundir import RunDir, SampleRecord, graded, read_records
+from harness.runs.store import iter_jsonl
 from vrbench.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
 CHUNK = 1000  # records graded and written at a time
 DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
 VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
-# the fields of a sample record a task's summary reads (`summarize_task`)
-SUMMARIZED = ("task", "target", "acc", "error", "correct", "analysis", "categories",
-              "other_correct")
 
 
 @dataclass
@@ -123,10 +118,29 @@ def _object_entries(path: Path, what: str, block: int = 1 << 20):
                     i = skip(i + 1)
                 elif w.text[i:i + 1] != "}":
                     raise ValueError(f"',' or '}}' expected after the entry {key!r}")
+            end = skip(i + 1)
+            if w.text[end:end + 1]:
+                raise ValueError(f"text after the object's end at character {end + w.dropped}")
         except (ValueError, RecursionError) as e:
             where = (f"{e.msg} at character {e.pos + w.dropped}"
                      if isinstance(e, json.JSONDecodeError) else e)
             raise VrbenchError(f"{path} is not valid JSON ({where}).") from e
+
+
+_TRUTH = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False,
+          "correct": True, "incorrect": False}
+
+
+def verdict(v) -> bool | None:
+    """Another harness's verdict, read strictly: a boolean, 0 or 1, or a word that says so
+    ("True", "false", "yes", "0"); anything else (None, NaN, 0.5, "maybe") is no verdict."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)):
+        return bool(v) if v in (0, 1) else None
+    if isinstance(v, str):
+        return _TRUTH.get(v.strip().lower())
+    return None
 
 
 def _lines(path: Path) -> Iterator[dict]:
@@ -149,7 +163,7 @@ def read_mathvista(path: Path) -> Iterator[Item]:
                 _letter_target(str(p["answer"]), choices), choices,
                 int(p["precision"]) if p.get("answer_type") == "float"
                 and p.get("precision") is not None else None, p.get("query") or "",
-                p.get("true_false"), p.get("extraction"),
+                verdict(p.get("true_false")), p.get("extraction"),
                 {"task": meta.get("task"), "context": meta.get("context"),
                  "grade": meta.get("grade"), "skills": meta.get("skills"),
                  "question_type": p["question_type"]})
@@ -179,8 +193,8 @@ def read_mathvision(path: Path, task: str, data_dir: str | None) -> Iterator[Ite
             "target": str(x["answer"]), "choices": [str(o) for o in x.get("options") or []],
             "precision": None, "categories": {}, "prompt": ""}
         yield Item(key, str(x.get("response") or ""), row["target"], row["choices"],
-                   row["precision"], row["prompt"], x.get("correct"), x.get("model_answer"),
-                   row["categories"])
+                   row["precision"], row["prompt"], verdict(x.get("correct")),
+                   x.get("model_answer"), row["categories"])
 
 
 def _verdict(line: dict, key: str | None):
@@ -195,8 +209,8 @@ def _verdict(line: dict, key: str | None):
             v = next((v[x] for x in VERDICT_KEYS if x in v), None)
         if isinstance(v, list) and v:
             v = v[0]
-        if isinstance(v, bool) or v in (0, 1, 0.0, 1.0):
-            return bool(v)
+        if isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)):
+            return verdict(v)
     return None
 
 
@@ -222,47 +236,32 @@ def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> Iterator[I
 
 
 def read_vrbench(path: Path) -> Iterator[Item]:
-    for n, r in enumerate(_lines(path), 1):
-        resps = r.get("resps") or []
-        if not (isinstance(resps, list) and all(isinstance(t, str) for t in resps)
-                and isinstance(r.get("target"), str) and isinstance(r.get("correct"), list)
-                and len(r["correct"]) == len(resps)):
-            raise VrbenchError(f"record {n} of {path} is not a vrbench sample (its resps must "
-                               "be texts, with a target text and a verdict per response).")
-        for j, text in enumerate(resps):
-            doc = r["doc_id"] if len(r["resps"]) == 1 else f"{r['doc_id']}#{j}"
-            yield Item(doc, text, r["target"], r.get("choices") or [], r.get("precision"),
-                       (r.get("arguments") or {}).get("prompt", ""), r["correct"][j],
-                       (r.get("filtered_resps") or [None] * (j + 1))[j],
-                       r.get("categories") or {}, r["task"])
+    for n, r in enumerate(read_records(path, own=False), 1):
+        if len(r.correct) != len(r.resps):
+            raise VrbenchError(f"record {n} of {path} is not a vrbench sample (it needs a "
+                               "verdict per response).")
+        for j, text in enumerate(r.resps):
+            doc = r.doc_id if len(r.resps) == 1 else f"{r.doc_id}#{j}"
+            yield Item(doc, text, r.target, r.choices, r.precision, r.prompt, r.correct[j],
+                       (r.filtered_resps or [None] * (j + 1))[j], r.categories or {}, r.task)
 
 
-def _record(item: Item, task: str, reflection_mode: str) -> dict:
-    g = grade(item.response, item.target, item.choices or None, item.precision)
-    a = analyzers.analyze(item.response, None, None, reflection_mode) | {"finish_reason": None}
-    rec = {"task": task, "doc_id": item.doc_id, "target": item.target, "choices": item.choices,
-           "arguments": {"prompt": item.prompt}, "resps": [item.response],
-           "filtered_resps": [g.extracted], "correct": [g.correct], "acc": float(g.correct),
-           "pass": g.correct, "analysis": [a], "error": None,
-           **({"categories": item.categories} if any(item.categories.values()) else {}),
-           **({"precision": item.precision} if item.precision is not None else {})}
+def _record(item: Item, task: str, reflection_mode: str) -> SampleRecord:
+    rec = graded(task, item.doc_id, item.target, item.choices, item.precision, item.prompt,
+                 [(item.response, None, None)], reflection_mode,
+                 categories=item.categories if any(item.categories.values()) else None)
     if item.other_correct is not None:
-        rec["other_correct"] = [bool(item.other_correct)]
-        rec["other_extraction"] = item.other_extraction
+        rec.other_correct, rec.other_extraction = [item.other_correct], item.other_extraction
     return rec
 
 
-def _keep(chunk: list[dict], kept: dict[str, list[dict]], disagree: list[dict]) -> None:
-    """Keep of each graded record what the summary reads, and where the two verdicts differ,
-    the difference."""
-    for r in chunk:
-        kept.setdefault(r["task"], []).append({k: r[k] for k in SUMMARIZED if k in r})
-        if "other_correct" in r and r["other_correct"][0] != r["correct"][0]:
-            disagree.append({
-                "task": r["task"], "doc_id": r["doc_id"], "target": r["target"],
-                "vrbench": r["correct"][0], "vrbench_extracted": r["filtered_resps"][0],
-                "other": r["other_correct"][0], "other_extracted": r["other_extraction"],
-                "response_tail": r["resps"][0][-300:]})
+def _disagreement(r: SampleRecord) -> dict | None:
+    """Where the two verdicts differ, the difference."""
+    if r.other_correct is None or not r.correct or r.other_correct[0] == r.correct[0]:
+        return None
+    return {"task": r.task, "doc_id": r.doc_id, "target": r.target, "vrbench": r.correct[0],
+            "vrbench_extracted": r.filtered_resps[0], "other": r.other_correct[0],
+            "other_extracted": r.other_extraction, "response_tail": r.resps[0][-300:]}
 
 
 def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: str | None = None,
@@ -278,7 +277,7 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
     if fmt in ("lmms-eval",) and not task:
         raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
     task = task or DEFAULT_TASK.get(fmt)
-    source = path / "samples.jsonl" if fmt == "vrbench" and path.is_dir() else path
+    source = RunDir.samples_file(path) if fmt == "vrbench" else path
     if fmt == "mathvista":
         items = read_mathvista(source)
     elif fmt == "mathvision":
@@ -295,45 +294,49 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
     name = model_name or path.stem.removeprefix("output_")
     config = {"model": name, "model_sha256": None, "preset": f"rescored:{fmt}", "split": "test",
               "generation": {}, "backend": f"rescore:{fmt}", "source": str(path.resolve()),
-              "source_sha256": digest, "reflection_mode": reflection_mode,
-              "reflection_words": list(analyzers.REFLECTION_WORDS), "checkpoint": None,
-              "scorer": "vrbench rule-based (harness.scoring)", "packages": package_versions(),
-              "git_commit": git_commit()}
-    run_id = hashlib.sha256(json.dumps({k: config[k] for k in (
+              "source_sha256": digest, "reflection_mode": reflection_mode, "checkpoint": None}
+    config["run_id"] = hashlib.sha256(json.dumps({k: config[k] for k in (
         "model", "preset", "source_sha256", "reflection_mode")}, sort_keys=True).encode()
-                            ).hexdigest()
-    run_dir = Path(output) if output else Path(root) / f"rescore-{name}-{run_id[:12]}"
-    with locked(run_dir / ".lock"):
+                                      ).hexdigest()
+    run = RunDir(output if output else Path(root) / f"rescore-{name}-{config['run_id'][:12]}")
+    with run.opened(config["run_id"]) as known:  # never over another run or a checkpoint
+        if not known:
+            run.write_config(config | {"tasks": {}})
         # grading is cheap: it is all redone, into a new file that replaces the old one only
         # once every response is graded (a bad entry half-way loses nothing of a past run)
-        partial = run_dir / ".samples.jsonl.partial"
-        partial.unlink(missing_ok=True)
-        kept: dict[str, list[dict]] = {}  # per task, what summarising needs of each record
-        disagree = []
-        items = itertools.chain([first], items)
-        try:
+        kept: dict[str, list[SampleRecord]] = {}  # per task, what its summary reads
+        disagree, seen = [], set()
+
+        def chunks():
+            items_ = itertools.chain([first], items)
             while chunk := [_record(i, i.task or task, reflection_mode)
-                            for i in itertools.islice(items, CHUNK)]:
-                append_jsonl(partial, chunk)  # written as graded, never all held at once
-                _keep(chunk, kept, disagree)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        os.replace(partial, run_dir / "samples.jsonl")
-        (run_dir / "disagreements.jsonl").unlink(missing_ok=True)
-        append_jsonl(run_dir / "disagreements.jsonl", disagree)
+                            for i in itertools.islice(items_, CHUNK)]:
+                for r in chunk:
+                    if r.key in seen:
+                        raise VrbenchError(
+                            f"{path} holds {r.task} {r.doc_id!r} more than once (a JSON "
+                            "reader keeps one of them, the official scorer the last); "
+                            "remove the others and rescore.")
+                    seen.add(r.key)
+                    kept.setdefault(r.task, []).append(r.summary_view())
+                    if (row := _disagreement(r)) is not None:
+                        disagree.append(row)
+                yield chunk  # written as graded, never all held at once
+
+        run.rewrite_samples(chunks())
+        run.write_disagreements(disagree)
         domains = _domains(set(kept))
-        config["tasks"] = {t: {"version": f"rescored:{fmt}", "domain": d, "split": "test",
-                               "n_samples": len(kept[t]), "data_sha256": digest}
-                           for t, d in domains.items()}
-        config |= {"run_id": run_id, "created": datetime.now(UTC).isoformat(timespec="seconds")}
-        write_json_atomic(run_dir / "config.json", config)
+        run.write_config(config | {"tasks": {
+            t: {"version": f"rescored:{fmt}", "domain": d, "split": "test",
+                "n_samples": len(kept[t]), "data_sha256": digest} for t, d in domains.items()}})
         results = {t: summarize_task(kept[t], 1) for t in domains}
-        out = {"results": results, "groups": summarize_groups(results, domains),
-               "versions": {t: config["tasks"][t]["version"] for t in domains},
-               "n-samples": {t: config["tasks"][t]["n_samples"] for t in domains},
-               "config": config, "n_disagreements": len(disagree), "run_dir": str(run_dir)}
-        write_json_atomic(run_dir / "results.json", out)
+        unread = sum(r.other_correct is None for rs in kept.values() for r in rs)
+        out = run.finish(results, summarize_groups(results, domains),
+                         n_disagreements=len(disagree), n_without_verdict=unread)
+    if unread:
+        print(f"vrbench: warning: {unread} response(s) of {path} carry no verdict vrbench "
+              "can read (a boolean, 0 or 1, or true/false); they are graded but left out of "
+              "the agreement.", file=sys.stderr)
     return out
 
 

@@ -24,9 +24,9 @@ from harness import stats
 from harness.reports.leaderboard import Board, Row, build_from, md, md_code
 from harness.reports.plots import plain, pyplot
 from harness.reports.tables import pct
+from harness.runs.index import Entry, checkpoint_results, index
 from harness.runs.metrics import summarize_groups
-from harness.runs.results import Entry, checkpoint_results, index
-from harness.runs.store import read_jsonl
+from harness.runs.rundir import RunDir
 from vrbench.errors import VrbenchError
 
 
@@ -49,14 +49,7 @@ def seed_sensitivity(board: Board) -> list[dict]:
 
 def _responses(entries: list[Entry]) -> list[dict]:
     """Every scored response of the runs: length, reflection-word count, correctness."""
-    out = []
-    for e in entries:
-        for rec in read_jsonl(e.run_dir / "samples.jsonl"):
-            for a, ok in zip(rec["analysis"], rec["correct"], strict=True):
-                out.append({"length": a["n_tokens"] if a.get("n_tokens") is not None
-                            else a["n_words"], "hits": sum(a["reflection_hits"].values()),
-                            "reflective": a["has_reflection"], "correct": bool(ok)})
-    return out
+    return [b for e in entries for rec in RunDir(e.run_dir).records() for b in rec.behaviour()]
 
 
 def reflection_length(entries: list[Entry]) -> list[dict]:

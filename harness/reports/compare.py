@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.runs.results import load_entry
-from harness.runs.store import read_jsonl
+from harness.runs.index import load_entry
+from harness.runs.rundir import RunDir
 from tasks import DOMAINS
 from vrbench.errors import VrbenchError
 
@@ -76,8 +76,8 @@ def _scores(run: Path) -> tuple[dict, dict]:
     """(task, doc_id) -> (per-sample accuracy, number of responses); task -> domain."""
     entry = load_entry(run)
     out = {}
-    for r in read_jsonl(run / "samples.jsonl"):
-        out[(r["task"], r["doc_id"])] = (r["acc"], max(1, len(r["resps"])), r["target"])
+    for r in RunDir(run).records():
+        out[r.key] = (r.acc, max(1, len(r.resps)), r.target)
     return out, {t: v["domain"] for t, v in entry.tasks.items()}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import gzip
 import html
 import io
 import json
@@ -32,9 +31,10 @@ from pathlib import Path
 
 from harness import stats
 from harness.reports.plots import plain, pyplot
+from harness.runs.index import Entry, checkpoint_results, index, printable
 from harness.runs.metrics import TRACKED, summarize_groups
-from harness.runs.results import Entry, checkpoint_results, index, printable
-from harness.runs.store import run_file, write_text_atomic
+from harness.runs.rundir import CONFIG, SAMPLES, RunDir
+from harness.runs.store import write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from vrbench.errors import VrbenchError
 
@@ -279,7 +279,7 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
     if figure:
         lines += ["", f"![ID and OOD accuracy]({figure})"]
     lines += ["", "## Runs", "", f"Run directories (relative to {md_code(board.root)}) behind "
-              "each row: `config.json` says how, `samples.jsonl` (gzipped in a bundle) holds "
+              f"each row: `{CONFIG}` says how, `{SAMPLES}` (gzipped in a bundle) holds "
               "every response.", ""]
     for r in board.rows:
         lines.append(f"- {md(_label(r))} ({md(r.preset)}): "
@@ -411,10 +411,4 @@ def _copy_runs(board: Board, tmp: Path) -> None:
     `tmp`."""
     for row in board.rows:
         for run in row.runs:
-            target = tmp / _rel(run, board.root)
-            target.mkdir(parents=True, exist_ok=True)
-            for name in ("config.json", "results.json"):
-                shutil.copyfile(run_file(run / name, run), target / name)
-            # the responses, gzipped (read back as samples.jsonl by every vrbench command)
-            (target / "samples.jsonl.gz").write_bytes(gzip.compress(
-                run_file(run / "samples.jsonl", run).read_bytes(), mtime=0))
+            RunDir(run).copy_to(tmp / _rel(run, board.root))

@@ -36,8 +36,8 @@ import numpy as np
 
 from harness import stats
 from harness.reports.claims import checkpoint_points
-from harness.runs.results import Entry
-from harness.runs.store import read_jsonl
+from harness.runs.index import Entry
+from harness.runs.rundir import RunDir
 
 BOOT = 2000  # bootstrap draws
 GRID = 8  # matched ID gains compared
@@ -239,11 +239,10 @@ def reflection_by_checkpoint(entries: list[Entry]) -> list[dict]:
             kv[0][0], kv[0][1], kv[0][2] or 0)):
         per_task: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
         for e in es:
-            for rec in read_jsonl(e.run_dir / "samples.jsonl"):
-                for a in rec["analysis"]:
-                    per_task[rec["task"]][0].append(a["n_tokens"] if a.get("n_tokens")
-                                                    is not None else a["n_words"])
-                    per_task[rec["task"]][1].append(sum(a["reflection_hits"].values()))
+            for rec in RunDir(e.run_dir).records():
+                for b in rec.behaviour():
+                    per_task[rec.task][0].append(b["length"])
+                    per_task[rec.task][1].append(b["hits"])
         pairs = [(rho, len(x)) for x, y in per_task.values()
                  if (rho := stats.spearman(x, y)) is not None]
         both = _combined(pairs)

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from harness import analyzers, stats
+from harness.runs.rundir import SampleRecord
 from tasks import DOMAINS
 
 
@@ -46,48 +47,48 @@ TRACKED = (
 )
 
 
-def summarize_task(records: list[dict], n: int, ks: tuple[int, ...] = ()) -> dict:
+def summarize_task(records: list[SampleRecord], n: int, ks: tuple[int, ...] = ()) -> dict:
     """Accuracy with its interval, plus the analyzers' behaviour statistics, for one task;
     with n responses per sample, pass@k and maj@k for each k of `ks` (default: n, when above
     1). Errored samples count as wrong (they are in the denominator) and are counted."""
-    ok = [r for r in records if r["error"] is None]
-    per_sample = [r["acc"] for r in records]
+    ok = [r for r in records if r.error is None]
+    per_sample = [r.acc for r in records]
     out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok),
                  # of the errors, samples whose grading raised (a grader bug, not an answer)
-                 "n_grade_errors": sum(bool(r.get("grading_error")) for r in records)}
+                 "n_grade_errors": sum(r.grading_error for r in records)}
     out |= stats.accuracy_summary(per_sample)
-    targets = Counter(r["target"] for r in records)
+    targets = Counter(r.target for r in records)
     # the accuracy of always giving the most common answer: what "above chance" means
     out["majority_baseline"] = max(targets.values()) / len(records) if records else None
     for k in ks or ((n,) if n > 1 else ()):
         out |= at_k(records, k)
-    responses = [a | {"correct": c} for r in ok for a, c in zip(r["analysis"], r["correct"],
+    responses = [a | {"correct": c} for r in ok for a, c in zip(r.analysis, r.correct,
                                                                  strict=True)]
     out |= analyzers.summarize(responses)
-    if any(r.get("categories") for r in records):
+    if any(r.categories for r in records):
         out["by_category"] = by_category(records)
     for who, key in (("judge", "judge_correct"), ("other", "other_correct")):
         # an LLM judge's verdicts, or another harness's (vrbench rescore), beside ours
-        seen = [r for r in ok if key in r]
+        seen = [r for r in ok if getattr(r, key) is not None]
         if seen:
-            verdicts = [bool(v) for r in seen for v in r[key]]
+            verdicts = [bool(v) for r in seen for v in getattr(r, key)]
             out[f"{who}_acc"] = sum(verdicts) / len(verdicts)
             out[f"{who}_agreement"], out[f"{who}_kappa"] = stats.agreement(
-                [c for r in seen for c in r["correct"]], verdicts)
+                [c for r in seen for c in r.correct], verdicts)
     return out
 
 
-def at_k(records: list[dict], k: int) -> dict:
+def at_k(records: list[SampleRecord], k: int) -> dict:
     """pass@k (unbiased) and maj@k (majority vote over the answers read) of a task: each
     sample's exact expectation over the k-subsets of its responses, averaged over samples,
     with the interval of that mean. An errored sample scores 0 on both."""
     passes, majs = [], []
     for r in records:
-        if r["error"] is not None:
+        if r.error is not None:
             passes.append(0.0)
             majs.append(0.0)
             continue
-        correct, answers = r["correct"], r["filtered_resps"]
+        correct, answers = r.correct, r.filtered_resps
         wrong = Counter(str(a).strip() for a, c in zip(answers, correct, strict=True)
                         if not c and a is not None and str(a).strip())
         passes.append(stats.pass_at_k(len(correct), sum(correct), k))
@@ -100,15 +101,15 @@ def at_k(records: list[dict], k: int) -> dict:
     return out
 
 
-def by_category(records: list[dict]) -> dict:
+def by_category(records: list[SampleRecord]) -> dict:
     """Accuracy per value of each category key (MathVerse versions, MathVista skills...);
     a list value (a sample with several skills) counts the sample under each."""
     acc: dict[str, dict[str, list[float]]] = {}
     for r in records:
-        for key, value in (r.get("categories") or {}).items():
+        for key, value in (r.categories or {}).items():
             for v in value if isinstance(value, list) else [value]:
                 if v is not None and v != "":
-                    acc.setdefault(key, {}).setdefault(str(v), []).append(r["acc"])
+                    acc.setdefault(key, {}).setdefault(str(v), []).append(r.acc)
     return {k: {v: {"n": len(xs), "acc": sum(xs) / len(xs)} for v, xs in sorted(vals.items())}
             for k, vals in sorted(acc.items())}
 

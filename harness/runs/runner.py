@@ -1,7 +1,5 @@
-"""The evaluation runner: tasks x backend -> a resumable run directory.
+"""The evaluation runner: tasks x backend -> a resumable run directory (`RunDir`).
 
-A run directory holds `config.json` (everything needed to reproduce the run),
-`samples.jsonl` (one line per sample, appended as batches finish) and `results.json`.
 Batches are fixed over the full ordered list of samples and each batch has its own seed,
 so a run that is killed and started again produces exactly what an uninterrupted run does.
 """
@@ -12,33 +10,22 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 import tasks as task_registry
-from harness import analyzers
 from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
 from harness.backends.hf import check_checkpoint
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.provenance import checkpoint_info, model_sha256
 from harness.runs.ranks import Dist
-from harness.runs.results import checkpoint_info, git_commit, model_sha256, package_versions
-from harness.runs.store import (
-    LOCK_FILE,
-    append_jsonl,
-    locked,
-    read_jsonl,
-    repair_jsonl,
-    run_file,
-    write_json_atomic,
-    write_text_atomic,
-)
-from harness.scoring import grade
+from harness.runs.rundir import RunDir, SampleRecord, graded
 from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
 from tasks.spec import samples_hash
@@ -71,41 +58,20 @@ def _batch_seed(seed: int, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{index}".encode()).digest()[:4], "little")
 
 
-def _score(task: Task, sample: Sample, prompt: str, responses, reflection_mode: str) -> dict:
-    try:
-        grades = [grade(r.text, sample.target, sample.choices or None,
-                        sample.meta.get("precision")) for r in responses]
-        analysis = [analyzers.analyze(r.text, r.n_tokens, r.finish_reason, reflection_mode)
-                    | {"finish_reason": r.finish_reason} for r in responses]
-    except Exception as e:  # a grader bug: recorded, counted, shown; never "wrong"
-        return _errored(task, sample, prompt, f"grading failed: {type(e).__name__}: {e}",
-                        responses, grading=True)
-    correct = [g.correct for g in grades]
-    return {
-        "task": task.name, "doc_id": sample.id, "target": sample.target,
-        "choices": sample.choices, "arguments": {"prompt": prompt,
-                                                 "n_images": len(sample.images)},
-        "resps": [r.text for r in responses],
-        "filtered_resps": [g.extracted for g in grades],
-        "correct": correct, "acc": sum(correct) / len(correct), "pass": any(correct),
-        "graded_by": [g.rule for g in grades], "analysis": analysis, "error": None,
-        **({"categories": sample.meta["categories"]} if sample.meta.get("categories") else {}),
-        **({"group": sample.meta["group"]} if sample.meta.get("group") else {}),
-        **({"precision": sample.meta["precision"]} if sample.meta.get("precision") is not None
-           else {}),
-    }
-
-
-def _errored(task: Task, sample: Sample, prompt: str, error: str, responses=(),
-             grading: bool = False) -> dict:
-    """A sample that could not be scored: its input failed, or its grading raised (then its
-    responses are kept, to grade again once the grader is fixed)."""
-    return {"task": task.name, "doc_id": sample.id, "target": sample.target,
-            "choices": sample.choices, "arguments": {"prompt": prompt,
-                                                     "n_images": len(sample.images)},
-            "resps": [r.text for r in responses], "filtered_resps": [], "correct": [],
-            "acc": 0.0, "pass": False, "analysis": [], "error": error,
-            **({"grading_error": True} if grading else {})}
+def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mode: str = "",
+            error: str | None = None) -> SampleRecord:
+    """A sample's record: its responses graded and analysed, or the `error` its input
+    raised."""
+    fields = {"n_images": len(sample.images),
+              "categories": sample.meta.get("categories") or None,
+              "group": sample.meta.get("group") or None}
+    if error is not None:
+        return SampleRecord(task.name, sample.id, sample.target, list(sample.choices), prompt,
+                            error=error, **fields)
+    return graded(task.name, sample.id, sample.target, sample.choices,
+                  sample.meta.get("precision"), prompt,
+                  [(r.text, r.n_tokens, r.finish_reason) for r in responses], reflection_mode,
+                  **fields)
 
 
 def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None = None, *,
@@ -143,23 +109,21 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend_name,
         endpoint=options.get("base_url") or getattr(engine, "base_url", None),
         judge=None if judge is None else judge.to_dict())
-    run_dir = (Path(cfg.output) if cfg.output
-               else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
+    run = RunDir(cfg.output if cfg.output
+                 else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
     group = ranks or Dist()
-    if group.main:
-        _writable(run_dir)
     # the same command started twice at once: the second waits, then finds the work done;
     # under torchrun, rank 0 holds the lock for all the ranks
-    with locked(run_dir / LOCK_FILE) if group.main else contextlib.nullcontext():
-        samples_path = run_dir / "samples.jsonl"
+    with run.opened(spec.identity()) if group.main else contextlib.nullcontext() as known:
         batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
         plan = None
         if group.main:
-            _open_run(run_dir, spec,
-                      checkpoint_info(model) if takes_checkpoint(backend_name) else None)
-            for path in [samples_path, *_rank_files(run_dir)]:
-                repair_jsonl(path)  # a line a kill cut short: no one else writes yet
-            done = {(r["task"], r["doc_id"]) for r in _run_records(run_dir)}
+            if not known:
+                run.write_config({"run_id": spec.identity(), **spec.__dict__, "checkpoint":
+                                  checkpoint_info(model) if takes_checkpoint(backend_name)
+                                  else None})
+            run.repair()  # a line a kill cut short: no one else writes yet
+            done = run.done()
             pending = [b for b, batch in enumerate(batches)
                        if any((t.name, s.id) not in done for t, s in batch)]
             # the batches left, and of them the samples a kill left written
@@ -168,13 +132,14 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         # changes what it generates (each batch has its own seed)
         pending, done = group.broadcast(plan)
         mine = pending[group.rank::group.world]
-        out_path = samples_path if group.world == 1 else _rank_file(run_dir, group.rank)
         t_start, n_tokens = time.perf_counter(), 0
         if mine:
             engine = engine or load_backend(cfg.backend, model, **options)
             n_tokens = _generate([(b, batches[b]) for b in mine], engine, gen, cfg.seed,
                                  cfg.reflection_mode, cfg.max_image_pixels, cfg.batch_size,
-                                 None if judge is None else Judge(judge), out_path, done,
+                                 None if judge is None else Judge(judge),
+                                 partial(run.append, rank=None if group.world == 1
+                                         else group.rank), done,
                                  tqdm(total=sum(len(batches[b]) for b in mine), unit="sample",
                                       desc=progress_desc,
                                       disable=not cfg.progress or not group.main))
@@ -183,96 +148,43 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
                                  round(elapsed, 3)))  # all done
         out = None
         if group.main:
-            _merge_ranks(run_dir, {(t.name, s.id): i // cfg.batch_size
-                                   for i, (t, s) in enumerate(work)})
-            out = _summarize(run_dir, work, task_list, gen.n, cfg.pass_k)
-            out["timing"] = {"seconds_this_session": round(elapsed, 3),
-                             "generated_tokens_this_session": sum(n for _, n, _ in per_rank)}
-            out["distributed"] = {"world_size": group.world,
-                                  "samples_generated_per_rank": [n for n, _, _ in per_rank],
-                                  "seconds_per_rank": [t for _, _, t in per_rank]}
-            write_json_atomic(run_dir / "results.json", out)
+            run.merge_ranks({(t.name, s.id): i // cfg.batch_size
+                             for i, (t, s) in enumerate(work)})
+            by_task: dict[str, list[SampleRecord]] = {t.name: [] for t in task_list}
+            for r in run.first_records({(t.name, s.id) for t, s in work}):
+                by_task[r.task].append(r)
+            results = {t.name: summarize_task(by_task[t.name], gen.n, cfg.pass_k)
+                       | t.summarize([(r.group, r.acc) for r in by_task[t.name]])
+                       for t in task_list}
+            out = run.finish(results, summarize_groups(
+                results, {t.name: t.domain for t in task_list}),
+                timing={"seconds_this_session": round(elapsed, 3),
+                        "generated_tokens_this_session": sum(n for _, n, _ in per_rank)},
+                distributed={"world_size": group.world,
+                             "samples_generated_per_rank": [n for n, _, _ in per_rank],
+                             "seconds_per_rank": [t for _, _, t in per_rank]})
     return group.broadcast(out)
-
-
-def _summarize(run_dir: Path, work: list, task_list: list[Task], n: int,
-               ks: tuple[int, ...]) -> dict:
-    """The run's results from its samples (the first record of each wanted sample)."""
-    wanted = {(t.name, s.id) for t, s in work}
-    by_task: dict[str, list[dict]] = {t.name: [] for t in task_list}
-    seen = set()
-    for r in _sample_records(run_dir / "samples.jsonl"):
-        key = (r["task"], r["doc_id"])
-        if key in wanted and key not in seen:
-            seen.add(key)
-            by_task[r["task"]].append(r)
-    results = {t.name: summarize_task(by_task[t.name], n, ks) | t.summarize(by_task[t.name])
-               for t in task_list}
-    return {
-        "results": results,
-        "groups": summarize_groups(results, {t.name: t.domain for t in task_list}),
-        "versions": {t.name: t.version for t in task_list},
-        "n-samples": {name: len(recs) for name, recs in by_task.items()},
-        "n_grade_errors": sum(r["n_grade_errors"] for r in results.values()),
-        "config": json.loads(run_file(run_dir / "config.json").read_text()),
-        "run_dir": str(run_dir),
-    }
-
-
-def _rank_file(run_dir: Path, rank: int) -> Path:
-    """Where one rank of a data-parallel run appends its samples until rank 0 merges them."""
-    return run_dir / f"samples.rank-{rank}.jsonl"
-
-
-def _rank_files(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("samples.rank-*.jsonl"))
-
-
-def _run_records(run_dir: Path) -> list[dict]:
-    """The samples a run holds: its samples.jsonl and what ranks wrote and did not merge
-    (a run of any world size that was stopped)."""
-    return [r for path in [run_dir / "samples.jsonl", *_rank_files(run_dir)]
-            for r in _sample_records(path)]
-
-
-def _merge_ranks(run_dir: Path, batch_of: dict) -> None:
-    """Fold the ranks' files into samples.jsonl, in batch order and each sample once, as one
-    process would have written it; the rank files go once it is safely replaced."""
-    parts = _rank_files(run_dir)
-    if not parts:
-        return
-    records, seen = [], set()
-    for r in _run_records(run_dir):
-        key = (r["task"], r["doc_id"])
-        if key not in seen:
-            seen.add(key)
-            records.append(r)
-    records.sort(key=lambda r: batch_of.get((r["task"], r["doc_id"]), len(batch_of)))
-    write_text_atomic(run_dir / "samples.jsonl", "".join(
-        json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    for path in parts:
-        path.unlink()
 
 
 def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
               max_pixels: int, slots: int,
-              judge: Judge | None, samples_path: Path, done: set, bar) -> int:
-    """Generate and score the pending batches, appending each batch's records as it
+              judge: Judge | None, write: Callable[[list[SampleRecord]], None], done: set,
+              bar) -> int:
+    """Generate and score the pending batches, `write`-ing each batch's records as it
     finishes (in batch order); returns the number of generated tokens. Greedy decoding on a
     backend that can (`stream`) batches continuously, `slots` rows in flight: its responses
     are the static batches', without the wait for each batch's longest."""
-    records: dict[int, dict[int, dict]] = {b: {} for b, _ in pending}
+    records: dict[int, dict[int, SampleRecord]] = {b: {} for b, _ in pending}
     order = iter(pending)
     head = next(order, None)
     n_tokens = 0
 
-    def add(b: int, pos: int, rec: dict) -> None:
+    def add(b: int, pos: int, rec: SampleRecord) -> None:
         nonlocal head
         records[b][pos] = rec
         while head is not None and len(records[head[0]]) == len(head[1]):
             kept = records.pop(head[0])
-            append_jsonl(samples_path, [kept[i] for i in range(len(head[1]))
-                                        if (kept[i]["task"], kept[i]["doc_id"]) not in done])
+            write([kept[i] for i in range(len(head[1])) if kept[i].key not in done])
             bar.update(len(head[1]))
             head = next(order, None)
 
@@ -283,16 +195,16 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
                 try:
                     request = Request(prompt, decode_images(s, max_pixels))
                 except ValueError as e:
-                    add(b, pos, _errored(t, s, prompt, str(e)))
+                    add(b, pos, _record(t, s, prompt, error=str(e)))
                     continue
                 yield (b, pos, t, s, prompt), request, _batch_seed(seed, b)
 
     def scored(key, resp) -> None:
         nonlocal n_tokens
         b, pos, t, s, prompt = key
-        rec = _score(t, s, prompt, resp, reflection_mode)
+        rec = _record(t, s, prompt, resp, reflection_mode)
         if judge is not None:
-            rec["judge_correct"] = judge.verdicts(prompt, s.target, rec["resps"])
+            rec.judge_correct = judge.verdicts(prompt, s.target, rec.resps)
         n_tokens += sum(r.n_tokens or 0 for r in resp)
         add(b, pos, rec)
 
@@ -310,31 +222,6 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
     return n_tokens
 
 
-# what summarising a run reads of each sample record, with its type
-_RECORD = {"task": str, "doc_id": str, "target": str, "acc": (int, float), "pass": bool,
-           "correct": list, "analysis": list, "resps": list}
-
-
-def _sample_records(path: Path) -> list[dict]:
-    records = read_jsonl(path)
-    for i, r in enumerate(records):
-        bad = [k for k, t in _RECORD.items() if not isinstance(r.get(k), t)]
-        if bad:
-            raise VrbenchError(f"record {i + 1} of {path} lacks a valid {bad[0]!r}; delete "
-                               "that line (the run then redoes its sample) or the whole file.")
-    return records
-
-
-def _writable(run_dir: Path) -> None:
-    """Create the run directory, or say in one sentence why it cannot be written."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise VrbenchError(f"cannot create the run directory {run_dir} ({e.strerror}).") from e
-    if not os.access(run_dir, os.W_OK | os.X_OK):
-        raise VrbenchError(f"the run directory {run_dir} is not writable.")
-
-
 def _resolve_tasks(spec, data_dir: str | None) -> list[Task]:
     if isinstance(spec, str):
         return task_registry.resolve(spec, data_dir)
@@ -350,29 +237,3 @@ def _resolve_tasks(spec, data_dir: str | None) -> list[Task]:
 def _slug(model: str) -> str:
     name = Path(model.rstrip("/")).name or "model"
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _open_run(run_dir: Path, spec: RunSpec, checkpoint: dict | None) -> None:
-    """Create the run directory, or check that an existing one holds this same run."""
-    cfg_path = run_dir / "config.json"
-    if cfg_path.exists():
-        try:
-            old = json.loads(run_file(cfg_path).read_text())
-        except json.JSONDecodeError as e:
-            raise VrbenchError(f"{cfg_path} is not valid JSON; move it away to start over."
-                               ) from e
-        if old.get("run_id") != spec.identity():
-            raise VrbenchError(f"{run_dir} holds a run with a different configuration; "
-                               "choose another --output.")
-        return
-    if run_dir.exists() and any(not p.name.startswith(".") for p in run_dir.iterdir()):
-        raise VrbenchError(f"{run_dir} exists and is not a vrbench run; choose another --output.")
-    write_json_atomic(cfg_path, {
-        "run_id": spec.identity(), **spec.__dict__,
-        "checkpoint": checkpoint,
-        "reflection_words": list(analyzers.REFLECTION_WORDS),
-        "scorer": "rule-based (harness.scoring: boxed > answer tag > answer phrase > last "
-                  "line; numeric, then math-verify)",
-        "packages": package_versions(), "git_commit": git_commit(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    })

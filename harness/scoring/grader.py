@@ -238,6 +238,12 @@ def _numbers_equal(a: Fraction, b: Fraction) -> bool:
 
 # Answers given in a requested format (a box or an answer tag), not read off a last line.
 FORMATTED = ("boxed", "answer_tag")
+
+
+def in_format(answer: str | None, method: str) -> bool:
+    """Whether an answer `extract` read was given in the asked format: a box or an answer tag
+    that holds something (an empty `\\boxed{}` is no answer in any format)."""
+    return method in FORMATTED and bool(answer and answer.strip())
 CHECK_SECONDS = 5  # the symbolic checker's bound on parsing and on comparing one pair
 # ... and, from a thread other than the main one, on the helper process's whole answer (the
 # helper's own alarm ends a slow parse or comparison; this bounds the rest: its start-up,

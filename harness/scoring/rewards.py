@@ -1,8 +1,10 @@
-"""vrbench's grader as the reward of the RL trainers people use, called as each calls it.
+"""The reward, defined once: vrbench's grader with its format, language and length terms
+(`reward`). vrbench's RL trainer, `--reward vrbench`, the TRL adapter and the verl and EasyR1
+entry point below all call it, so training and the leaderboard never disagree on "correct".
 
 It imports only the grader (no torch, no transformers), so a trainer's reward workers load it
 at once; `vrbench rewards --path` prints this file's path. One function, `compute_score`,
-answers every call shape:
+answers every call shape of the trainers people use:
 
 verl (`custom_reward_function.path=<this file>`, `.name=compute_score`, or
 `path=pkg://harness.scoring.rewards`):
@@ -31,10 +33,55 @@ from __future__ import annotations
 import importlib
 import json
 import math
+from typing import NamedTuple
 
-from harness.scoring.grader import FORMATTED, extract, grade
+from harness.scoring.grader import extract, grade, in_format
 
 REWARD_TYPE = "batch"  # EasyR1: compute_score takes the batch's list of reward inputs
+
+
+class RewardTerms(NamedTuple):
+    """The terms added to the grader's verdict (the paper's: `RLConfig`'s reward fields). A
+    named tuple, not a dataclass: verl loads this file under a module name of its own."""
+
+    correct: float = 1.0  # reward of a correct final answer
+    format: float = 0.0  # added when the answer is given in a box or an answer tag
+    language: float = 0.0  # minus this times the share of CJK characters
+    no_eos: float | None = None  # the whole reward of a response cut at the token limit or
+    # shorter than `min_tokens` (None: no such rule)
+    min_tokens: int = 0
+
+
+GRADER_ONLY = RewardTerms()  # 1 for a right answer, else 0
+
+
+def cjk_share(text: str) -> float:
+    """The share of a text's characters that are Chinese, Japanese kana or Korean."""
+    if not text:
+        return 0.0
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3040" <= ch <= "\u30ff"
+              or "\uac00" <= ch <= "\ud7af")
+    return cjk / len(text)
+
+
+def reward(text: str, targets: str | list[str], choices: list[str] | None = None,
+           precision: int | None = None, terms: RewardTerms = GRADER_ONLY,
+           n_tokens: int | None = None, finish_reason: str | None = None) -> dict:
+    """The reward of a response and its parts: `correct` (the grader's verdict against any of
+    the targets), `format`, `language` (the CJK share), `penalty` (1 where `terms.no_eos`
+    replaced the whole reward: a response cut at the limit, or shorter than
+    `terms.min_tokens`), and `reward`."""
+    targets = [targets] if isinstance(targets, str) else targets
+    parts = {"correct": float(any(grade(text, t, choices or None, precision).correct
+                                  for t in targets)),
+             "format": 0.0, "language": 0.0, "penalty": 0.0}
+    cut = finish_reason is not None and finish_reason != "stop"
+    if terms.no_eos is not None and (cut or (n_tokens or 0) < terms.min_tokens):
+        return parts | {"penalty": 1.0, "reward": terms.no_eos}
+    parts["format"] = float(in_format(*extract(text)))
+    parts["language"] = cjk_share(text)
+    return parts | {"reward": terms.correct * parts["correct"] + terms.format * parts["format"]
+                    - terms.language * parts["language"]}
 
 
 def _plain(x):
@@ -73,18 +120,19 @@ def _truth(ground_truth, extra: dict | None) -> tuple[list[str], list[str] | Non
     return targets, choices, _precision(extra.get("precision"))
 
 
+def _parts(response, ground_truth, extra_info: dict | None = None) -> dict:
+    targets, choices, precision = _truth(ground_truth, extra_info)
+    return reward("" if response is None else str(response), targets, choices, precision)
+
+
 def score(response, ground_truth, extra_info: dict | None = None) -> float:
     """1.0 when the response's answer is right (any of the targets), else 0.0."""
-    targets, choices, precision = _truth(ground_truth, extra_info)
-    text = "" if response is None else str(response)
-    return float(any(grade(text, t, choices, precision).correct for t in targets))
+    return _parts(response, ground_truth, extra_info)["reward"]
 
 
 def _easyr1(item: dict) -> dict:
-    answer, method = extract(str(item.get("response") or ""))
-    accuracy = score(item.get("response"), item.get("ground_truth"))
-    return {"overall": accuracy, "accuracy": accuracy,
-            "format": float(answer is not None and method in FORMATTED)}
+    parts = _parts(item.get("response"), item.get("ground_truth"))
+    return {"overall": parts["reward"], "accuracy": parts["correct"], "format": parts["format"]}
 
 
 class Reward:

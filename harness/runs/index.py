@@ -1,4 +1,4 @@
-"""The results store: every run directory under a root, indexed.
+"""The index: every finished run directory under a root, as an `Entry`.
 
 The store is the directory tree itself. Each `vrbench eval` (and each checkpoint scored
 during training) owns one run directory, written under a lock, with an atomic
@@ -14,59 +14,17 @@ evaluation's sampling seed.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import platform
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from harness.runs.store import run_file
+from harness.runs.provenance import NUMBER, check_checkpoint_info, typed
+from harness.runs.rundir import RunDir
 from tasks import DOMAINS, EVAL_SPLIT
 from vrbench.errors import VrbenchError
 
-CHECKPOINT_INFO = "vrbench_checkpoint.json"  # written by the trainers into each checkpoint
-PACKAGES = ("vrbench", "torch", "transformers", "tokenizers", "datasets", "pillow",
-            "math-verify", "numpy")
-
-
-# -- provenance: where a run's model and code came from ---------------------------------------
-def checkpoint_info(model: str) -> dict | None:
-    """What a vrbench trainer recorded about the checkpoint (run name, trainer, step, epoch,
-    seed, base model), or None for any other model."""
-    path = Path(model) / CHECKPOINT_INFO
-    try:
-        info = json.loads(path.read_text()) if path.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VrbenchError(f"{path} is not valid JSON; the checkpoint is damaged.") from e
-    if info is not None:
-        _check_checkpoint_info(info, path)
-    return info
-
-
-_NUMBER = (int, float)
-_CHECKPOINT_FIELDS = {"name": (str,), "trainer": (str,), "step": (int,), "epoch": _NUMBER,
-                      "seed": (int,), "base_model": (str,)}
 _METRIC_FIELDS = ("acc", "majority_baseline", "length_mean", "reflection_ratio")
-
-
-def _is(value, types: tuple, optional: bool = True) -> bool:
-    return (value is None and optional) or (isinstance(value, types)
-                                            and not isinstance(value, bool))
-
-
-def _check_checkpoint_info(info, where) -> None:
-    """What a trainer records about a checkpoint: a JSON object of known fields and types."""
-    if not isinstance(info, dict):
-        raise VrbenchError(f"{where} is not a JSON object; the checkpoint is damaged.")
-    for key, types in _CHECKPOINT_FIELDS.items():
-        if not _is(info.get(key), types):
-            raise VrbenchError(f"{where}: {key} is {info.get(key)!r}, not a "
-                               f"{' or '.join(t.__name__ for t in types)}; the checkpoint "
-                               "is damaged.")
 
 
 def _check_results(res, where: Path) -> None:
@@ -81,60 +39,25 @@ def _check_results(res, where: Path) -> None:
         raise VrbenchError(f"{where} is not a vrbench results file (tasks, generation or "
                            "results missing).")
     if cfg.get("checkpoint") is not None:
-        _check_checkpoint_info(cfg["checkpoint"], f"{where} (checkpoint)")
+        check_checkpoint_info(cfg["checkpoint"], f"{where} (checkpoint)")
     for name in ("model", "preset", "split", "created"):
-        if not _is(cfg.get(name), (str,)):
+        if not typed(cfg.get(name), (str,)):
             raise VrbenchError(f"{where}: config {name} is not a string.")
-    if not _is(cfg["generation"].get("seed"), (int,)):
+    if not typed(cfg["generation"].get("seed"), (int,)):
         raise VrbenchError(f"{where}: the generation seed is not an integer.")
     for task, r in results.items():
         t = tasks.get(task)
         if not isinstance(t, dict) or t.get("domain") not in DOMAINS:
             raise VrbenchError(f"{where}: task {task!r} has no domain in the config.")
-        if not isinstance(r, dict) or not _is(r.get("n_samples"), (int,), optional=False):
+        if not isinstance(r, dict) or not typed(r.get("n_samples"), (int,), optional=False):
             raise VrbenchError(f"{where}: the results of {task!r} are malformed.")
         for key in _METRIC_FIELDS:
-            if not _is(r.get(key), _NUMBER):
+            if not typed(r.get(key), NUMBER):
                 raise VrbenchError(f"{where}: {key} of {task!r} is not a number.")
         ci = r.get("acc_ci95")
         if ci is not None and not (isinstance(ci, list) and len(ci) == 2
-                                   and all(_is(x, _NUMBER, False) for x in ci)):
+                                   and all(typed(x, NUMBER, False) for x in ci)):
             raise VrbenchError(f"{where}: acc_ci95 of {task!r} is not a pair of numbers.")
-
-
-def model_sha256(path: str) -> str | None:
-    """sha256 over a local checkpoint's files (names and bytes); None for a Hub id."""
-    p = Path(path)
-    if not p.is_dir():
-        return None
-    h = hashlib.sha256()
-    for f in sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith(".")):
-        h.update(str(f.relative_to(p)).encode())
-        with open(f, "rb") as fh:
-            while chunk := fh.read(1 << 23):
-                h.update(chunk)
-    return h.hexdigest()
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                             capture_output=True, text=True, timeout=10)
-        if out.returncode != 0:
-            return None
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def package_versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 # -- the index ----------------------------------------------------------------------------------
@@ -173,14 +96,8 @@ def printable(text: str) -> str:
 def load_entry(run_dir: Path) -> Entry:
     """The index entry of one run directory; raises VrbenchError if it is not a finished
     vrbench run."""
-    try:
-        res = json.loads(run_file(run_dir / "results.json", run_dir).read_text())
-    except FileNotFoundError as e:
-        raise VrbenchError(f"{run_dir} has no results.json; is it a finished vrbench run?"
-                           ) from e
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VrbenchError(f"{run_dir / 'results.json'} is not valid JSON.") from e
-    _check_results(res, run_dir / "results.json")
+    res = RunDir(run_dir).results()
+    _check_results(res, run_dir)
     cfg = res["config"]
     ck = cfg.get("checkpoint") or {}
     model = cfg.get("model", "")
@@ -211,11 +128,11 @@ def index(root: str | Path) -> list[Entry]:
     for link in sorted(p for p in root.rglob("*") if p.is_symlink() and p.is_dir()):
         print(f"vrbench: warning: skipping {link}: a symbolic link to a folder (runs are read "
               "only where they are).", file=sys.stderr)
-    for res in sorted(root.rglob("results.json")):  # never descends into a linked folder
+    for run in RunDir.finished_under(root):  # never descends into a linked folder
         try:
-            entries.append(load_entry(res.parent))
+            entries.append(load_entry(run))
         except (VrbenchError, OSError) as e:  # one bad run never takes the index down
-            print(f"vrbench: warning: skipping {res.parent}: {e}", file=sys.stderr)
+            print(f"vrbench: warning: skipping {run}: {e}", file=sys.stderr)
     return sorted(entries, key=lambda e: (e.name, e.step or 0, e.preset, e.seed,
                                           str(e.run_dir)))
 

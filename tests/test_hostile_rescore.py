@@ -1,0 +1,117 @@
+"""`vrbench rescore` never clobbers and never miscounts: it refuses to write over another run
+or a checkpoint (as `vrbench eval` does), reads a vrbench samples file strictly (one sentence
+per malformed record), refuses a file that names one sample twice or has text after its
+JSON, and reads the other harness's verdicts strictly ("False" is false, NaN no verdict)."""
+
+import json
+
+import pytest
+
+import tasks
+from harness.interop.rescore import verdict
+from harness.runs.runner import evaluate
+from helpers import N, ScriptedBackend, first, scripted_answers
+from vrbench.cli import main
+
+
+def _one_sentence(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("vrbench: error: "), err
+    return last
+
+
+def _snapshot(folder) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _mathvista(path, entries: dict | str) -> str:
+    path.write_text(entries if isinstance(entries, str) else json.dumps(entries))
+    return str(path)
+
+
+def _problem(answer="7", response="\\boxed{7}", verdict_=True) -> dict:
+    return {"question_type": "free_form", "answer_type": "integer", "answer": answer,
+            "response": response, "true_false": verdict_}
+
+
+def test_rescore_never_writes_over_an_eval_run_or_a_checkpoint(tmp_path, capsys):
+    t = tasks.load("count_shapes")
+    run = evaluate("m", [t], limit=N, engine=ScriptedBackend(scripted_answers(t, first(5))),
+                   output=str(tmp_path / "eval"), progress=False)["run_dir"]
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text(json.dumps({"model_type": "qwen2_vl"}))
+    (checkpoint / "model.safetensors").write_bytes(b"weights")
+    source = _mathvista(tmp_path / "output_m.json", {"1": _problem()})
+    for target in (tmp_path / "eval", checkpoint):
+        before = _snapshot(target)
+        assert main(["rescore", source, "--format", "mathvista", "--output", str(target)]) == 2
+        assert "choose another --output" in _one_sentence(capsys)
+        assert _snapshot(target) == before, target
+    assert str(tmp_path / "eval") == run
+
+
+@pytest.mark.parametrize("record,field", [
+    ({"task": "count_shapes", "target": "3"}, "doc_id"),
+    ({"doc_id": "1", "target": "3"}, "task"),
+    ({"task": ["count_shapes"], "doc_id": "1", "target": "3"}, "task"),
+    ({"task": "count_shapes", "doc_id": "1", "target": "3", "precision": "2"}, "precision"),
+    ({"task": "count_shapes", "doc_id": "1", "target": "3", "categories": ["a"]},
+     "categories"),
+    ({"task": "count_shapes", "doc_id": 1, "target": "3"}, "doc_id"),
+])
+def test_a_malformed_vrbench_record_is_one_sentence(tmp_path, capsys, record, field):
+    path = tmp_path / "samples.jsonl"
+    full = {"resps": ["\\boxed{3}"], "correct": [True], "analysis": [{}]} | record
+    path.write_text(json.dumps(full) + "\n")
+    assert main(["rescore", str(path), "--format", "vrbench", "--root", str(tmp_path)]) == 2
+    msg = _one_sentence(capsys)
+    assert "record 1" in msg and repr(field) in msg
+
+
+def test_a_sample_named_twice_is_refused_not_counted_twice(tmp_path, capsys):
+    a, b, c, d = (json.dumps(_problem(response=r)) for r in ("\\boxed{7}", "\\boxed{7}",
+                                                               "\\boxed{1}", "\\boxed{8}"))
+    text = f'{{"5": {a}, "5": {b}, "6": {c}, "5": {d}}}'
+    assert len(json.loads(text)) == 2  # what json.load (and the official scorer) see
+    source = _mathvista(tmp_path / "output_m.json", text)
+    assert main(["rescore", source, "--format", "mathvista", "--output",
+                 str(tmp_path / "run")]) == 2
+    msg = _one_sentence(capsys)
+    assert "'5' more than once" in msg
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_text_after_the_json_object_is_refused(tmp_path, capsys):
+    source = _mathvista(tmp_path / "output_m.json", json.dumps({"1": _problem()})
+                        + '\n{"2": "a second object"}')
+    assert main(["rescore", source, "--format", "mathvista", "--root", str(tmp_path)]) == 2
+    assert "text after the object's end" in _one_sentence(capsys)
+    _mathvista(tmp_path / "output_m.json", json.dumps({"1": _problem()}) + "\n\n")
+    assert main(["rescore", source, "--format", "mathvista", "--root", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize("value,read", [
+    (True, True), (False, False), (1, True), (0, False), (1.0, True), ("False", False),
+    ("false", False), ("TRUE", True), ("yes", True), ("0", False), (float("nan"), None),
+    (None, None), (0.5, None), ("maybe", None), ([True], None), ({}, None)])
+def test_verdicts_are_read_strictly(value, read):
+    assert verdict(value) is read
+
+
+def test_a_false_or_nan_verdict_is_not_counted_correct(tmp_path, capsys):
+    problems = {"1": _problem(verdict_="False"), "2": _problem(verdict_=float("nan")),
+                "3": _problem(verdict_="True"), "4": _problem(verdict_=False)}
+    source = tmp_path / "output_m.json"
+    source.write_text(json.dumps(problems))  # NaN as JSON writes it
+    assert main(["rescore", str(source), "--format", "mathvista", "--output",
+                 str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    assert "1 response(s)" in captured.err and "carry no verdict" in captured.err
+    r = json.loads((tmp_path / "run" / "results.json").read_text())
+    res = r["results"]["mathvista_testmini"]
+    assert res["acc"] == 1.0  # every response is \boxed{7}: right
+    assert res["other_acc"] == pytest.approx(1 / 3)  # False, True, False; NaN left out
+    assert r["n_without_verdict"] == 1
