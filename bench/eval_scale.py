@@ -110,8 +110,7 @@ def step_ms(model_dir: str, rows: int = 16, steps: int = 60) -> dict[str, float]
     """Milliseconds of one greedy decode step of `rows` rows after their prefill, straight
     through the language model and through the multimodal wrapper (best of five each)."""
     engine = HFBackend(model_dir)
-    decoder = continuous.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id,
-                                           engine.suppress)
+    decoder = continuous.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id)
     straight = decoder.direct
     work = [(t, s) for t in tasks.resolve("count_shapes") for s in t.samples("test", rows)]
     enc = engine.processor(text=[chat_text(engine.processor, t.prompt(s), 1) for t, s in work],

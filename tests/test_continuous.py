@@ -71,8 +71,7 @@ def test_greedy_equals_static_batches_on_every_architecture(arch, tmp_path):
 
 
 def _decoder(engine: HFBackend) -> continuous_module.ContinuousDecoder:
-    return continuous_module.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id,
-                                               engine.suppress)
+    return continuous_module.ContinuousDecoder(engine.model, engine.eos_ids, engine.pad_id)
 
 
 def test_a_wrapper_that_changes_the_logits_keeps_its_forward(sft_model):

@@ -6,6 +6,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import tasks
+from harness.backends.sampling import Sampler
 from harness.likelihood import logprobs, prefix
 from tasks import decode_images
 from trainers import rl, tiny
@@ -25,7 +26,7 @@ def _batch(proc):
 
 
 def _scored(fn, model, batch, suppress):
-    lp, ent = fn(model, batch, 0.7, suppress)
+    lp, ent = fn(model, batch, Sampler(temperature=0.7, suppress=tuple(suppress)))
     mask = batch["completion_mask"][:, 1:]
     (lp * mask).sum().backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

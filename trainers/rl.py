@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from harness import analyzers
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.hf import HFBackend, load_model
+from harness.backends.sampling import Sampler
 from harness.likelihood import prefix
 from harness.likelihood.logprobs import (
     Encoded,
@@ -139,8 +140,13 @@ def train(cfg: RLConfig) -> Path:
     shared = cfg.shared_prompts and prefix.supported(model)
     scorer = prefix.token_logprobs if shared else token_logprobs
 
-    def logprobs(m, b):  # the sampler's distribution: temperature and suppressed tokens
-        return scorer(m, b, cfg.temperature, policy.suppress)
+    # the distribution the rollouts were drawn from, as far as a gradient follows it: its
+    # temperature and suppressed tokens (top-p, top-k and a repetition penalty are not
+    # mirrored; the gap to the sampler's own log-probs is logged every step)
+    sampler = Sampler(temperature=cfg.temperature, suppress=tuple(policy.suppress))
+
+    def logprobs(m, b):
+        return scorer(m, b, sampler)
 
     # one epoch of one mini-batch: the old log-probs are the current ones, detached (no pass)
     reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (

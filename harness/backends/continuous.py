@@ -11,9 +11,9 @@ model gave its prompt; so a row's tokens do not depend on which rows share its s
 greedy responses equal static batches' in float32 (`tests/test_continuous.py`). A decode
 step runs straight through the language model and its output layer (the multimodal
 wrapper's forward only adds its checks and decorators once the images are in the cache)
-where a probe shows that gives the wrapper's logits bit for bit. Sampling
-reads each row's token off the cumulative distribution at a uniform drawn up front from the
-row's own seed: a response depends on its seed only.
+where a probe shows that gives the wrapper's logits bit for bit. A token is drawn from
+`harness.backends.sampling.Sampler`'s distribution, read off its cumulative distribution at
+a uniform drawn up front from the row's own seed: a response depends on its seed only.
 
 It serves models whose cache is transformers' plain dynamic cache (every attention layer
 keeps every position, `new_cache`); others (sliding windows, hybrid caches) keep static
@@ -26,13 +26,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
-from transformers import (
-    DynamicCache,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
+from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
+
+from harness.backends.sampling import Sampler
 
 
 @dataclass
@@ -153,86 +150,109 @@ class Layout:
         return pos[None].expand(3, -1, -1) if self.mrope else pos
 
 
+@dataclass
+class _State:
+    """The tensors the rows in flight share: their tokens so far and which are real (left
+    padding aside), their key/value cache, and each row's next position."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    cache: object
+    next: torch.Tensor
+
+
+@dataclass
+class _Flight:
+    """The rows in flight, in order: each row's tokens, their shared state, the logits of
+    each row's next token and, when sampling, each row's uniforms (drawn from its seed)."""
+
+    rows: list[_Row] = field(default_factory=list)
+    state: _State | None = None
+    logits: torch.Tensor | None = None
+    noise: torch.Tensor | None = None
+
+    def add(self, rows: list[_Row], state: _State, logits: torch.Tensor,
+            noise: torch.Tensor | None, pad_id: int) -> None:
+        """Rows prefilled together join the ones in flight."""
+        if self.rows:
+            state, logits = _join(self.state, state, pad_id), torch.cat([self.logits, logits])
+            if noise is not None:
+                noise = torch.cat([self.noise, noise])
+        self.rows += rows
+        self.state, self.logits, self.noise = state, logits, noise
+
+    def keep(self, keep: list[int]) -> None:
+        """Only the rows at `keep` stay in flight."""
+        self.rows[:] = [self.rows[r] for r in keep]
+        self.state = _select(self.state, keep) if keep else None
+        if self.noise is not None and keep:
+            self.noise = self.noise[keep]
+
+
 class ContinuousDecoder:
     """`run(source, encode, ...)` takes rows from `source` as places free up and yields each
     row as it ends. `source` gives (key, item, seed); `encode(items)` returns the
     processor's left-padded batch for those items' prompts."""
 
-    def __init__(self, model, eos_ids: set[int], pad_id: int, suppress: list[int]):
+    def __init__(self, model, eos_ids: set[int], pad_id: int):
         self.model = model
         self.eos = torch.tensor(sorted(eos_ids), device=model.device)
-        self.pad_id, self.suppress = pad_id, suppress
+        self.pad_id = pad_id
         self.layout = Layout.of(model)
         self.direct = _direct(model, self.layout)
 
     def run(self, source: Iterator[tuple], encode: Callable[[list], dict], *, slots: int,
-            max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-            top_k: int = 0, repetition_penalty: float = 1.0, logprobs: bool = False
+            max_new_tokens: int, sampler: Sampler, logprobs: bool = False
             ) -> Iterator[Finished]:
-        """A row's seed seeds its sampling (unused when greedy). New rows are prefilled
-        once a quarter of the places are free (or none is taken)."""
-        warpers = []
-        if temperature > 0:
-            warpers.append(TemperatureLogitsWarper(temperature))
-            if top_k:
-                warpers.append(TopKLogitsWarper(top_k))
-            if top_p < 1:
-                warpers.append(TopPLogitsWarper(top_p))
+        """Each row's token drawn from `sampler`'s distribution; a row's seed seeds its
+        uniforms (unused when greedy). New rows are prefilled once a quarter of the places
+        are free (or none is taken)."""
         source = iter(source)
-        rows: list[_Row] = []
-        state_box: dict = {}  # the rows' tensors and cache, and the logits of their next token
+        flight = _Flight()
         more = True  # the source may hold more rows
-        while more or rows:
+        while more or flight.rows:
             with torch.inference_mode():  # not across the yield: the caller's code is its own
-                finished, more = self._advance(rows, state_box, source, encode, slots, more,
-                                               warpers, repetition_penalty, logprobs,
-                                               max_new_tokens)
-            if finished is None:
-                break
+                if more and (slots - len(flight.rows) >= max(1, slots // 4) or not flight.rows):
+                    more = self._admit(flight, source, encode, slots - len(flight.rows),
+                                       None if sampler.greedy else max_new_tokens)
+                if not flight.rows:
+                    break
+                finished = self._advance(flight, sampler, logprobs, max_new_tokens)
             yield from finished
 
-    def _advance(self, rows: list[_Row], box: dict, source, encode, slots: int, more: bool,
-                 warpers: list, penalty: float, logprobs: bool, max_new_tokens: int):
-        """One step: new rows prefilled where places are free, a token chosen for every row,
-        the rows that end taken out (returned) and the others advanced by that token."""
-        if more and (slots - len(rows) >= max(1, slots // 4) or not rows):
-            take = [x for _, x in zip(range(slots - len(rows)), source, strict=False)]
-            more = len(take) == slots - len(rows)
-            if take:
-                # rows of one item (a request's n responses) share one prefill of its prompt
-                first: dict[int, int] = {}
-                slot = [first.setdefault(id(item), len(first)) for _, item, _ in take]
-                logits, state = self._prefill(encode(list({id(x[1]): x[1] for x in take
-                                                          }.values())))
-                if len(first) < len(take):
-                    state, logits = _select(state, slot), logits[slot]
-                if rows:
-                    state = _join(box["state"], state, self.pad_id)
-                    logits = torch.cat([box["logits"], logits])
-                box["state"], box["logits"] = state, logits
-                if warpers:  # each row's uniforms, drawn from its own seed up front
-                    noise = torch.stack([_uniforms(seed, max_new_tokens, self.model.device)
-                                         for _, _, seed in take])
-                    box["noise"] = noise if not rows else torch.cat([box["noise"], noise])
-                rows += [_Row(key) for key, _, _ in take]
-            if not rows:
-                return None, more
-        state = box["state"]
-        scores = self._process(box["logits"].float(), state, penalty)
-        for warp in warpers:
-            scores = warp(state["ids"], scores)
-        if warpers:  # inverse-CDF sampling at each row's next uniform, for all rows at once
-            cdf = torch.softmax(scores, dim=-1).cumsum(dim=-1)
-            step = torch.tensor([len(row.tokens) for row in rows], device=cdf.device)
-            u = box["noise"].gather(1, step[:, None]) * cdf[:, -1:]
-            nxt = torch.searchsorted(cdf, u, right=True)[:, 0].clamp_max(cdf.shape[1] - 1)
-        else:
-            nxt = scores.argmax(dim=-1)
+    def _admit(self, flight: _Flight, source, encode, free: int, draws: int | None) -> bool:
+        """Up to `free` new rows prefilled and joined to the flight (with `draws` uniforms
+        each when sampling); whether the source may hold more."""
+        take = [x for _, x in zip(range(free), source, strict=False)]
+        if take:
+            # rows of one item (a request's n responses) share one prefill of its prompt
+            first: dict[int, int] = {}
+            slot = [first.setdefault(id(item), len(first)) for _, item, _ in take]
+            logits, state = self._prefill(encode(list({id(x[1]): x[1] for x in take
+                                                      }.values())))
+            if len(first) < len(take):
+                state, logits = _select(state, slot), logits[slot]
+            noise = None if draws is None else torch.stack(
+                [_uniforms(seed, draws, self.model.device) for _, _, seed in take])
+            flight.add([_Row(key) for key, _, _ in take], state, logits, noise, self.pad_id)
+        return len(take) == free
+
+    def _advance(self, flight: _Flight, sampler: Sampler, logprobs: bool,
+                 max_new_tokens: int) -> list[Finished]:
+        """One step: a token drawn for every row, the rows that end taken out (returned) and
+        the others advanced by that token."""
+        state = flight.state
+        scores = sampler.scores(flight.logits, state.ids, state.mask)
+        u = None
+        if flight.noise is not None:  # each row's next uniform
+            step = torch.tensor([len(row.tokens) for row in flight.rows], device=scores.device)
+            u = flight.noise.gather(1, step[:, None])[:, 0]
+        nxt = Sampler.draw(scores, u)
         if logprobs:
             taken = torch.log_softmax(scores, dim=-1).gather(1, nxt[:, None])[:, 0].tolist()
         ended = torch.isin(nxt, self.eos).tolist()
         finished, keep = [], []
-        for r, (row, tok) in enumerate(zip(rows, nxt.tolist(), strict=True)):
+        for r, (row, tok) in enumerate(zip(flight.rows, nxt.tolist(), strict=True)):
             row.tokens.append(tok)
             if logprobs:
                 row.logprobs.append(taken[r])
@@ -240,45 +260,27 @@ class ContinuousDecoder:
                 finished.append(Finished(row.key, row.tokens, bool(ended[r]), row.logprobs))
             else:
                 keep.append(r)
-        if len(keep) < len(rows):
-            rows[:] = [rows[r] for r in keep]
-            state = box["state"] = _select(state, keep) if keep else {}
-            if warpers and keep:
-                box["noise"] = box["noise"][keep]
+        if len(keep) < len(flight.rows):
+            flight.keep(keep)
             nxt = nxt[keep]
-        if rows:
-            box["logits"] = self._step(nxt, state)
-        return finished, more
+        if flight.rows:
+            flight.logits = self._step(nxt, flight.state)
+        return finished
 
-    def _prefill(self, enc: dict) -> tuple[torch.Tensor, dict]:
+    def _prefill(self, enc: dict) -> tuple[torch.Tensor, _State]:
         enc = {k: v.to(self.model.device) if torch.is_tensor(v) else v for k, v in enc.items()}
         cache = new_cache(self.model)
         out, nxt = self.layout.prompt_forward(self.model, enc, cache, logits_to_keep=1)
-        return out.logits[:, -1], {"ids": enc["input_ids"], "mask": enc["attention_mask"],
-                                   "cache": cache, "next": nxt}
+        return out.logits[:, -1], _State(enc["input_ids"], enc["attention_mask"], cache, nxt)
 
-    def _step(self, tokens: torch.Tensor, state: dict) -> torch.Tensor:
-        state["ids"] = torch.cat([state["ids"], tokens[:, None]], dim=1)
-        mask = state["mask"] = torch.cat([state["mask"], state["mask"].new_ones(
-            (len(tokens), 1))], dim=1)
-        pos = self.layout.positions(state["next"], 1)
-        state["next"] = state["next"] + 1
+    def _step(self, tokens: torch.Tensor, state: _State) -> torch.Tensor:
+        state.ids = torch.cat([state.ids, tokens[:, None]], dim=1)
+        state.mask = torch.cat([state.mask, state.mask.new_ones((len(tokens), 1))], dim=1)
+        pos = self.layout.positions(state.next, 1)
+        state.next = state.next + 1
         # one query a row: its mask is its padding mask, made 4-D here once for all layers
         return _logits(self.model, self.layout, self.direct, tokens[:, None],
-                       mask[:, None, None].bool(), pos, state["cache"])
-
-    def _process(self, scores: torch.Tensor, state: dict, penalty: float) -> torch.Tensor:
-        """What transformers' processors would do: suppressed tokens and the repetition
-        penalty (over the row's real tokens only: never its padding)."""
-        if self.suppress:
-            scores[:, self.suppress] = -float("inf")
-        if penalty != 1.0:
-            ids = state["ids"].masked_fill(state["mask"] == 0, -1)
-            for r in range(len(scores)):
-                seen = ids[r][ids[r] >= 0].unique()
-                s = scores[r, seen]
-                scores[r, seen] = torch.where(s < 0, s * penalty, s / penalty)
-        return scores
+                       state.mask[:, None, None].bool(), pos, state.cache)
 
 
 def _logits(model, layout: Layout, direct, ids, mask, pos, cache) -> torch.Tensor:
@@ -337,31 +339,26 @@ def _pad_left(t: torch.Tensor, n: int, dim: int, value) -> torch.Tensor:
     return torch.cat([t.new_full(shape, value), t], dim=dim)
 
 
-def _join(a: dict, b: dict, pad_id: int) -> dict:
+def _join(a: _State, b: _State, pad_id: int) -> _State:
     """Rows `b` after rows `a`, both left-padded to the longer length."""
-    la, lb = a["mask"].shape[1], b["mask"].shape[1]
+    la, lb = a.mask.shape[1], b.mask.shape[1]
     n = max(la, lb)
-    out = {"ids": torch.cat([_pad_left(a["ids"], n - la, 1, pad_id),
-                             _pad_left(b["ids"], n - lb, 1, pad_id)]),
-           "mask": torch.cat([_pad_left(a["mask"], n - la, 1, 0),
-                              _pad_left(b["mask"], n - lb, 1, 0)]),
-           "cache": a["cache"]}
-    for x, y in zip(a["cache"].layers, b["cache"].layers, strict=True):
+    for x, y in zip(a.cache.layers, b.cache.layers, strict=True):
         x.hold(torch.cat([_pad_left(x.keys, n - la, 2, 0.0), _pad_left(y.keys, n - lb, 2, 0.0)]),
                torch.cat([_pad_left(x.values, n - la, 2, 0.0),
                           _pad_left(y.values, n - lb, 2, 0.0)]))
-    out["next"] = torch.cat([a["next"], b["next"]])
-    return out
+    return _State(torch.cat([_pad_left(a.ids, n - la, 1, pad_id),
+                             _pad_left(b.ids, n - lb, 1, pad_id)]),
+                  torch.cat([_pad_left(a.mask, n - la, 1, 0), _pad_left(b.mask, n - lb, 1, 0)]),
+                  a.cache, torch.cat([a.next, b.next]))
 
 
-def _select(state: dict, keep: list[int]) -> dict:
+def _select(state: _State, keep: list[int]) -> _State:
     """The rows `keep` (a row may be taken more than once), without the leading columns
     none of them attends to."""
-    idx = torch.tensor(keep, dtype=torch.long, device=state["mask"].device)
-    mask = state["mask"][idx]
+    idx = torch.tensor(keep, dtype=torch.long, device=state.mask.device)
+    mask = state.mask[idx]
     first = int(mask.any(dim=0).long().argmax())
-    out = {"ids": state["ids"][idx, first:], "mask": mask[:, first:], "cache": state["cache"]}
-    for layer in state["cache"].layers:
+    for layer in state.cache.layers:
         layer.hold(layer.keys[idx, :, first:], layer.values[idx, :, first:])
-    out["next"] = state["next"][idx]
-    return out
+    return _State(state.ids[idx, first:], mask[:, first:], state.cache, state.next[idx])

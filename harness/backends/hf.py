@@ -13,14 +13,12 @@ from transformers import (
     LogitsProcessorList,
     StoppingCriteria,
     StoppingCriteriaList,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
 )
 
 from harness.backends import GenerationConfig, Request, Response, patch_embedding
 from harness.backends.chat import chat_text
 from harness.backends.continuous import ContinuousDecoder, new_cache
+from harness.backends.sampling import Sampler
 from vrbench.errors import VrbenchError
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
@@ -82,26 +80,26 @@ class _Stop(StoppingCriteria):
 
 
 class _Sampled(LogitsProcessor):
-    """The last processor of sampling: temperature, top-k and top-p (transformers' own
-    warpers, in its order), and the log-probability each sampled token had under the
-    distribution it was drawn from. The token drawn at one step is the last input id at the
-    next; the final step's is read when generation ends (`finish`)."""
+    """The one logits processor of a static `generate`: `Sampler`'s scores (suppression, the
+    repetition penalty over each row's real tokens, temperature, top-k, top-p), so that
+    transformers only takes the largest or draws from them; and the log-probability each
+    drawn token had. The token drawn at one step is the last input id at the next; the final
+    step's is read when generation ends (`finish`)."""
 
-    def __init__(self, config: GenerationConfig):
-        self.warpers = [TemperatureLogitsWarper(config.temperature)]
-        if config.top_k:
-            self.warpers.append(TopKLogitsWarper(config.top_k))
-        if config.top_p < 1:
-            self.warpers.append(TopPLogitsWarper(config.top_p))
+    def __init__(self, sampler: Sampler, prompt_mask: torch.Tensor, logprobs: bool):
+        self.sampler, self.prompt_mask, self.logprobs = sampler, prompt_mask, logprobs
         self.previous: torch.Tensor | None = None
         self.taken: list[torch.Tensor] = []
 
     def __call__(self, input_ids, scores):
         if self.previous is not None:
             self.taken.append(self.previous.gather(1, input_ids[:, -1:]).squeeze(1))
-        for warp in self.warpers:
-            scores = warp(input_ids, scores)
-        self.previous = torch.log_softmax(scores.float(), dim=-1)
+        new = input_ids.shape[1] - self.prompt_mask.shape[1]  # every generated token is real
+        mask = torch.cat([self.prompt_mask, self.prompt_mask.new_ones((len(input_ids), new))],
+                         dim=1)
+        scores = self.sampler.scores(scores, input_ids, mask)
+        if self.logprobs:
+            self.previous = torch.log_softmax(scores, dim=-1)
         return scores
 
     def finish(self, last: torch.Tensor) -> torch.Tensor:
@@ -110,11 +108,12 @@ class _Sampled(LogitsProcessor):
         return torch.stack(self.taken, dim=1)
 
 
-# Everything else transformers would take from the checkpoint's generation config, set to
-# "off": vrbench's GenerationConfig is the whole of what shapes a response.
-_OFF = {"typical_p": 1.0, "min_p": None, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0,
-        "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0, "min_new_tokens": 0,
-        "diversity_penalty": 0.0, "num_beams": 1,
+# Everything transformers would take from the checkpoint's generation config, set to "off":
+# vrbench's GenerationConfig, applied by `_Sampled`, is the whole of what shapes a response.
+_OFF = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
+        "suppress_tokens": None, "typical_p": 1.0, "min_p": None, "epsilon_cutoff": 0.0,
+        "eta_cutoff": 0.0, "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0,
+        "min_new_tokens": 0, "diversity_penalty": 0.0, "num_beams": 1,
         "renormalize_logits": False}
 
 
@@ -166,23 +165,18 @@ class HFBackend:
         enc = self.processor(text=texts, images=images, padding=True, return_tensors="pt")
         enc = enc.to(self.device)
         sample = config.temperature > 0
-        sampled = _Sampled(config) if sample and config.logprobs else None
-        # greedy: transformers' own "unset" values (no warper runs); with `sampled`, it warps
-        warp = {"temperature": 1.0, "top_p": 1.0, "top_k": 0 if sampled else 50}
-        if sample and sampled is None:
-            warp = {"temperature": config.temperature, "top_p": config.top_p,
-                    "top_k": config.top_k}
+        sampled = _Sampled(Sampler.of(config, self.suppress),
+                           enc["attention_mask"].repeat_interleave(config.n, dim=0),
+                           sample and config.logprobs)
         torch.manual_seed(config.seed)
         out = self.model.generate(
             **enc, max_new_tokens=config.max_new_tokens, do_sample=sample,
-            num_return_sequences=config.n, repetition_penalty=config.repetition_penalty,
-            **warp, **_OFF, pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids),
-            suppress_tokens=self.suppress or None,
-            logits_processor=LogitsProcessorList([sampled] if sampled else []),
+            num_return_sequences=config.n, **_OFF, pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.eos_ids), logits_processor=LogitsProcessorList([sampled]),
             stopping_criteria=None if should_stop is None else
             StoppingCriteriaList([_Stop(should_stop)]))
         new = out[:, enc["input_ids"].shape[1]:]
-        logprobs = sampled.finish(new[:, -1]).tolist() if sampled else None
+        logprobs = sampled.finish(new[:, -1]).tolist() if sampled.logprobs else None
         responses = []
         for row, ids in enumerate(new.tolist()):
             stop = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
@@ -205,7 +199,7 @@ class HFBackend:
                 outs = self.generate([r for _, r, _ in chunk], replace(config, seed=chunk[0][2]))
                 yield from zip([k for k, _, _ in chunk], outs, strict=True)
             return
-        decoder = ContinuousDecoder(self.model, self.eos_ids, self.pad_id, self.suppress)
+        decoder = ContinuousDecoder(self.model, self.eos_ids, self.pad_id)
         got: dict[int, dict[int, Response]] = {}
 
         def encode(reqs: list[Request]):
@@ -217,8 +211,7 @@ class HFBackend:
         keyed = _Keyed(requests)
         for f in decoder.run(keyed.rows(config.n), encode, slots=slots,
                              max_new_tokens=config.max_new_tokens,
-                             temperature=config.temperature, top_p=config.top_p,
-                             top_k=config.top_k, repetition_penalty=config.repetition_penalty,
+                             sampler=Sampler.of(config, self.suppress),
                              logprobs=config.logprobs and config.temperature > 0):
             i, j = f.key
             got.setdefault(i, {})[j] = self._response(f.token_ids, f.stopped, f.logprobs)

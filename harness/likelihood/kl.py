@@ -22,6 +22,7 @@ import torch
 
 from harness.backends import GenerationConfig, Request
 from harness.backends.hf import HFBackend, load_model
+from harness.backends.sampling import Sampler
 from harness.likelihood.logprobs import collate, encode_prompt, next_token_logprobs
 from harness.runs.config import KLConfig
 from harness.runs.store import write_text_atomic
@@ -102,6 +103,7 @@ def measure(base: str, checkpoints: list[str], tasks_spec, cfg: KLConfig | None 
             raise VrbenchError(f"task {t.name} has no prompt with readable images in its "
                                f"{cfg.split} split.")
         parts = {c: ([], []) for c in checkpoints}
+        sampler = Sampler(suppress=tuple(engine.suppress))  # what every generation suppresses
         for i in range(0, len(samples), cfg.batch_size):
             chunk = samples[i:i + cfg.batch_size]
             reqs = [Request(t.prompt(s), ims) for s, ims in chunk]
@@ -110,10 +112,10 @@ def measure(base: str, checkpoints: list[str], tasks_spec, cfg: KLConfig | None 
             batch = collate([encode_prompt(engine.processor, r.prompt, r.images) for r in reqs],
                             [list(o[0].token_ids) for o in outs], engine.pad_id)
             mask = batch["completion_mask"][:, 1:].float()
-            lp_base = next_token_logprobs(engine.model, batch, suppress=engine.suppress)
+            lp_base = next_token_logprobs(engine.model, batch, sampler)
             for c, model in others.items():
-                kl, n_tok = _sequence_kl(lp_base, next_token_logprobs(
-                    model, batch, suppress=engine.suppress), mask)
+                kl, n_tok = _sequence_kl(lp_base, next_token_logprobs(model, batch, sampler),
+                                         mask)
                 parts[c][0].append(kl)
                 parts[c][1].append(n_tok)
         for c in checkpoints:

@@ -18,6 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from harness.backends.chat import chat_text
+from harness.backends.sampling import Sampler
+
+PLAIN = Sampler()  # the model's own distribution: temperature 1, nothing suppressed
 
 
 @dataclass
@@ -134,13 +137,12 @@ def model_inputs(batch: dict, device) -> dict:
     return {k: v.to(device) for k, v in batch.items() if k not in ("completion_mask", IMAGE_KEY)}
 
 
-def next_token_logprobs(model, batch: dict, temperature: float = 1.0,
-                        suppress: list[int] | None = None) -> torch.Tensor:
+def next_token_logprobs(model, batch: dict, sampler: Sampler = PLAIN) -> torch.Tensor:
     """Log-probabilities over the vocabulary of each next token under `model`, shape
     (B, K, V): the last K of the L-1 positions, K covering every completion token (all
     positions for a model that cannot keep only the last logits, or without a
-    `completion_mask`). `temperature` and the `suppress`ed token ids mirror the distribution
-    a sampler drew the tokens from."""
+    `completion_mask`), under `sampler`'s distribution (its temperature and suppressed
+    tokens: the one the tokens were drawn from; `PLAIN` is the model's own)."""
     device = next(model.parameters()).device
     width = batch["input_ids"].shape[1] - 1
     # logits of the completion positions only (the vocabulary projection of every prompt
@@ -150,36 +152,24 @@ def next_token_logprobs(model, batch: dict, temperature: float = 1.0,
     kwargs = {"logits_to_keep": keep + 1} if 0 < keep < width else {}
     with shared_images(model, batch.get(IMAGE_KEY), batch.get("image_grid_thw")):
         logits = model(**model_inputs(batch, device), **kwargs).logits[:, :-1]
-    return sampler_logprobs(logits, temperature, suppress)
+    return sampler.logprobs(logits)
 
 
-def sampler_logprobs(logits: torch.Tensor, temperature: float = 1.0,
-                     suppress: list[int] | None = None) -> torch.Tensor:
-    """log_softmax of the logits as a sampler saw them: float32, the `suppress`ed tokens at
-    -inf, divided by `temperature`."""
-    logits = logits.float()
-    if suppress:
-        logits[..., suppress] = float("-inf")
-    if temperature != 1.0:
-        logits = logits / temperature
-    return torch.log_softmax(logits, dim=-1)
-
-
-def token_logprobs(model, batch: dict, temperature: float = 1.0,
-                   suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model, batch: dict, sampler: Sampler = PLAIN
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """(log-probs, entropies) of each next token under `model`, shape (B, L-1): entry t is
-    about token t+1. Pair with `batch["completion_mask"][:, 1:]`. `temperature` and
-    `suppress` as in `next_token_logprobs`."""
-    logp = next_token_logprobs(model, batch, temperature, suppress)
+    about token t+1. Pair with `batch["completion_mask"][:, 1:]`. `sampler` as in
+    `next_token_logprobs`."""
+    logp = next_token_logprobs(model, batch, sampler)
     width = batch["input_ids"].shape[1] - 1
     chosen, entropy = chosen_and_entropy(
-        logp, batch["input_ids"][:, width - logp.shape[1] + 1:], suppress)
+        logp, batch["input_ids"][:, width - logp.shape[1] + 1:], sampler.suppress)
     pad = width - chosen.shape[1]  # positions left out: prompt tokens, never scored
     return F.pad(chosen, (pad, 0)), F.pad(entropy, (pad, 0))
 
 
 def chosen_and_entropy(logp: torch.Tensor, targets: torch.Tensor,
-                       suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       suppress: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
     """From (B, K, V) log-probs: the `targets`' (B, K) and the entropies (no gradient)."""
     chosen = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
     if suppress:  # a suppressed token in the prompt (an image pad) is never scored: not -inf

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from harness.backends.continuous import Layout, new_cache
+from harness.backends.sampling import Sampler
 from harness.likelihood.logprobs import (
     IMAGE_KEY,
+    PLAIN,
     chosen_and_entropy,
     model_inputs,
-    sampler_logprobs,
     select_rows,
 )
 
@@ -53,8 +54,8 @@ def prompt_slots(batch: dict) -> tuple[list[int], list[int]]:
     return slot, heads
 
 
-def token_logprobs(model, batch: dict, temperature: float = 1.0,
-                   suppress: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def token_logprobs(model, batch: dict, sampler: Sampler = PLAIN
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """What `harness.likelihood.logprobs.token_logprobs` returns for a right-padded batch of
     prompt + completion rows ((B, L-1) log-probs and entropies, entry t about token t+1; zero
     off the completions), with each distinct prompt run once."""
@@ -94,11 +95,11 @@ def token_logprobs(model, batch: dict, temperature: float = 1.0,
                      position_ids=layout.positions(nxt[index], n), use_cache=True,
                      **{layout.cache_arg: cache})
         logits = torch.cat([logits, more.logits], dim=1)
-    logp = sampler_logprobs(logits, temperature, suppress)  # (B, K, V): completion token k
+    logp = sampler.logprobs(logits)  # (B, K, V): completion token k
     k = logp.shape[1]
     targets = batch["input_ids"].gather(
         1, (n_prompt[:, None] + torch.arange(k)).clamp_max(batch["input_ids"].shape[1] - 1))
-    chosen, entropy = chosen_and_entropy(logp, targets, suppress)
+    chosen, entropy = chosen_and_entropy(logp, targets, sampler.suppress)
     # into the one-sequence-a-row layout: completion token k of row i is entry P_i - 1 + k
     keep = (torch.arange(k)[None] < n_comp[:, None]).to(device)
     rows = torch.arange(len(slot), device=device)[:, None].expand(-1, k)[keep]
