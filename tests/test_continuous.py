@@ -37,20 +37,22 @@ def _streamed(engine: HFBackend, reqs: list[Request], cfg: GenerationConfig, slo
 
 
 def _ending_early(engine: HFBackend, reqs: list[Request], cfg: GenerationConfig) -> None:
-    """Make a few tokens that some responses hold and others do not ends of sequence too, so
-    that rows end at different steps (random weights rarely end a response; a briefly
-    trained model's responses all have one length)."""
+    """Make a few tokens that the responses hold ends of sequence too, so that rows end at
+    different steps (random weights rarely end a response; a briefly trained model's
+    responses all have one length): tokens added one at a time, each the one that most
+    varies where the responses end."""
     outs = [o[0].token_ids[1:] for o in _static(engine, reqs, cfg, 1)]
-    held = Counter(t for o in outs for t in set(o))
+
+    def ends_at(ends: set[int]) -> set[int]:
+        return {next((i for i, t in enumerate(o) if t in ends), -1) for o in outs}
     ends: set[int] = set()
-    for token, n in held.most_common():
-        if 0.2 * len(outs) <= n <= 0.8 * len(outs):
-            ends.add(token)
-            ends_at = {next((i for i, t in enumerate(o) if t in ends), -1) for o in outs}
-            if len(ends_at) >= 4:
-                engine.eos_ids |= ends
-                return
-    pytest.fail("no tokens end the responses at different steps")
+    candidates = Counter(t for o in outs for t in set(o))
+    while len(ends_at(ends)) < 4:
+        best = max(candidates, key=lambda t: (len(ends_at(ends | {t})), candidates[t]))
+        if len(ends_at(ends | {best})) <= len(ends_at(ends)):
+            pytest.fail("no tokens end the responses at different steps")
+        ends.add(best)
+    engine.eos_ids |= ends
 
 
 @pytest.mark.parametrize("arch", ["qwen2_vl", "qwen2_5_vl", "llava", "idefics3"])
@@ -106,7 +108,7 @@ def test_trained_model_and_repetition_penalty(sft_model):
     cfg = GenerationConfig(max_new_tokens=40)
     static = _static(engine, reqs, cfg, 8)
     assert _streamed(engine, reqs, cfg, 5) == static
-    cfg = GenerationConfig(max_new_tokens=40, repetition_penalty=1.5)
+    cfg = GenerationConfig(max_new_tokens=40, repetition_penalty=3.0)
     _ending_early(engine, reqs, cfg)
     penalised = _static(engine, reqs, cfg, 1)
     assert len({o[0].n_tokens for o in penalised}) >= 3

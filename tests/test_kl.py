@@ -14,6 +14,7 @@ from harness.likelihood import kl
 from tasks import decode_images, load
 from vrbench.cli import main
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_kl_matches_an_independent_computation(tiny_model, moved):
         chunk = samples[i:i + 2]
         reqs = [Request(t.prompt(s), decode_images(s)) for s in chunk]
         outs = base.generate(reqs, GenerationConfig(max_new_tokens=12, temperature=1.0,
-                                                    seed=5 + i))
+                                                    seed=derive(5, "kl-batch", i)))
         for req, (resp,) in zip(reqs, outs, strict=True):
             enc = base.processor(text=[base.processor.apply_chat_template(
                 [{"role": "user", "content": [{"type": "image"},

@@ -52,6 +52,7 @@ from trainers.distributed import all_reduce_sum, copy_weights
 from trainers.losses import AGGREGATIONS, LOSSES, Scale, truncated_is_weights
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
+from vrbench.seeds import derive
 
 
 @dataclass
@@ -127,7 +128,7 @@ def train(cfg: RLConfig) -> Path:
         ref.requires_grad_(False)
     data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
     # dynamic sampling's extra prompts: a stream of their own, so a step's are known on resume
-    extra = TrainSet(cfg.tasks, cfg.split, cfg.seed + 1, cfg.data_dir) \
+    extra = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir, "extra-prompts") \
         if cfg.dynamic_sampling else None
     processor = sess.processor
     # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
@@ -200,7 +201,8 @@ def train(cfg: RLConfig) -> Path:
             old_logp = torch.zeros_like(mask)
         behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])  # the sampler's
         for epoch in range(cfg.ppo_epochs):
-            g = torch.Generator().manual_seed(cfg.seed + 7919 * step + epoch)
+            g = torch.Generator().manual_seed(derive(cfg.seed, "ppo-order",
+                                                     step * cfg.ppo_epochs + epoch))
             order = torch.randperm(len(rollouts), generator=g) if cfg.ppo_epochs > 1 else \
                 torch.arange(len(rollouts))
             for sl in _slices(len(rollouts), cfg.mini_batches):
@@ -294,12 +296,12 @@ def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationCon
     items = {i: data.example(i) for chunk in chunks for i in chunk}
     reqs = {i: Request(t.prompt(s), decode_images(s)) for i, (t, s) in items.items()}
     if cfg.rollout_batching == "continuous":
-        outs = dict(policy.stream(((i, reqs[i], cfg.seed * 1_000_003 + i) for i in items), gen,
-                                  slots=cfg.gen_chunk * cfg.group_size))
+        outs = dict(policy.stream(((i, reqs[i], derive(cfg.seed, "rollout", i))
+                                   for i in items), gen, slots=cfg.gen_chunk * cfg.group_size))
     else:
         outs = {}
         for c, chunk in zip(range(rank, n_chunks, world), chunks, strict=True):
-            seed = cfg.seed * 1_000_003 + step * n_chunks + c
+            seed = derive(cfg.seed, "rollout-chunk", step * n_chunks + c)
             outs |= zip(chunk, policy.generate([reqs[i] for i in chunk], replace(gen, seed=seed)),
                         strict=True)
     out: list[Rollout] = []

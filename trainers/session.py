@@ -37,6 +37,7 @@ from trainers.optim import make_optimizer
 from trainers.parts import describe, set_trainable
 from trainers.trackers import Tracker, open_tracker
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 
 class TrainSet:
@@ -44,13 +45,14 @@ class TrainSet:
     epoch): the examples of any step are known without replaying the steps before, which is
     what makes resuming exact."""
 
-    def __init__(self, spec: str, split: str, seed: int, data_dir: str | None = None):
+    def __init__(self, spec: str, split: str, seed: int, data_dir: str | None = None,
+                 stream: str = "data-order"):
         import tasks as task_registry
         self.items = [(t, s) for t in task_registry.resolve(spec, data_dir)
                       for s in t.samples(split)]
         if not self.items:
             raise VrbenchError(f"no {split} samples in {spec!r}.")
-        self.seed = seed
+        self.seed, self.stream = seed, stream
         self._perm: tuple[int, list[int]] | None = None
 
     def __len__(self) -> int:
@@ -60,7 +62,7 @@ class TrainSet:
         """The `index`-th example of the endless stream of epochs."""
         epoch, pos = divmod(index, len(self.items))
         if self._perm is None or self._perm[0] != epoch:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+            g = torch.Generator().manual_seed(derive(self.seed, self.stream, epoch))
             self._perm = (epoch, torch.randperm(len(self.items), generator=g).tolist())
         return self.items[self._perm[1][pos]]
 

@@ -12,7 +12,6 @@ that transformers loads and `resume=True` continues exactly.
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from trainers.config import SFTConfig
 from trainers.distributed import all_reduce_sum
 from trainers.optim import clip_and_norm
 from trainers.session import TrainSet, grad_sync, maybe_save
+from vrbench.seeds import unit
 
 
 def completion_ids(tokenizer, text: str) -> list[int]:
@@ -37,9 +37,9 @@ def solution_text(cfg: SFTConfig, sample, i: int) -> str:
     """The solution example `i` is trained on: the answer alone (a `terse` share), else the
     one with a reflective check (a `reflective` share) or the plain one; each drawn from the
     example's index and the seed, independently."""
-    if random.Random(f"{cfg.seed}/{i}/terse").random() < cfg.terse:
+    if unit(cfg.seed, "terse", i) < cfg.terse:
         return f"\\boxed{{{sample.target}}}"
-    refl = random.Random(f"{cfg.seed}/{i}").random() < cfg.reflective
+    refl = unit(cfg.seed, "reflective", i) < cfg.reflective
     return sample.solution_reflective if refl else sample.solution
 
 

@@ -20,6 +20,7 @@ from harness.backends.chat import chat_text
 from harness.backends.continuous import ContinuousDecoder, new_cache
 from harness.backends.sampling import Sampler
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 # Special tokens a model must never emit: re-reading a completion that holds them breaks
 # the image-token bookkeeping of VLM processors.
@@ -110,9 +111,8 @@ class _Sampled(LogitsProcessor):
 
 # Everything transformers would take from the checkpoint's generation config, set to "off":
 # vrbench's GenerationConfig, applied by `_Sampled`, is the whole of what shapes a response.
-_OFF = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "repetition_penalty": 1.0,
-        "suppress_tokens": None, "typical_p": 1.0, "min_p": None, "epsilon_cutoff": 0.0,
-        "eta_cutoff": 0.0, "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0,
+_OFF = {"repetition_penalty": 1.0, "suppress_tokens": None, "typical_p": 1.0, "min_p": None,
+        "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0,
         "min_new_tokens": 0, "diversity_penalty": 0.0, "num_beams": 1,
         "renormalize_logits": False}
 
@@ -168,10 +168,12 @@ class HFBackend:
         sampled = _Sampled(Sampler.of(config, self.suppress),
                            enc["attention_mask"].repeat_interleave(config.n, dim=0),
                            sample and config.logprobs)
+        # transformers' warpers off (its own "unset" values when greedy, so it warns of none)
+        warp = {"temperature": 1.0, "top_p": 1.0, "top_k": 0 if sample else 50}
         torch.manual_seed(config.seed)
         out = self.model.generate(
             **enc, max_new_tokens=config.max_new_tokens, do_sample=sample,
-            num_return_sequences=config.n, **_OFF, pad_token_id=self.pad_id,
+            num_return_sequences=config.n, **warp, **_OFF, pad_token_id=self.pad_id,
             eos_token_id=sorted(self.eos_ids), logits_processor=LogitsProcessorList([sampled]),
             stopping_criteria=None if should_stop is None else
             StoppingCriteriaList([_Stop(should_stop)]))
@@ -227,7 +229,7 @@ class HFBackend:
 
 class _Keyed:
     """A stream of (key, request, seed) as the decoder's rows: n per request, each row's key
-    (request number, response number), its seed derived from the request's."""
+    (request number, response number), its seed derived from the request's (`derive`)."""
 
     def __init__(self, requests: Iterable[tuple[object, Request, int]]):
         self.requests = requests
@@ -237,4 +239,4 @@ class _Keyed:
         for i, (key, request, seed) in enumerate(self.requests):
             self.keys[i] = key
             for j in range(n):
-                yield (i, j), request, seed * 1_000_003 + j
+                yield (i, j), request, derive(seed, "response", j)

@@ -21,6 +21,7 @@ from PIL import Image
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_messages
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 FINISH = {"stop": "stop", "length": "length", "eos": "stop"}
 
@@ -87,8 +88,8 @@ class OpenAIBackend:
                  ) -> list[list[Response]]:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             # each request has its own seed, so the result does not depend on the batching
-            done = list(pool.map(lambda ir: self._call(ir[1], config, config.seed + ir[0]),
-                                 enumerate(requests)))
+            done = list(pool.map(lambda ir: self._call(
+                ir[1], config, derive(config.seed, "request", ir[0])), enumerate(requests)))
         out = []
         for completion in done:
             choices = sorted(completion.choices, key=lambda c: c.index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from harness.backends import GenerationConfig, Request, Response
 from harness.backends.chat import chat_text
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 
 class VLLMBackend:
@@ -44,7 +45,8 @@ class VLLMBackend:
                                  top_p=config.top_p, top_k=config.top_k or -1,
                                  repetition_penalty=config.repetition_penalty, min_p=0.0,
                                  max_tokens=config.max_new_tokens,
-                                 seed=config.seed + i)  # per request: batching-independent
+                                 # per request: independent of the batching
+                                 seed=derive(config.seed, "request", i))
                   for i in range(len(requests))]
         outs = self.llm.generate(prompts, params, use_tqdm=False)
         return [[Response(o.text, len(o.token_ids),

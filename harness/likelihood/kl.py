@@ -27,6 +27,7 @@ from harness.likelihood.logprobs import collate, encode_prompt, next_token_logpr
 from harness.runs.config import KLConfig
 from harness.runs.store import write_text_atomic
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 N_BOOT = 2000
 
@@ -108,7 +109,8 @@ def measure(base: str, checkpoints: list[str], tasks_spec, cfg: KLConfig | None 
             chunk = samples[i:i + cfg.batch_size]
             reqs = [Request(t.prompt(s), ims) for s, ims in chunk]
             outs = engine.generate(reqs, GenerationConfig(
-                max_new_tokens=cfg.max_new_tokens, temperature=1.0, seed=cfg.seed + i))
+                max_new_tokens=cfg.max_new_tokens, temperature=1.0,
+                seed=derive(cfg.seed, "kl-batch", i)))
             batch = collate([encode_prompt(engine.processor, r.prompt, r.images) for r in reqs],
                             [list(o[0].token_ids) for o in outs], engine.pad_id)
             mask = batch["completion_mask"][:, 1:].float()

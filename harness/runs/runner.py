@@ -30,6 +30,7 @@ from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
 from tasks.spec import samples_hash
 from vrbench.errors import VrbenchError
+from vrbench.seeds import derive
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,6 @@ class RunSpec:
     def identity(self) -> str:
         body = json.dumps(self.__dict__, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
-
-
-def _batch_seed(seed: int, index: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}/{index}".encode()).digest()[:4], "little")
 
 
 def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mode: str = "",
@@ -197,7 +194,7 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
                 except ValueError as e:
                     add(b, pos, _record(t, s, prompt, error=str(e)))
                     continue
-                yield (b, pos, t, s, prompt), request, _batch_seed(seed, b)
+                yield (b, pos, t, s, prompt), request, derive(seed, "eval-batch", b)
 
     def scored(key, resp) -> None:
         nonlocal n_tokens
@@ -215,7 +212,7 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
         for b, group in itertools.groupby(requests(), key=lambda item: item[0][0]):
             items = list(group)
             outs = engine.generate([r for _, r, _ in items],
-                                   replace(gen, seed=_batch_seed(seed, b)))
+                                   replace(gen, seed=derive(seed, "eval-batch", b)))
             for (key, _, _), resp in zip(items, outs, strict=True):
                 scored(key, resp)
     bar.close()
