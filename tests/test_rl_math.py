@@ -1,6 +1,7 @@
 """The RL trainer's pieces against small cases computed by hand."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -64,24 +65,38 @@ def test_every_objective_by_hand():
     logp = torch.zeros(2, 3)
     m = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
     adv = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
-    want = {"ppo": -(1 + 2 + 3 + 4) / 4,  # token-mean over the 4 tokens
-            "dapo": -(1 + 2 + 3 + 4) / 4,
-            "grpo": -((1 + 2 + 3) / 3 + 4) / 2,  # each sequence's mean, then over sequences
-            "dr_grpo": -(1 + 2 + 3 + 4) / (8 * 2),  # token sums over the limit x sequences
-            "gspo": -((1 + 2 + 3) / 3 + 4) / 2}  # the sequence's ratio times its mean A
-    for name, value in want.items():
-        loss, ratio, _ = losses.LOSSES[name](logp, logp, adv, m, _scale())
-        assert loss.item() == pytest.approx(value), name
+    want = {("ppo", "token-mean"): -(1 + 2 + 3 + 4) / 4,  # DAPO: over the 4 tokens
+            # GRPO: each sequence's mean, then over sequences
+            ("ppo", "seq-mean-token-mean"): -((1 + 2 + 3) / 3 + 4) / 2,
+            # Dr. GRPO: token sums over the limit (8) times the sequences
+            ("ppo", "seq-mean-token-sum-norm"): -(1 + 2 + 3 + 4) / (8 * 2),
+            # GSPO: the sequence's ratio times its mean advantage, over sequences
+            ("gspo", "seq-mean-token-mean"): -((1 + 2 + 3) / 3 + 4) / 2,
+            # ... that term on each of its tokens, over the tokens: longer ones weigh more
+            ("gspo", "token-mean"): -(3 * (1 + 2 + 3) / 3 + 4) / 4}
+    for (name, agg), value in want.items():
+        loss, ratio, _ = losses.LOSSES[name](logp, logp, adv, m, _scale(agg=agg))
+        assert loss.item() == pytest.approx(value), (name, agg)
         assert (ratio * m).sum().item() == pytest.approx(4.0), name
-    agg = _scale(agg="seq-mean-token-mean")
-    assert losses.ppo(logp, logp, adv, m, agg)[0].item() == pytest.approx(want["grpo"])
     # GSPO clips the sequence's ratio: the geometric mean of its tokens' (here e^0.5 for
     # the first sequence, clipped at 1.28 with A > 0)
     new = torch.tensor([[0.5, 0.5, 0.5], [0.0, 0.0, 0.0]])
-    loss, ratio, clipped = losses.gspo(new, logp, adv, m, _scale())
+    loss, ratio, clipped = losses.gspo(new, logp, adv, m, _scale(agg="seq-mean-token-mean"))
     assert ratio[0, 0].item() == pytest.approx(math.exp(0.5))
     assert clipped[:, 0].tolist() == [1.0, 0.0]
     assert loss.item() == pytest.approx(-(1.28 * 2 + 4) / 2)
+
+
+def test_each_named_objective_is_one_setting_of_the_switches():
+    base = rl.RLConfig(model="m", out="o")
+    assert losses.describe(base)["named"] is None  # vrbench's default: GRPO's advantage,
+    # the token mean
+    for name, setting in losses.NAMED.items():
+        got = losses.describe(replace(base, **setting))
+        assert got["named"] == name and {k: got[k] for k in setting if k in got} == {
+            k: v for k, v in setting.items() if k in got}
+    assert losses.describe(replace(base, **losses.NAMED["DAPO"] | {"clip_high": 0.2}))[
+        "named"] is None
 
 
 def test_truncated_importance_weights_act_and_are_bounded():

@@ -193,15 +193,18 @@ def test_rl_step_moves_the_policy_toward_positive_advantages(tmp_path, sft_model
     assert log["kl"] >= 0 and 0 <= log["clip_frac"] <= 1
 
 
-@pytest.mark.parametrize("loss", ["grpo", "dapo", "dr_grpo", "gspo"])
-def test_every_objective_trains_and_logs(tmp_path, sft_model, loss):
-    out = tmp_path / loss
-    rl.train(_rl_cfg(sft_model, out, steps=1, loss=loss, tis_cap=2.0, save_every=0,
-                     eval=CheckpointEval(id_tasks="", ood_tasks="")))
+@pytest.mark.parametrize("loss,agg", [("ppo", "seq-mean-token-mean"),
+                                      ("ppo", "seq-mean-token-sum-norm"),
+                                      ("gspo", "seq-mean-token-mean")])
+def test_every_objective_trains_and_logs(tmp_path, sft_model, loss, agg):
+    out = tmp_path / f"{loss}-{agg}"
+    rl.train(_rl_cfg(sft_model, out, steps=1, loss=loss, loss_agg=agg, tis_cap=2.0,
+                     save_every=0, eval=CheckpointEval(id_tasks="", ood_tasks="")))
     (row,) = read_jsonl(out / "train_log.jsonl")
     assert math.isfinite(row["loss"]) and row["grad_norm"] > 0
     assert 0.0 <= row["tis_capped"] <= 1.0
-    assert json.loads((out / "train_config.json").read_text())["loss"] == loss
+    saved = json.loads((out / "train_config.json").read_text())
+    assert (saved["loss"], saved["loss_agg"]) == (loss, agg)
 
 
 def test_rl_resume_is_exact(tmp_path, sft_model):

@@ -214,7 +214,7 @@ class RLConfig(TrainConfig):
     min_tokens: int = 4  # shorter responses count as too short (the paper uses 18)
     # -- advantage
     advantage: str = "grpo"  # grpo (group-normalised) or reinforce_pp (the paper's)
-    grpo_std_norm: bool = True  # divide by the group's std (--no-grpo-std-norm: Dr. GRPO)
+    grpo_std_norm: bool = True  # grpo: divide by the group's std (GRPO), or not (Dr. GRPO)
     gamma: float = 1.0  # reinforce_pp: discount of the token-level returns
     kl_reward_coef: float = 0.0  # reinforce_pp: beta_rew, a per-token KL penalty in the return
     whiten_add_mean: bool = False  # reinforce_pp: the paper code's (A - mu) / sigma + mu
@@ -222,10 +222,10 @@ class RLConfig(TrainConfig):
     # -- loss
     clip_low: float = 0.2  # PPO clip: the ratio is kept above 1 - clip_low
     clip_high: float = 0.2  # ... and below 1 + clip_high (DAPO's clip-higher: 0.28)
-    loss: str = "ppo"  # the policy objective (trainers/losses.py): ppo (PPO's clipped
-    # surrogate, aggregated by --loss-agg), grpo, dapo, dr_grpo or gspo
-    loss_agg: str = "token-mean"  # ppo's aggregation: token-mean (DAPO, verl) or
-    # seq-mean-token-mean (GRPO); also the KL loss's
+    loss: str = "ppo"  # the ratio the clipped surrogate takes (trainers/losses.py): each
+    # token's (ppo) or each response's, the geometric mean of its tokens' (gspo)
+    loss_agg: str = "token-mean"  # per-token terms to one number: token-mean (DAPO, verl),
+    # seq-mean-token-mean (GRPO) or seq-mean-token-sum-norm (Dr. GRPO); also the KL loss's
     tis_cap: float = 0.0  # truncated importance sampling: each token's term weighted by the
     # trainer's over the sampler's probability, capped at this (0: off; 2 is common)
     kl_coef: float = 0.0  # weight of the k3 KL(pi || pi_ref) loss; 0 keeps no reference model

@@ -142,7 +142,11 @@ def _cmd_train(args) -> None:
         import os
         cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
         from trainers.config import config_dict
-        print(json.dumps({"trainer": args.command} | config_dict(cfg), indent=2))
+        resolved = {"trainer": args.command} | config_dict(cfg)
+        if args.command == "rl":  # the objective it resolves to, named where it has a name
+            from trainers.losses import describe
+            resolved["objective"] = describe(cfg)
+        print(json.dumps(resolved, indent=2))
         return
     final = train(cfg)
     print(f"final checkpoint: {final}\n"

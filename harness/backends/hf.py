@@ -112,9 +112,9 @@ class _Sampled(LogitsProcessor):
 # Everything transformers would take from the checkpoint's generation config, set to "off":
 # vrbench's GenerationConfig, applied by `_Sampled`, is the whole of what shapes a response.
 _OFF = {"repetition_penalty": 1.0, "suppress_tokens": None, "typical_p": 1.0, "min_p": None,
-        "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "no_repeat_ngram_size": 0, "encoder_repetition_penalty": 1.0,
-        "min_new_tokens": 0, "diversity_penalty": 0.0, "num_beams": 1,
-        "renormalize_logits": False}
+        "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "no_repeat_ngram_size": 0,
+        "encoder_repetition_penalty": 1.0, "min_new_tokens": 0, "diversity_penalty": 0.0,
+        "num_beams": 1, "renormalize_logits": False}
 
 
 class HFBackend:
