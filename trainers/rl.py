@@ -114,170 +114,236 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
 
 
 # -- the loop ---------------------------------------------------------------------------------
+@dataclass
+class Learner:
+    """What RL holds across steps: the session (the model being trained, its optimizer), the
+    policy as a backend that generates (under FSDP from an unsharded copy, synced every
+    step), the frozen reference, the prompt streams, the reward functions, the rollouts'
+    generation settings and the distribution they are drawn from, as far as a gradient
+    follows it (temperature and suppressed tokens: top-p, top-k and a repetition penalty
+    are not mirrored, and the gap to the sampler's own log-probs is logged every step)."""
+
+    cfg: RLConfig
+    sess: session.Session
+    policy: HFBackend
+    ref: torch.nn.Module | None
+    data: TrainSet
+    extra: TrainSet | None  # dynamic sampling's prompts: a stream of their own, so a step's
+    # are known on resume
+    fns: list[reward_fns.RewardFn]
+    gen: GenerationConfig
+    sampler: Sampler
+    shared: bool  # each prompt run once for its responses in the log-prob passes
+
+    @classmethod
+    def start(cls, cfg: RLConfig) -> Learner:
+        fns = reward_fns.load(cfg.reward)  # a function that cannot load stops us at once
+        gen = rollout_generation(cfg)
+        sess = session.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
+                             extra={"rollout_generation": gen.to_dict()})
+        device, copies = str(sess.d.device), getattr(torch, cfg.copies_dtype)
+        ref = load_model(cfg.model, device=device, dtype=copies)[1].requires_grad_(False) \
+            if cfg.needs_reference() else None
+        rollout = load_model(cfg.model, device=device, dtype=copies)[1].eval() \
+            if sess.fsdp else sess.model
+        policy = HFBackend.from_loaded(sess.processor, rollout)
+        return cls(cfg, sess, policy, ref, TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir),
+                   TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir, "extra-prompts")
+                   if cfg.dynamic_sampling else None, fns, gen,
+                   Sampler(temperature=cfg.temperature, suppress=tuple(policy.suppress)),
+                   cfg.shared_prompts and prefix.supported(sess.model))
+
+    def logprobs(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probs, entropies) of every next token of `batch` under `model`, at the
+        sampler's distribution."""
+        return (prefix.token_logprobs if self.shared else token_logprobs)(model, batch,
+                                                                          self.sampler)
+
+
 def train(cfg: RLConfig) -> Path:
-    """Run RL; returns the final checkpoint directory."""
-    fns = reward_fns.load(cfg.reward)  # a function that cannot load stops us before training
-    gen = rollout_generation(cfg)
-    sess = session.start(cfg, "rl", cfg.steps * updates_per_step(cfg),
-                       extra={"rollout_generation": gen.to_dict()})
-    d, model, wrapped, opt, sched = sess.d, sess.model, sess.wrapped, sess.opt, sess.sched
-    out, autocast = sess.out, sess.autocast
-    ref = None
-    if cfg.needs_reference():
-        _, ref = load_model(cfg.model, device=str(d.device), dtype=getattr(torch, cfg.copies_dtype))
-        ref.requires_grad_(False)
-    data = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir)
-    # dynamic sampling's extra prompts: a stream of their own, so a step's are known on resume
-    extra = TrainSet(cfg.tasks, cfg.split, cfg.seed, cfg.data_dir, "extra-prompts") \
-        if cfg.dynamic_sampling else None
-    processor = sess.processor
-    # FSDP: rollouts come from an unsharded copy, synced from the sharded policy every step
-    rollout = load_model(cfg.model, device=str(d.device),
-                         dtype=getattr(torch, cfg.copies_dtype))[1].eval() if sess.fsdp else model
-    policy = HFBackend.from_loaded(processor, rollout)
-    tok = processor.tokenizer
-
-    # each prompt run once for its responses, where the model allows
-    shared = cfg.shared_prompts and prefix.supported(model)
-    scorer = prefix.token_logprobs if shared else token_logprobs
-
-    # the distribution the rollouts were drawn from, as far as a gradient follows it: its
-    # temperature and suppressed tokens (top-p, top-k and a repetition penalty are not
-    # mirrored; the gap to the sampler's own log-probs is logged every step)
-    sampler = Sampler(temperature=cfg.temperature, suppress=tuple(policy.suppress))
-
-    def logprobs(m, b):
-        return scorer(m, b, sampler)
-
-    # one epoch of one mini-batch: the old log-probs are the current ones, detached (no pass)
-    reuse_old = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
-        cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef)
-    per_step = cfg.prompts_per_step
-
-    bar = tqdm(range(sess.start, cfg.steps), desc="rl", disable=not d.main, initial=sess.start,
-               total=cfg.steps)
+    """Run RL; returns the final checkpoint directory. A step in the paper's four stages:
+    collect (prompts and responses), advantages (the trajectory's log-probs and
+    advantages), update (the policy gradient), log."""
+    run = Learner.start(cfg)
+    sess = run.sess
+    bar = tqdm(range(sess.start, cfg.steps), desc="rl", disable=not sess.d.main,
+               initial=sess.start, total=cfg.steps)
     for step in bar:
-        t0 = time.perf_counter()
-        if sess.fsdp:
-            copy_weights(model, rollout)
-        # 1. data flow and 2. response collection -----------------------------------------
-        model.eval()
-        rollouts = collect(policy, data, cfg, gen, step, d, fns)
-        dynamic = {}
-        if extra is not None:
-            rollouts, dynamic = informative_groups(rollouts, partial(
-                _extra_round, policy, extra, cfg, gen, step, d, fns), cfg, d)
-        model.train()
-        t_gen = time.perf_counter() - t0
-
-        # 3. trajectory: old/ref log-probs and advantages ------------------------------------
-        t1 = time.perf_counter()
-        batch = collate([x.prompt for x in rollouts],
-                        [list(x.response.token_ids) for x in rollouts], tok.pad_token_id)
-        mask = batch["completion_mask"][:, 1:].float().to(d.device)
-        rewards = torch.tensor([x.reward["reward"] for x in rollouts], device=d.device)
-        lengths = batch["attention_mask"].sum(1)
-        groups = torch.tensor(prefix.prompt_slots(batch)[0]) if shared else None
-        with torch.no_grad(), autocast:
-            old_logp = None if reuse_old else _pass(lambda b: logprobs(model, b), batch,
-                                                     lengths, groups, cfg.micro_batch_size)
-            ref_logp = _pass(lambda b: logprobs(ref, b), batch, lengths, groups,
-                             cfg.micro_batch_size) if ref is not None else None
-        if cfg.advantage == "grpo":
-            seq_adv = grpo_advantages(rewards, cfg.group_size, cfg.grpo_std_norm, cfg.adv_eps)
-            adv = seq_adv[:, None] * mask
-        else:
-            kl_tok = k3_kl(old_logp, ref_logp) if cfg.kl_reward_coef else None
-            returns = reinforce_pp_returns(rewards, mask, kl_tok, cfg.kl_reward_coef, cfg.gamma)
-            adv = whiten(returns, mask, d, cfg.whiten_add_mean)
-            seq_adv = (adv * mask).sum(1) / mask.sum(1).clamp_min(1)
-        t_lp = time.perf_counter() - t1
-
-        # 4. policy update ------------------------------------------------------------------
-        t2 = time.perf_counter()
-        stats = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio": 0.0, "entropy": 0.0,
-                 "grad_norm": 0.0, "tis_capped": 0.0}
-        if reuse_old:
-            old_logp = torch.zeros_like(mask)
-        behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])  # the sampler's
-        for epoch in range(cfg.ppo_epochs):
-            g = torch.Generator().manual_seed(derive(cfg.seed, "ppo-order",
-                                                     step * cfg.ppo_epochs + epoch))
-            order = torch.randperm(len(rollouts), generator=g) if cfg.ppo_epochs > 1 else \
-                torch.arange(len(rollouts))
-            for sl in _slices(len(rollouts), cfg.mini_batches):
-                rows = order[sl]
-                # the mini-batch's counts over all processes: each update is an exact mean
-                n_tok = all_reduce_sum(mask[rows].sum().double(), d).item()
-                n_seq = float(len(rows) * d.world)
-                scale = Scale(n_tok, n_seq, cfg.max_new_tokens, cfg.clip_low, cfg.clip_high,
-                              cfg.loss_agg)
-                sums = dict.fromkeys(("loss", "clip_frac", "ratio", "entropy", "kl",
-                                      "tis_capped"), 0.0)
-                micros = _micro_batches(rows, lengths, groups, cfg.micro_batch_size)
-                for j, micro in enumerate(micros):
-                    mb = trim(select_rows(batch, micro))
-                    w = mb["input_ids"].shape[1] - 1
-                    m = mask[micro, :w]
-                    with grad_sync(sess, last=j == len(micros) - 1), autocast:
-                        logp, ent = logprobs(wrapped, mb)
-                        if reuse_old:
-                            old_logp[micro, :w] = logp.detach()
-                        weights = capped = None
-                        if cfg.tis_cap:  # rollout/trainer mismatch: truncated IS weights
-                            weights, capped = truncated_is_weights(
-                                old_logp[micro, :w], behaviour[micro, :w], cfg.tis_cap)
-                        loss, ratio, clipped = LOSSES[cfg.loss](
-                            logp, old_logp[micro, :w], adv[micro, :w], m, scale, weights)
-                        kl = k3_kl(logp, ref_logp[micro, :w]) if ref_logp is not None else None
-                        if kl is not None and cfg.kl_coef:
-                            loss = loss + cfg.kl_coef * AGGREGATIONS[cfg.loss_agg](kl, m, scale)
-                        # DDP averages gradients over processes: undo that, the mean is exact
-                        (loss * d.world).backward()
-                    sums["loss"] += loss.item()
-                    for key, x in (("clip_frac", clipped), ("ratio", ratio.detach()),
-                                   ("entropy", ent), ("kl", kl), ("tis_capped", capped)):
-                        if x is not None:
-                            sums[key] += (x.detach() * m).sum().item()
-                stats["grad_norm"] += clip_and_norm(model, cfg.optim.grad_clip)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                local = max(1.0, mask[rows].sum().item())
-                stats["loss"] += sums["loss"]
-                for key in ("clip_frac", "ratio", "entropy", "kl", "tis_capped"):
-                    stats[key] += sums[key] / local
-        stats = {k: v / updates_per_step(cfg) for k, v in stats.items()}
-        t_upd = time.perf_counter() - t2
-        # how far the sampler's log-probs are from the recomputed ones (0 when on-policy)
-        gap = torch.where(mask > 0, (behaviour - old_logp.float()).abs(), 0.0)
-        stats |= {"logprob_gap_mean": (gap.sum() / mask.sum().clamp_min(1)).item(),
-                  "logprob_gap_max": gap.max().item()}
-        if cfg.log_rollouts:
-            append_jsonl(out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
-                         out / "rollouts.jsonl",
-                         [{"step": step + 1, "doc_id": x.sample.id, "response": x.response.text,
-                           "token_ids": list(x.response.token_ids),
-                           "finish_reason": x.response.finish_reason, **x.reward,
-                           "advantage": a, "logprobs": _rounded(old_logp[i][mask[i] > 0]),
-                           "behaviour_logprobs": _rounded(torch.tensor(x.response.logprobs))}
-                          for i, (x, a) in enumerate(zip(rollouts, seq_adv.tolist(),
-                                                         strict=True))])
-
-        # -- log, save, evaluate -------------------------------------------------------------
-        done = step + 1
-        if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
-            row = {"step": done, "epoch": done * per_step / len(data), "lr": sched.get_last_lr()[0],
-                   "step_seconds": time.perf_counter() - t0,
-                   **rollout_stats(rollouts, cfg.group_size), **stats, **dynamic,
-                   **_speed(rollouts, int(mask.sum().item()), cfg.ppo_epochs, t_gen, t_lp,
-                            t_upd)}
-            sess.record(row)
-            bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
-        maybe_save(sess, cfg, "rl", done, done * per_step / len(data))
+        clock = [time.perf_counter()]
+        rollouts, dynamic = collect_step(run, step)
+        clock.append(time.perf_counter())
+        traj = trajectory(run, rollouts)
+        clock.append(time.perf_counter())
+        stats = update(run, traj, step)
+        clock.append(time.perf_counter())
+        log_step(run, step, traj, stats | dynamic, clock, bar)
+        maybe_save(sess, cfg, "rl", step + 1, (step + 1) * cfg.prompts_per_step / len(run.data))
     bar.close()
     sess.close()
-    return checkpoint_dir(out, cfg.steps)
+    return checkpoint_dir(sess.out, cfg.steps)
+
+
+def collect_step(run: Learner, step: int) -> tuple[list[Rollout], dict]:
+    """1-2. The step's prompts and the policy's responses, rewarded; with dynamic sampling,
+    only informative groups (and what that did)."""
+    cfg, sess = run.cfg, run.sess
+    if sess.fsdp:
+        copy_weights(sess.model, run.policy.model)
+    sess.model.eval()
+    rollouts = collect(run.policy, run.data, cfg, run.gen, step, sess.d, run.fns)
+    dynamic = {}
+    if run.extra is not None:
+        rollouts, dynamic = informative_groups(rollouts, partial(
+            _extra_round, run.policy, run.extra, cfg, run.gen, step, sess.d, run.fns), cfg,
+            sess.d)
+    sess.model.train()
+    return rollouts, dynamic
+
+
+@dataclass
+class Trajectory:
+    """A step's rollouts as tensors, and what the update reads of them."""
+
+    rollouts: list[Rollout]
+    batch: dict  # prompt + response rows (`collate`)
+    mask: torch.Tensor  # (B, L-1): 1 on the response tokens
+    lengths: torch.Tensor  # each row's tokens
+    groups: torch.Tensor | None  # each row's prompt (its responses share one prompt pass)
+    adv: torch.Tensor  # (B, L-1) advantages
+    seq_adv: torch.Tensor  # (B,) each response's mean advantage, for the logs
+    ref_logp: torch.Tensor | None  # the reference's log-probs (a KL loss or reward)
+    behaviour: torch.Tensor  # the sampler's own log-probs, recorded at generation
+    old_logp: torch.Tensor  # the policy's before the update (see `old`)
+    reused: bool  # one epoch of one mini-batch: the old log-probs are the update's own
+
+    def old(self, micro: torch.Tensor, width: int, logp: torch.Tensor) -> torch.Tensor:
+        """The old log-probs of a micro-batch's rows. Computed before the update, or, where
+        they equal the current ones (one epoch of one mini-batch, no KL reward), taken
+        detached from the update's own forward pass (no extra pass) and kept for the logs."""
+        if self.reused:
+            self.old_logp[micro, :width] = logp.detach()
+        return self.old_logp[micro, :width]
+
+
+def trajectory(run: Learner, rollouts: list[Rollout]) -> Trajectory:
+    """3. The rollouts as a batch; the old and reference log-probs; the advantages."""
+    cfg, d = run.cfg, run.sess.d
+    batch = collate([x.prompt for x in rollouts], [list(x.response.token_ids) for x in rollouts],
+                    run.sess.processor.tokenizer.pad_token_id)
+    mask = batch["completion_mask"][:, 1:].float().to(d.device)
+    rewards = torch.tensor([x.reward["reward"] for x in rollouts], device=d.device)
+    lengths = batch["attention_mask"].sum(1)
+    groups = torch.tensor(prefix.prompt_slots(batch)[0]) if run.shared else None
+    reused = cfg.ppo_epochs == 1 and cfg.mini_batches == 1 and not (
+        cfg.advantage == "reinforce_pp" and cfg.kl_reward_coef)
+    with torch.no_grad(), run.sess.autocast:
+        old_logp = torch.zeros_like(mask) if reused else _pass(
+            lambda b: run.logprobs(run.sess.model, b), batch, lengths, groups,
+            cfg.micro_batch_size)
+        ref_logp = _pass(lambda b: run.logprobs(run.ref, b), batch, lengths, groups,
+                         cfg.micro_batch_size) if run.ref is not None else None
+    if cfg.advantage == "grpo":
+        seq_adv = grpo_advantages(rewards, cfg.group_size, cfg.grpo_std_norm, cfg.adv_eps)
+        adv = seq_adv[:, None] * mask
+    else:
+        kl_tok = k3_kl(old_logp, ref_logp) if cfg.kl_reward_coef else None
+        returns = reinforce_pp_returns(rewards, mask, kl_tok, cfg.kl_reward_coef, cfg.gamma)
+        adv = whiten(returns, mask, d, cfg.whiten_add_mean)
+        seq_adv = (adv * mask).sum(1) / mask.sum(1).clamp_min(1)
+    behaviour = _per_token(mask, [x.response.logprobs for x in rollouts])
+    return Trajectory(rollouts, batch, mask, lengths, groups, adv, seq_adv, ref_logp,
+                      behaviour, old_logp, reused)
+
+
+_SUMMED = ("loss", "clip_frac", "ratio", "entropy", "kl", "tis_capped")
+
+
+def update(run: Learner, traj: Trajectory, step: int) -> dict:
+    """4. The policy update: `ppo_epochs` passes over the rollouts, each in `mini_batches`
+    optimizer steps; the mean of what they log, and how far the sampler's log-probs were
+    from the recomputed ones (0 when on-policy)."""
+    cfg, n = run.cfg, len(traj.rollouts)
+    stats = dict.fromkeys((*_SUMMED, "grad_norm"), 0.0)
+    for epoch in range(cfg.ppo_epochs):
+        g = torch.Generator().manual_seed(derive(cfg.seed, "ppo-order",
+                                                 step * cfg.ppo_epochs + epoch))
+        order = torch.randperm(n, generator=g) if cfg.ppo_epochs > 1 else torch.arange(n)
+        for sl in _slices(n, cfg.mini_batches):
+            for key, value in _mini_batch(run, traj, order[sl]).items():
+                stats[key] += value
+    stats = {k: v / updates_per_step(cfg) for k, v in stats.items()}
+    gap = torch.where(traj.mask > 0, (traj.behaviour - traj.old_logp.float()).abs(), 0.0)
+    return stats | {"logprob_gap_mean": (gap.sum() / traj.mask.sum().clamp_min(1)).item(),
+                    "logprob_gap_max": gap.max().item()}
+
+
+def _mini_batch(run: Learner, traj: Trajectory, rows: torch.Tensor) -> dict:
+    """One optimizer step over `rows`, a micro-batch at a time (gradients add up); the loss
+    and the per-token means it logs."""
+    cfg, sess, d, mask = run.cfg, run.sess, run.sess.d, traj.mask
+    # the mini-batch's counts over all processes: each update is an exact mean
+    scale = Scale(all_reduce_sum(mask[rows].sum().double(), d).item(), float(len(rows) * d.world),
+                  cfg.max_new_tokens, cfg.clip_low, cfg.clip_high, cfg.loss_agg)
+    sums = dict.fromkeys(_SUMMED, 0.0)
+    micros = _micro_batches(rows, traj.lengths, traj.groups, cfg.micro_batch_size)
+    for j, micro in enumerate(micros):
+        mb = trim(select_rows(traj.batch, micro))
+        w = mb["input_ids"].shape[1] - 1
+        m = mask[micro, :w]
+        with grad_sync(sess, last=j == len(micros) - 1), sess.autocast:
+            logp, ent = run.logprobs(sess.wrapped, mb)
+            old = traj.old(micro, w, logp)
+            weights = capped = None
+            if cfg.tis_cap:  # rollout/trainer mismatch: truncated IS weights
+                weights, capped = truncated_is_weights(old, traj.behaviour[micro, :w],
+                                                       cfg.tis_cap)
+            loss, ratio, clipped = LOSSES[cfg.loss](logp, old, traj.adv[micro, :w], m, scale,
+                                                    weights)
+            kl = k3_kl(logp, traj.ref_logp[micro, :w]) if traj.ref_logp is not None else None
+            if kl is not None and cfg.kl_coef:
+                loss = loss + cfg.kl_coef * AGGREGATIONS[cfg.loss_agg](kl, m, scale)
+            # DDP averages gradients over processes: undo that, the mean is exact
+            (loss * d.world).backward()
+        sums["loss"] += loss.item()
+        for key, x in (("clip_frac", clipped), ("ratio", ratio.detach()), ("entropy", ent),
+                       ("kl", kl), ("tis_capped", capped)):
+            if x is not None:
+                sums[key] += (x.detach() * m).sum().item()
+    grad_norm = clip_and_norm(sess.model, cfg.optim.grad_clip)
+    sess.opt.step()
+    sess.sched.step()
+    sess.opt.zero_grad(set_to_none=True)
+    local = max(1.0, mask[rows].sum().item())
+    return {"loss": sums["loss"], "grad_norm": grad_norm,
+            **{k: sums[k] / local for k in _SUMMED if k != "loss"}}
+
+
+def log_step(run: Learner, step: int, traj: Trajectory, stats: dict, clock: list[float],
+             bar) -> None:
+    """Every response of the step to rollouts.jsonl; every `log_every` steps a line of
+    train_log.jsonl (and the tracker) with what the rollouts and the update say, and the
+    stages' speeds (`clock`: the times the stages began and the update ended)."""
+    cfg, sess, d, mask = run.cfg, run.sess, run.sess.d, traj.mask
+    if cfg.log_rollouts:
+        append_jsonl(sess.out / f"rollouts-rank{d.rank}.jsonl" if d.world > 1 else
+                     sess.out / "rollouts.jsonl",
+                     [{"step": step + 1, "doc_id": x.sample.id, "response": x.response.text,
+                       "token_ids": list(x.response.token_ids),
+                       "finish_reason": x.response.finish_reason, **x.reward,
+                       "advantage": a, "logprobs": _rounded(traj.old_logp[i][mask[i] > 0]),
+                       "behaviour_logprobs": _rounded(torch.tensor(x.response.logprobs))}
+                      for i, (x, a) in enumerate(zip(traj.rollouts, traj.seq_adv.tolist(),
+                                                     strict=True))])
+    done = step + 1
+    if d.main and (done % cfg.log_every == 0 or done == cfg.steps):
+        gen_s, lp_s, upd_s = (b - a for a, b in zip(clock, clock[1:], strict=False))
+        row = {"step": done, "epoch": done * cfg.prompts_per_step / len(run.data),
+               "lr": sess.sched.get_last_lr()[0], "step_seconds": time.perf_counter() - clock[0],
+               **rollout_stats(traj.rollouts, cfg.group_size), **stats,
+               **_speed(traj.rollouts, int(mask.sum().item()), cfg.ppo_epochs, gen_s, lp_s,
+                        upd_s)}
+        sess.record(row)
+        bar.set_postfix(reward=f"{row['reward_mean']:.2f}", acc=f"{row['train_acc']:.2f}")
 
 
 def collect(policy: HFBackend, data: TrainSet, cfg: RLConfig, gen: GenerationConfig,
