@@ -20,7 +20,7 @@ check too, so length barely moves: bench/RESULTS.md.)
 Reported: per seed, the first and last 10 steps' mean rollout length, shares of terse
 rollouts (nothing before the `\\boxed{}`) and of reflective ones, and training accuracy; how
 often each habit was right; and the verdict of
-`harness.reports.verdicts.length_and_seed` over the seeds' training logs (the same test as
+`harness.reports.claims.length_and_seed` over the seeds' training logs (the same test as
 the leaderboard's length claim).
 """
 
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from harness.analyzers import analyze
-from harness.reports import verdicts
+from harness.reports import claims
 from harness.runs.store import read_jsonl
 from trainers import rl, sft, tiny
 from trainers.config import CheckpointEval, OptimSettings
@@ -111,7 +111,7 @@ def report(root: Path) -> None:
               f"with / without the reflective check\n\n| seed | {' | '.join(tasks)} | "
               f"reflective |\n|{' --- |' * (len(tasks) + 2)}")
         print("\n".join(habits))
-    v = verdicts.length_and_seed(trajectories)
+    v = claims.length_and_seed(trajectories)
     print()
     if v is None:
         print("length and the seed: needs at least two seeds with 20 steps each")

@@ -38,10 +38,11 @@ N = 20
 
 def scripted_answers(task, right: set[int], reflect_wrong: bool = False) -> dict:
     """Right answers (the plain worked solution) for the sample indices in `right`; wrong
-    ones are a bare wrong answer, or a long reflective ramble before it."""
+    ones are a bare wrong answer, or a long reflective ramble of a varying length before it."""
     out = {}
     for i, s in enumerate(task.samples("test", N)):
-        wrong = ("Wait, let me verify. " * 10 if reflect_wrong else "") + "\\boxed{999}"
+        ramble = "Wait, let me verify. " * 10 + "Counting once more. " * (i % 3)
+        wrong = (ramble if reflect_wrong else "") + "\\boxed{999}"
         out[image_key(decode_images(s)[0])] = [s.solution if i in right else wrong]
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tasks
-from harness.reports import compare, verdicts
+from harness.reports import claims, compare
 from harness.runs.index import checkpoint_results, index
 from harness.runs.metrics import summarize_groups
 from harness.runs.store import read_jsonl
@@ -124,11 +124,11 @@ def test_the_published_verdicts_are_measured_from_the_bundled_runs():
     logs = _bundled_long_logs()
     assert len(logs) >= 3 and all(len(rows) >= 200 for rows in logs.values())
     published = json.loads((BOARD / "claims.json").read_text())
-    claims = verdicts.measure(points, logs, ENTRIES, setting=published.get("long_setting"))
-    assert _rounded(json.loads(json.dumps(claims))) == _rounded(published)
+    measured = claims.measure(points, logs, ENTRIES, setting=published.get("long_setting"))
+    assert _rounded(json.loads(json.dumps(measured))) == _rounded(published)
     summary = (BOARD / "summary.md").read_text()
     readme = (BOARD.parent / "README.md").read_text()
-    for sentence in verdicts.sentences(published):
+    for sentence in claims.sentences(published):
         assert sentence in summary
         assert sentence in readme
 

@@ -3,19 +3,20 @@ import json
 import pytest
 from PIL import Image
 
-from harness.reports import leaderboard, verdicts
+from harness.reports import claims, leaderboard
 from harness.runs.store import read_jsonl
 from helpers import checkpoint, first, scripted_eval
 from trainers.config import CheckpointEval
 from vrbench.cli import main
-from vrbench.quickstart import QuickstartConfig, run, summary_table
+from vrbench.config import QuickstartConfig
+from vrbench.quickstart import run, summary_table
 
 
 @pytest.mark.slow
 def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
     """Two seeds trained at once, each in its own process (`jobs=2`), then scored and
     summarised over both."""
-    monkeypatch.setattr(verdicts, "BLOCK", 5)  # the long arm's 20 steps: two blocks a seed
+    monkeypatch.setattr(claims, "BLOCK", 5)  # the long arm's 20 steps: two blocks a seed
     cfg = QuickstartConfig(out=str(tmp_path / "qs"), size="tiny", tasks="count_shapes",
                            seeds=(0, 1), jobs=2, warm_steps=30, warm_lr=3e-3, arm_steps=6,
                            prompts=4,
@@ -53,14 +54,14 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
     assert [b.split(":**")[0] for b in blocks[1:5]] == [
         "**RL vs SFT at matched ID gain", "**Forgetting and KL", "**Length and the seed",
         "**Reflection and length"]
-    claims = json.loads((qs / "claims.json").read_text())
+    measured = json.loads((qs / "claims.json").read_text())
     points = json.loads((qs / "pareto.json").read_text())
-    for key, fn in (("frontier", verdicts.frontier), ("kl_or_method", verdicts.kl_or_method)):
-        assert claims[key] == json.loads(json.dumps(fn(points)))
-    assert claims["kl_or_method"]["points"] == 16  # 2 methods x 2 lrs x 2 steps x 2 seeds
-    assert set(claims["trajectories"]) == {"0", "1"}  # the long arm's 20 steps per seed
-    assert all(len(t) == 20 for t in claims["trajectories"].values())
-    assert claims["length"]["blocks"] == 4  # the last half: two blocks of 5 steps a seed
+    for key, fn in (("frontier", claims.frontier), ("kl_or_method", claims.kl_or_method)):
+        assert measured[key] == json.loads(json.dumps(fn(points)))
+    assert measured["kl_or_method"]["points"] == 16  # 2 methods x 2 lrs x 2 steps x 2 seeds
+    assert set(measured["trajectories"]) == {"0", "1"}  # the long arm's 20 steps per seed
+    assert all(len(t) == 20 for t in measured["trajectories"].values())
+    assert measured["length"]["blocks"] == 4  # the last half: two blocks of 5 steps a seed
     long_rows = read_jsonl(qs / "seed0" / "rl-long" / "dynamics.jsonl")
     assert sorted({r["step"] for r in long_rows}) == list(range(2, 21, 2))
     # the long arm starts from a warm start of its own, half of its solutions the answer
@@ -72,11 +73,11 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
     long_cfg = json.loads((qs / "seed0" / "rl-long" / "train_config.json").read_text())
     assert long_cfg["model"] == str(qs / "seed0" / "warm-terse" / "checkpoint-000030")
     assert long_cfg["optim"]["lr"] == 2e-3
-    assert claims["long_setting"] == {"lr": 2e-3, "terse": 0.5}
+    assert measured["long_setting"] == {"lr": 2e-3, "terse": 0.5}
     assert "from a warm start in which 50% of the solutions are the answer alone" in blocks[3]
-    assert {(r["name"], r["seed"], r["step"]) for r in claims["reflection_by_checkpoint"]} >= {
+    assert {(r["name"], r["seed"], r["step"]) for r in measured["reflection_by_checkpoint"]} >= {
         ("rl-arm-long", 1000 + seed, step) for seed in (0, 1) for step in range(2, 21, 2)}
-    assert blocks[1:5] == verdicts.sentences(claims)  # the sentences are claims.json's
+    assert blocks[1:5] == claims.sentences(measured)  # the sentences are claims.json's
     assert "not measured" not in blocks[3]
     with Image.open(qs / "claims.png") as im:
         assert im.width > 1200

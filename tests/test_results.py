@@ -212,10 +212,15 @@ def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):
     assert "| sft-arm | sft | 20 | custom | 2 | +47.5 ± 3.5 | +20.0 ± 0.0 | +2.5 ± 3.5 |" in md
     # seed sensitivity of the RL arm's ID accuracy: 50% and 55%
     assert "| rl-arm | 20 | custom | 2 |" in md and "52.5 ± 3.5 | 0.067 |" in md
-    # reflection: only the RL arm's wrong answers reflect, and they are longer
-    rl = [r for r in analysis.reflection_length(index(root)) if r["name"] == "rl-arm"][0]
-    assert rl["acc_with"] == 0.0 and rl["acc_without"] == 1.0
-    assert rl["length_with"] > rl["length_without"] and rl["spearman"] > 0.5
+    # reflection: only the RL arm's wrong answers reflect, and they are longer (within task,
+    # as the verdict measures it)
+    rows = [r for r in analysis.reflection_by_checkpoint(index(root)) if r["name"] == "rl-arm"]
+    assert [r["seed"] for r in rows] == [0, 1]
+    for r, wrong in zip(rows, (10 + 12, 9 + 10), strict=True):  # of 20 + 20 responses
+        assert r["reflective"] == pytest.approx(wrong / 40)
+        assert r["length_gap"] > 10 and r["rho"] > 0.5
+        assert f"| rl-arm | {r['seed']} | 20 | custom | 40 |" in md
+    assert "**Reflection and length:** within task" in md
     assert (tmp_path / "report" / "seeds_and_reflection.png").stat().st_size > 1000
 
 

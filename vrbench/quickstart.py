@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from harness.likelihood import kl
-from harness.reports import compare, leaderboard, verdicts
+from harness.reports import claims, compare, leaderboard
 from harness.reports.plots import plot_dynamics, plot_pareto
 from harness.runs.index import index
 from harness.runs.store import read_jsonl, write_text_atomic
@@ -55,7 +55,7 @@ def long_arm(cfg: QuickstartConfig) -> Arm | None:
     """The RL arm run `long_rl_steps` (the length trajectory), at `long_rl_lr` (default: the
     RL arm's)."""
     lr = cfg.rl_lr if cfg.long_rl_lr is None else cfg.long_rl_lr
-    return Arm("rl", lr, verdicts.LONG_ARM, "rl-long") if cfg.long_rl_steps else None
+    return Arm("rl", lr, claims.LONG_ARM, "rl-long") if cfg.long_rl_steps else None
 
 
 def _every(steps: int, points: int) -> int:
@@ -205,17 +205,17 @@ def run(cfg: QuickstartConfig) -> str:
     pareto = plot_pareto(points, out / "pareto.png")
     write_text_atomic(out / "pareto.json", json.dumps(points, indent=2) + "\n")
     long = long_arm(cfg)
-    claims = verdicts.measure(points, long_logs(cfg), index(out), setting=long and {
+    measured = claims.measure(points, long_logs(cfg), index(out), setting=long and {
         "lr": long.lr, "terse": cfg.long_rl_terse})
-    write_text_atomic(out / "claims.json", json.dumps(claims, indent=2) + "\n")
-    claims_figure = verdicts.figure(claims, points, out / "claims.png")
+    write_text_atomic(out / "claims.json", json.dumps(measured, indent=2) + "\n")
+    claims_figure = claims.figure(measured, points, out / "claims.png")
     write_text_atomic(out / "per_seed.json", json.dumps(
         {"reward_check": rewards, "kl": kls}, indent=2) + "\n")
     kl_by_stage = {a.name: [_kl_average(kls[s], str(_arm_checkpoints(cfg, out / f"seed{s}", a)
                                                     [-1])) for s in cfg.seeds]
                    for a in arms(cfg)[:2]}
     table = summary_table(leaderboard.build(out), model.name, cfg.eval.presets[0], kl_by_stage)
-    report = "\n\n".join(["## The paper's claims, as measured", *verdicts.sentences(claims),
+    report = "\n\n".join(["## The paper's claims, as measured", *claims.sentences(measured),
                            f"![The claims' figures]({claims_figure.name})", "## The stages",
                            table, verdict_table(pairs, list(cfg.seeds)), reward_table(rewards),
                            f"![Pareto: ID gain, OOD change and KL to the warm start]"

@@ -23,11 +23,12 @@ def pyplot():
 
 
 def save(fig, out: str | Path) -> Path:
-    """Lay the figure out, write it as a PNG (creating its folder) and free it."""
+    """Lay the figure out, write it as a PNG (creating its folder; a legend placed outside
+    the axes included) and free it."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     pyplot().close(fig)
     return out
 

@@ -92,39 +92,23 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     options = cfg.backend_options() if engine is None else {}
     if engine is None and takes_checkpoint(backend_name):
         check_checkpoint(model)
-    split, limit = cfg.split, cfg.limit
-    work = [(t, s) for t in task_list for s in t.samples(split, limit)]
-    spec = RunSpec(
-        model=str(Path(model).resolve()) if Path(model).exists() else model,
-        model_sha256=model_sha256(model),
-        tasks={t.name: {"version": t.version, "domain": t.domain, "split": split,
-                        "answer_type": t.answer_type,
-                        "n_samples": sum(1 for x, _ in work if x is t),
-                        "data_sha256": samples_hash([x for u, x in work if u is t])}
-               for t in task_list},
-        generation=gen.to_dict(), preset=cfg.preset, split=split, limit=limit,
-        batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend_name,
-        endpoint=options.get("base_url") or getattr(engine, "base_url", None),
-        judge=None if judge is None else judge.to_dict())
+    work = [(t, s) for t in task_list for s in t.samples(cfg.split, cfg.limit)]
+    spec = _spec(model, cfg, gen, work, task_list, backend_name,
+                 options.get("base_url") or getattr(engine, "base_url", None), judge)
     run = RunDir(cfg.output if cfg.output
                  else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
     group = ranks or Dist()
+    batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
     # the same command started twice at once: the second waits, then finds the work done;
     # under torchrun, rank 0 holds the lock for all the ranks
     with run.opened(spec.identity()) if group.main else contextlib.nullcontext() as known:
-        batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
         plan = None
         if group.main:
             if not known:
                 run.write_config({"run_id": spec.identity(), **spec.__dict__, "checkpoint":
                                   checkpoint_info(model) if takes_checkpoint(backend_name)
                                   else None})
-            run.repair()  # a line a kill cut short: no one else writes yet
-            done = run.done()
-            pending = [b for b, batch in enumerate(batches)
-                       if any((t.name, s.id) not in done for t, s in batch)]
-            # the batches left, and of them the samples a kill left written
-            plan = (pending, {(t.name, s.id) for b in pending for t, s in batches[b]} & done)
+            plan = _plan(run, batches)
         # the fixed batches left, dealt to the ranks in turn: which rank runs a batch never
         # changes what it generates (each batch has its own seed)
         pending, done = group.broadcast(plan)
@@ -143,24 +127,51 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         elapsed = time.perf_counter() - t_start
         per_rank = group.gather((sum(len(batches[b]) for b in mine), n_tokens,
                                  round(elapsed, 3)))  # all done
-        out = None
-        if group.main:
-            run.merge_ranks({(t.name, s.id): i // cfg.batch_size
-                             for i, (t, s) in enumerate(work)})
-            by_task: dict[str, list[SampleRecord]] = {t.name: [] for t in task_list}
-            for r in run.first_records({(t.name, s.id) for t, s in work}):
-                by_task[r.task].append(r)
-            results = {t.name: summarize_task(by_task[t.name], gen.n, cfg.pass_k)
-                       | t.summarize([(r.group, r.acc) for r in by_task[t.name]])
-                       for t in task_list}
-            out = run.finish(results, summarize_groups(
-                results, {t.name: t.domain for t in task_list}),
-                timing={"seconds_this_session": round(elapsed, 3),
-                        "generated_tokens_this_session": sum(n for _, n, _ in per_rank)},
-                distributed={"world_size": group.world,
-                             "samples_generated_per_rank": [n for n, _, _ in per_rank],
-                             "seconds_per_rank": [t for _, _, t in per_rank]})
+        out = _finish(run, work, task_list, gen.n, cfg, elapsed, per_rank) if group.main \
+            else None
     return group.broadcast(out)
+
+
+def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_list: list,
+          backend: str, endpoint: str | None, judge: JudgeSpec | None) -> RunSpec:
+    return RunSpec(
+        model=str(Path(model).resolve()) if Path(model).exists() else model,
+        model_sha256=model_sha256(model),
+        tasks={t.name: {"version": t.version, "domain": t.domain, "split": cfg.split,
+                        "answer_type": t.answer_type,
+                        "n_samples": sum(1 for x, _ in work if x is t),
+                        "data_sha256": samples_hash([x for u, x in work if u is t])}
+               for t in task_list},
+        generation=gen.to_dict(), preset=cfg.preset, split=cfg.split, limit=cfg.limit,
+        batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend,
+        endpoint=endpoint, judge=None if judge is None else judge.to_dict())
+
+
+def _plan(run: RunDir, batches: list[list]) -> tuple[list[int], set]:
+    """The batches left, and of them the samples a kill left written (the run's writer, under
+    its lock, drops first a line a kill cut short: no one else writes yet)."""
+    run.repair()
+    done = run.done()
+    pending = [b for b, batch in enumerate(batches)
+               if any((t.name, s.id) not in done for t, s in batch)]
+    return pending, {(t.name, s.id) for b in pending for t, s in batches[b]} & done
+
+
+def _finish(run: RunDir, work: list, task_list: list[Task], n_resp: int, cfg: EvalConfig,
+            elapsed: float, per_rank: list[tuple]) -> dict:
+    """The ranks' samples merged, every task summarised, results.json written."""
+    run.merge_ranks({(t.name, s.id): i // cfg.batch_size for i, (t, s) in enumerate(work)})
+    by_task: dict[str, list[SampleRecord]] = {t.name: [] for t in task_list}
+    for r in run.first_records({(t.name, s.id) for t, s in work}):
+        by_task[r.task].append(r)
+    results = {t.name: summarize_task(by_task[t.name], n_resp, cfg.pass_k)
+               | t.summarize([(r.group, r.acc) for r in by_task[t.name]]) for t in task_list}
+    return run.finish(results, summarize_groups(results, {t.name: t.domain for t in task_list}),
+                      timing={"seconds_this_session": round(elapsed, 3),
+                              "generated_tokens_this_session": sum(n for _, n, _ in per_rank)},
+                      distributed={"world_size": len(per_rank),
+                                   "samples_generated_per_rank": [n for n, _, _ in per_rank],
+                                   "seconds_per_rank": [t for _, _, t in per_rank]})
 
 
 def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
