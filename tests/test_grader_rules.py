@@ -176,3 +176,33 @@ def test_colour_options_are_read_by_name_and_a_number_names_none():
     colours = ["blue", "red", "yellow"]
     assert _ok("The answer is red.", "B", colours)
     assert not _ok("The answer is 1.", "A", colours)
+
+
+@pytest.mark.parametrize("response,target,choices,correct", [
+    # explicitly stated option letters (MathVista's official verdict: right)
+    ("The answer is **(B) No**.\n\nThere are 3 dirtbikes.", "B", ["Yes", "No"], True),
+    ("Thus, the answer is A (obtuse).", "A", ["obtuse", "acute"], True),
+    ("(A). The fish population will decrease because...", "A",
+     ["Population will decrease", "Population will increase"], True),
+    ("The answer is **A**.", "A", ["1", "2"], True),
+    ("The correct option is D: 16", "D", ["10", "12", "14", "16"], True),
+    ("<Thought process>: <<3 + 4 = 7>> <Answer>: <<B>>", "B", ["6", "7", "8"], True),
+    # prose is not an answer: no false "correct" from numbers in a sentence
+    ("Without the figures it's impossible to say; they may be in a $4\\times4$ table.", "4",
+     None, False),
+    ("The overall ratio of male to female in the given image is 1:2. This means there are "
+     "twice as many males.", "1", None, False),
+    # a letter and a value that disagree name no option
+    ("That's 10×180 = \\boxed{\\textbf{(B)}\\ 1800^{\\circ}}.", "B",
+     ["$720^{\\circ}$", "$1080^{\\circ}$", "$1200^{\\circ}$", "$1440^{\\circ}$",
+      "$1800^{\\circ}$"], False),
+    # MATH-V's string match rejects these right answers; vrbench accepts them
+    ("so the angle is $\\boxed{60^{\\circ}}$.", "C",
+     ["$30^{\\circ}$", "$45^{\\circ}$", "$60^{\\circ}$"], True),
+    ("\\boxed{(B) \\frac{28}{3}\\pi}", "B", ["$4 \\pi$", "$\\frac{28}{3} \\pi$"], True),
+    ("The answer is \\textbf{A}.", "A", ["A", "B", "C", "D", "E"], True),
+])
+def test_forms_met_in_real_responses(response, target, choices, correct):
+    """Forms on which the official verdicts and an earlier grader disagreed (the real
+    responses themselves: tests/test_real_benchmarks.py)."""
+    assert grade(response, target, choices).correct is correct

@@ -1,7 +1,7 @@
-"""`vrbench rescore` on real responses with their official verdicts (../shared/real-benchmarks):
-each format read as its harness writes it, graded by vrbench, the other verdicts kept beside,
-their agreement and kappa in results.json, the disagreements listed, and the run in the
-leaderboard like any other."""
+"""`vrbench rescore`: each format read as its harness writes it, graded by vrbench, the other
+verdicts kept beside, their agreement and kappa in results.json, the disagreements listed,
+and the run in the leaderboard like any other; on responses made here (always) and on real
+responses with their official verdicts (../shared/real-benchmarks, where it is present)."""
 
 import json
 from collections import defaultdict
@@ -16,7 +16,59 @@ from harness.scoring import grade
 from realdata import S, jsonl, mathvista_items, needs_real, write
 from vrbench.cli import main
 
-pytestmark = needs_real
+# (response, target, choices, the other harness's verdict): vrbench grades the first three
+# right, the fourth wrong; the other harness called the second wrong
+MADE = [("So the answer is \\boxed{7}.", "7", [], True),
+        ("The area is 12.5 square units.", "12.5", [], False),
+        ("The answer is (B).", "B", ["red", "green"], True),
+        ("I think it is 9.", "4", [], False)]
+
+
+def test_every_format_on_responses_made_here(tmp_path, capsys):
+    root = tmp_path / "runs"
+    vista = tmp_path / "output_made.json"  # MathVista: pid -> problem
+    vista.write_text(json.dumps({str(i): {
+        "question_type": "multi_choice" if c else "free_form", "answer_type": "integer",
+        "choices": c or None, "answer": c[ord(t) - 65] if c else t, "response": r,
+        "extraction": None, "true_false": v} for i, (r, t, c, v) in enumerate(MADE)}))
+    mathv = tmp_path / "made.jsonl"  # MATH-V outputs, with their answers inline
+    mathv.write_text("".join(json.dumps({"id": str(i), "response": r, "answer": t,
+                                         "options": c, "correct": v}) + "\n"
+                             for i, (r, t, c, v) in enumerate(MADE)))
+    lmms = tmp_path / "samples_mathvista_testmini.jsonl"  # lmms-eval --log_samples
+    lmms.write_text("".join(json.dumps({
+        "doc_id": i, "doc": {"pid": str(i), "question": "q", "choices": c or None,
+                             "answer": c[ord(t) - 65] if c else t, "unit": None,
+                             "precision": None, "answer_type": "integer",
+                             "question_type": "multi_choice" if c else "free_form"},
+        "resps": [[r]], "filtered_resps": [r], "score": {"true_false": v}}) + "\n"
+        for i, (r, t, c, v) in enumerate(MADE)))
+    runs = {}
+    for source, fmt, extra in ((vista, "mathvista", []), (mathv, "mathvision", []),
+                               (lmms, "lmms-eval", ["--task", "mathvista_testmini"])):
+        out = tmp_path / fmt
+        assert main(["rescore", str(source), "--format", fmt, "--output", str(out),
+                     "--model-name", f"made-{fmt}", *extra]) == 0
+        res = json.loads((out / "results.json").read_text())
+        (r,) = res["results"].values()
+        assert (r["n_samples"], r["acc"], r["other_acc"], r["other_agreement"]) == (
+            4, 0.75, 0.5, 0.75), fmt
+        (row,) = read_jsonl(out / "disagreements.jsonl")
+        assert (row["doc_id"], row["vrbench"], row["other"]) == ("1", True, False)
+        runs[fmt] = out
+    # a vrbench run graded again by the same grader agrees with itself
+    assert main(["rescore", str(runs["mathvista"]), "--format", "vrbench", "--output",
+                 str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "results.json").read_text())["results"]
+    assert again["mathvista_testmini"]["other_agreement"] == 1.0
+    capsys.readouterr()
+    root.mkdir()
+    for fmt, out in runs.items():  # each an ordinary run: it enters the index and the board
+        out.rename(root / fmt)
+    assert {e.name for e in index(root)} == {f"made-{f}" for f in runs}
+    assert main(["leaderboard", "--root", str(root), "--out", str(tmp_path / "board")]) == 0
+    assert "| made-mathvision | rescored:mathvision |" in (
+        tmp_path / "board" / "README.md").read_text()
 
 
 def _by_model(items):
@@ -26,6 +78,7 @@ def _by_model(items):
     return out
 
 
+@needs_real
 def test_mathvista_outputs_of_six_models_enter_one_leaderboard(tmp_path, capsys):
     root = tmp_path / "runs"
     for model, items in _by_model(mathvista_items).items():
@@ -60,6 +113,7 @@ def test_mathvista_outputs_of_six_models_enter_one_leaderboard(tmp_path, capsys)
                for m in _by_model(mathvista_items))
 
 
+@needs_real
 def test_mathvision_outputs_take_answers_from_the_local_copy(tmp_path, capsys):
     rows = jsonl("mathvision/testmini.jsonl")
     import datasets
@@ -85,6 +139,7 @@ def test_mathvision_outputs_take_answers_from_the_local_copy(tmp_path, capsys):
     assert r["by_category"]["subject"]  # categories come from the local copy
 
 
+@needs_real
 def test_lmms_eval_samples_and_a_vrbench_run(tmp_path, capsys):
     rows = {r["pid"]: r for r in jsonl("mathvista/testmini_sample.jsonl")}
     lines = [r for r in jsonl("responses_mathvista.jsonl") if r["model"] == "bard"]

@@ -11,8 +11,6 @@ from trainers.config import CheckpointEval
 from trainers.integrations import VrbenchCallback, trl_dataset, trl_reward, verl_compute_score
 from vrbench.cli import main
 
-trl = pytest.importorskip("trl")
-
 
 def test_rewards_grade_as_vrbench_does():
     conv = [[{"role": "assistant", "content": "So \\boxed{3}"}],
@@ -44,6 +42,7 @@ def test_a_tool_using_completion_is_graded_on_its_last_answer():
 
 @pytest.mark.slow
 def test_grpo_trainer_with_vrbench_reward_and_callback(tmp_path, sft_model, capsys):
+    trl = pytest.importorskip("trl")  # the dev extra has it; the tests above need only vrbench
     out = tmp_path / "grpo"
     args = trl.GRPOConfig(
         output_dir=str(out), max_steps=2, per_device_train_batch_size=4, num_generations=2,
