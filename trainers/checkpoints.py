@@ -4,15 +4,14 @@ processor, optimizer, schedule and RNG state, written atomically."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
-import shutil
 from pathlib import Path
 
 import torch
 
 from harness.runs.provenance import CHECKPOINT_INFO
+from harness.runs.store import move, remove_tree
 from trainers import lora
 from vrbench.errors import VrbenchError
 
@@ -46,7 +45,7 @@ def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, s
     renamed, so a kill never leaves half a checkpoint."""
     final = checkpoint_dir(out, step)
     tmp = out / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_tree(tmp, out)  # a kill's leftover; a link planted there is refused
     model = getattr(model, "module", model)
     if lora.is_adapted(model):  # the adapter, and the weights with it merged in
         model.save_pretrained(tmp / lora.ADAPTER_DIR)
@@ -57,8 +56,8 @@ def save_checkpoint(out: Path, step: int, model, processor, optim_state: dict, s
                 "rng": rng_state(), "config": config}, tmp / STATE_FILE)
     if info is not None:
         (tmp / CHECKPOINT_INFO).write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    remove_tree(final, out)
+    move(tmp, final, out)
     return final
 
 

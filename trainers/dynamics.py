@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.runs.metrics import TRACKED
-from harness.runs.store import append_jsonl, read_jsonl
+from harness.runs.store import append_jsonl, no_link, read_jsonl
 from trainers.config import CheckpointEval
 
 
@@ -39,8 +39,9 @@ def evaluate_checkpoint(ckpt: Path, out: Path, step: int, epoch: float, ev: Chec
             if (ckpt.name, preset, split) in done:
                 continue
             limit = ev.final_limit if final and ev.final_limit is not None else ev.limit
+            run_dir = no_link(eval_run_dir(out, ckpt.name, preset, split), out)  # OUT/evals too
             res = evaluate(str(ckpt), spec, ev.base(), split=split, preset=preset, seed=seed,
-                           limit=limit, output=str(eval_run_dir(out, ckpt.name, preset, split)),
+                           limit=limit, output=str(run_dir),
                            data_dir=data_dir,
                            progress_desc=f"scoring {ckpt.name} ({split}, {preset})")
             rows += [{"trainer": trainer, "seed": seed, "step": step, "epoch": round(epoch, 4),

@@ -24,6 +24,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from harness.runs.provenance import CHECKPOINT_INFO
+from harness.runs.store import write_text_atomic
 from harness.scoring.rewards import compute_score, score
 from trainers.config import CheckpointEval
 from trainers.dynamics import evaluate_checkpoint
@@ -98,7 +99,7 @@ class VrbenchCallback(TrainerCallback):
             processor.save_pretrained(ckpt)  # the harness loads it from the checkpoint
         model = kwargs.get("model")
         base = getattr(getattr(model, "config", None), "_name_or_path", None)
-        (ckpt / CHECKPOINT_INFO).write_text(json.dumps({
+        write_text_atomic(ckpt / CHECKPOINT_INFO, json.dumps({
             "name": self.name or out.name, "trainer": self.trainer, "step": state.global_step,
             "epoch": round(state.epoch or 0.0, 4), "seed": args.seed, "base_model": base},
             indent=2) + "\n")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import tasks
 from harness.analyzers import REFLECTION_WORDS
+from harness.runs.store import make_dirs, no_link
 from tasks import shifts
 from trainers.config import SIZES, TinySize
 
@@ -90,7 +91,9 @@ def _save(out: Path, model_cls, config, seed: int, processor, ids: dict, eos: st
     model.generation_config = GenerationConfig(
         bos_token_id=ids[pad], pad_token_id=ids[pad], eos_token_id=[ids[eos], ids[pad]],
         do_sample=False)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)
+    for entry in out.iterdir():  # what save_pretrained writes lands in `out` itself
+        no_link(entry)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out

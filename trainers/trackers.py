@@ -19,6 +19,7 @@ import math
 import os
 from pathlib import Path
 
+from harness.runs.store import no_link
 from vrbench.errors import VrbenchError
 
 TRACKERS = ("none", "tensorboard", "wandb")
@@ -45,10 +46,11 @@ class Tracker:
         try:
             if kind == "tensorboard":
                 from torch.utils.tensorboard import SummaryWriter
-                self.writer = SummaryWriter(log_dir=str(out / "tensorboard"))
+                self.writer = SummaryWriter(log_dir=str(no_link(out / "tensorboard", out)))
             else:
                 import wandb
                 run_id = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:16]
+                no_link(out / "wandb", out)
                 self.writer = wandb.init(project=os.environ.get("WANDB_PROJECT", "vrbench"),
                                          name=name, id=run_id, resume="allow", dir=str(out),
                                          config=config)

@@ -25,7 +25,7 @@ from harness.likelihood import kl
 from harness.reports import claims, compare, leaderboard
 from harness.reports.plots import plot_dynamics, plot_pareto
 from harness.runs.index import index
-from harness.runs.store import read_jsonl, write_text_atomic
+from harness.runs.store import make_dirs, no_link, read_jsonl, write_text_atomic
 from trainers import rl, sft, tiny
 from trainers.checkpoints import checkpoint_dir
 from trainers.config import OptimSettings
@@ -66,7 +66,7 @@ def _arm_config(cfg: QuickstartConfig, arm: Arm, warm: Path, base: Path, seed: i
                 ) -> sft.SFTConfig | rl.RLConfig:
     steps, points = ((cfg.long_rl_steps, LONG_POINTS) if arm == long_arm(cfg)
                      else (cfg.arm_steps, cfg.arm_points))
-    common_kw = dict(model=str(warm), out=str(base / arm.folder), name=arm.name,
+    common_kw = dict(model=str(warm), out=str(no_link(base / arm.folder, cfg.out)), name=arm.name,
                      tasks=cfg.tasks, steps=steps, seed=seed + 1000, resume=True,
                      save_every=_every(steps, points), eval=cfg.eval,
                      optim=OptimSettings(lr=arm.lr, warmup=0.0, min_lr_ratio=1.0))
@@ -154,9 +154,9 @@ def _warm_start(cfg: QuickstartConfig, model: Path, seed: int, every: int, terse
                 ) -> Path:
     """A seed's warm start, scored every `every` steps (0: at its last): in `warm`, or with
     `terse` of its solutions the answer alone, in `warm-terse` (the long RL arm's)."""
+    out = no_link(Path(cfg.out) / f"seed{seed}" / ("warm-terse" if terse else "warm"), cfg.out)
     return sft.train(sft.SFTConfig(
-        model=str(model), out=str(Path(cfg.out) / f"seed{seed}" / ("warm-terse" if terse
-                                                                   else "warm")),
+        model=str(model), out=str(out),
         name="warm-start-terse" if terse else "warm-start", tasks=cfg.tasks,
         steps=cfg.warm_steps, save_every=every, batch_size=cfg.prompts,
         seed=seed, resume=True, log_every=25, reflective=cfg.reflective, terse=terse,
@@ -185,8 +185,7 @@ def run(cfg: QuickstartConfig) -> str:
     if not (model / "config.json").exists():
         print(f"building the tiny reference model in {model}")
         tiny.build(model, size=cfg.size, seed=0)
-    untrained = out / "untrained"
-    untrained.mkdir(parents=True, exist_ok=True)
+    untrained = make_dirs(out / "untrained", out)
     evaluate_checkpoint(model, untrained, 0, 0.0, cfg.eval, "untrained", 0)
     runs, warms = [], [untrained]  # the arms' dynamics (the sweep: in the Pareto figure)
     kls, pairs, rewards = {}, [], {}

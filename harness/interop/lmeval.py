@@ -18,6 +18,7 @@ from pathlib import Path
 import datasets
 
 import tasks as task_registry
+from harness.runs.store import make_dirs, no_link, write_text_atomic
 from vrbench.errors import VrbenchError
 
 FEATURES = datasets.Features({
@@ -65,8 +66,8 @@ metadata:
 
 
 def _inside(out: Path, name: str) -> Path:
-    """out / name, refused if it would land outside `out`."""
-    path = out / name
+    """out / name, refused if it would land outside `out` or on a link."""
+    path = no_link(out / name, out)
     if not path.resolve().is_relative_to(out.resolve()) or path.parent.resolve() != out.resolve():
         raise VrbenchError(f"{name!r} would be written outside {out}; refusing.")
     return path
@@ -76,9 +77,8 @@ def export(out: str | Path, spec: str, split: str = "test", limit: int | None = 
            max_new_tokens: int = 256) -> list[Path]:
     """Write one parquet + YAML pair per task, and the shared scoring module; returns the
     YAML paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "vrbench_lmeval.py").write_text(UTILS)
+    out = make_dirs(Path(out))
+    write_text_atomic(_inside(out, "vrbench_lmeval.py"), UTILS)
     written = []
     for t in task_registry.resolve(spec):
         samples = t.samples(split, limit)
@@ -89,6 +89,6 @@ def export(out: str | Path, spec: str, split: str = "test", limit: int | None = 
         data = _inside(out, f"{t.name}-{split}.parquet")
         datasets.Dataset.from_dict(rows, features=FEATURES).to_parquet(str(data))
         path = _inside(out, f"vrbench_{t.name}.yaml")
-        path.write_text(task_yaml(t.name, t.version, data, max_new_tokens))
+        write_text_atomic(path, task_yaml(t.name, t.version, data, max_new_tokens))
         written.append(path)
     return written

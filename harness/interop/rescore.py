@@ -298,7 +298,8 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
     config["run_id"] = hashlib.sha256(json.dumps({k: config[k] for k in (
         "model", "preset", "source_sha256", "reflection_mode")}, sort_keys=True).encode()
                                       ).hexdigest()
-    run = RunDir(output if output else Path(root) / f"rescore-{name}-{config['run_id'][:12]}")
+    run = RunDir(output) if output else RunDir(
+        Path(root) / f"rescore-{name}-{config['run_id'][:12]}", root)
     with run.opened(config["run_id"]) as known:  # never over another run or a checkpoint
         if not known:
             run.write_config(config | {"tasks": {}})

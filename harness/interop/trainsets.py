@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import tasks as task_registry
+from harness.runs.store import make_dirs, move, no_link, remove_tree
 from vrbench.errors import VrbenchError
 
 FORMATS = ("verl", "easyr1")
@@ -79,11 +80,25 @@ def export(out: str | Path, fmt: str, spec: str, limit: int | None = None,
                                 for i, s in enumerate(t.samples(split, limit))]
     if not any(rows.values()):
         raise VrbenchError(f"the tasks {spec!r} have no train or validation split to export.")
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for split, items in rows.items():
-        if items:
-            path = out / f"{split}.parquet"
-            datasets.Dataset.from_list(items, features=_features(fmt)).to_parquet(str(path))
-            written[path.name] = len(items)
+    make_dirs(out)
+    # the files this command owns, written as a set: each to a temporary name first, then
+    # all renamed, and a split this export lacks removed (no old file stays beside new ones)
+    written, staged = {}, []
+    try:
+        for split in SPLITS:
+            path = no_link(out / f"{split}.parquet", out)
+            if rows[split]:
+                tmp = no_link(out / f".{path.name}.tmp", out)
+                datasets.Dataset.from_list(rows[split], features=_features(fmt)).to_parquet(
+                    str(tmp))
+                staged.append((tmp, path))
+                written[path.name] = len(rows[split])
+        for split in SPLITS:
+            if not rows[split]:
+                remove_tree(out / f"{split}.parquet", out)
+        for tmp, path in staged:
+            move(tmp, path, out)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
     return written

@@ -48,6 +48,7 @@ from harness.reports.tables import pct
 from harness.runs.index import Entry, checkpoint_results, index
 from harness.runs.metrics import summarize_groups
 from harness.runs.rundir import RunDir
+from harness.runs.store import make_dirs, write_text_atomic
 from vrbench.errors import VrbenchError
 
 BOOT = 2000  # bootstrap draws
@@ -671,8 +672,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
     if not entries:
         raise VrbenchError("no finished runs under " + ", ".join(map(str, roots)) + ".")
     board = build_from(entries, Path(os.path.commonpath([Path(r).resolve() for r in roots])))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out)
     rows = {preset: reflection_by_checkpoint([e for e in entries if e.preset == preset])
             for preset in sorted({e.preset for e in entries})}
     figs = _figures(checkpoint_lengths(entries),
@@ -697,7 +697,7 @@ def write(roots: list[str | Path], out: str | Path) -> Path:
     lines += ["", *_generalisation_lines(generalisation(entries, board))]
     lines += [""] + [f"![{p.stem}]({p.name})" for p in figs]
     report = out / "analysis.md"
-    report.write_text("\n".join(lines) + "\n")
+    write_text_atomic(report, "\n".join(lines) + "\n", out)
     return report
 
 

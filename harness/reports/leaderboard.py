@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import shutil
 import statistics
 import string
 from collections import defaultdict
@@ -30,11 +29,11 @@ from importlib import resources
 from pathlib import Path
 
 from harness import stats
-from harness.reports.plots import plain, pyplot
+from harness.reports.plots import plain, pyplot, save
 from harness.runs.index import Entry, checkpoint_results, index, printable
 from harness.runs.metrics import TRACKED, summarize_groups
 from harness.runs.rundir import CONFIG, SAMPLES, RunDir
-from harness.runs.store import write_text_atomic
+from harness.runs.store import move, no_link, remove_tree, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from vrbench.errors import VrbenchError
 
@@ -332,10 +331,7 @@ def figure(board: Board, path: Path) -> Path:
                 ax.errorbar(100 * c.mean, r_i + (d_i - 0.5) * 0.4, xerr=100 * c.std,
                             fmt="none", ecolor="black", capsize=2, lw=1)
     ax.set_ylabel("")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def to_html(board: Board, command: str, figure_png: Path | None) -> str:
@@ -384,9 +380,9 @@ def write(root: str | Path, out: str | Path, command: str,
     png = figure(board, out / "leaderboard.png")
     paths = {"markdown": out / "README.md", "csv": out / "leaderboard.csv", "figure": png,
              "html": out / "index.html"}
-    write_text_atomic(paths["markdown"], to_markdown(board, command, png.name))
-    write_text_atomic(paths["csv"], to_csv(board))
-    write_text_atomic(paths["html"], to_html(board, command, png))
+    write_text_atomic(paths["markdown"], to_markdown(board, command, png.name), out)
+    write_text_atomic(paths["csv"], to_csv(board), out)
+    write_text_atomic(paths["html"], to_html(board, command, png), out)
     return paths
 
 
@@ -394,14 +390,15 @@ def _bundle(board: Board, dest: Path) -> Board:
     """Copy the rows' run files under `dest` (replacing an earlier bundle whole) and point
     the rows at the copies."""
     tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_tree(tmp, dest.parent)  # a kill's leftover; a link planted there is refused
+    no_link(dest, dest.parent)
     try:
         _copy_runs(board, tmp)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-published
+        remove_tree(tmp, dest.parent)  # nothing half-published
         raise
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
+    remove_tree(dest, dest.parent)
+    move(tmp, dest, dest.parent)
     rows = [replace(r, runs=[dest / _rel(p, board.root) for p in r.runs]) for r in board.rows]
     return replace(board, root=dest.parent, rows=rows)
 

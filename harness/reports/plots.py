@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.runs.metrics import TRACKED
-from harness.runs.store import read_jsonl
+from harness.runs.store import no_link, read_jsonl
 from vrbench.errors import VrbenchError
 
 METRICS = {m.key: m.label for m in TRACKED if m.plotted}  # one panel each
@@ -26,7 +26,7 @@ def save(fig, out: str | Path) -> Path:
     """Lay the figure out, write it as a PNG (creating its folder; a legend placed outside
     the axes included) and free it."""
     fig.tight_layout()
-    out = Path(out)
+    out = no_link(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     pyplot().close(fig)

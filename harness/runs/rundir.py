@@ -34,6 +34,8 @@ from harness.runs.store import (
     append_jsonl,
     iter_jsonl,
     locked,
+    make_dirs,
+    no_link,
     repair_jsonl,
     run_file,
     write_json_atomic,
@@ -182,8 +184,11 @@ class RunDir:
     """A run directory: opened by one writer under its lock, appended to a batch at a time,
     finished with its results; read by everyone else."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, root: str | Path | None = None):
+        """`root`: the output folder the user named, under which the run folder lies (None:
+        the run folder itself is the one they named)."""
         self.path = Path(path)
+        self.root = self.path if root is None else Path(root)
 
     def __str__(self) -> str:
         return str(self.path)
@@ -203,7 +208,7 @@ class RunDir:
     def create(self) -> None:
         """Create the folder, or say in one sentence why it cannot be written."""
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.path, self.root)
         except OSError as e:
             raise VrbenchError(f"cannot create the run directory {self.path} ({e.strerror})."
                                ) from e
@@ -216,6 +221,7 @@ class RunDir:
         is done); yields whether it already holds the run `run_id` (see `claim`). A folder
         that holds something else is refused before anything, a lock file included, is
         written into it."""
+        no_link(self.path, self.root)
         self.claim(run_id)
         self.create()
         with locked(self.path / LOCK_FILE):

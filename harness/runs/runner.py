@@ -95,8 +95,8 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     work = [(t, s) for t in task_list for s in t.samples(cfg.split, cfg.limit)]
     spec = _spec(model, cfg, gen, work, task_list, backend_name,
                  options.get("base_url") or getattr(engine, "base_url", None), judge)
-    run = RunDir(cfg.output if cfg.output
-                 else Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}")
+    run = RunDir(cfg.output) if cfg.output else RunDir(
+        Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}", cfg.root)
     group = ranks or Dist()
     batches = [work[i:i + cfg.batch_size] for i in range(0, len(work), cfg.batch_size)]
     # the same command started twice at once: the second waits, then finds the work done;

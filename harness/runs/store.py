@@ -1,7 +1,11 @@
-"""Files of a run directory: atomic JSON, a JSONL log that survives being killed, and a lock
-that keeps two processes from writing one run at once. A run's files are regular files: a
-symbolic link where one belongs is never read through nor written through (a contributed
-run may carry one), and names it in one sentence instead."""
+"""Files vrbench writes: atomic JSON and text, a JSONL log that survives being killed, a lock
+that keeps two processes from writing one run at once, and the one guard every writer uses.
+
+No vrbench command writes, renames or deletes through a symbolic link it did not create,
+anywhere under an output folder (the folder a user names may itself be a link: theirs to
+make): `no_link` names such a link in one sentence, and `make_dirs`, `remove_tree`,
+`move` and `write_text_atomic` call it. A run's own files are never read through a link
+either (`run_file`: a contributed run may carry one)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import fcntl
 import gzip
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +22,45 @@ from pathlib import Path
 from vrbench.errors import VrbenchError
 
 LOCK_FILE = ".lock"  # in a run or training folder: held by its one writer
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: files are created as the user's umask says (0644 under 022)
+
+
+def no_link(path: str | Path, root: str | Path | None = None) -> Path:
+    """`path`, unless it or a folder between it and `root` (the output folder named by the
+    user, which is not checked) is a symbolic link: then one sentence naming the link."""
+    path = Path(path)
+    stop = None if root is None else Path(os.path.abspath(root))  # links not followed
+    here = Path(os.path.abspath(path))
+    while here != stop:
+        if here.is_symlink():
+            raise VrbenchError(f"{here} is a symbolic link (to {os.readlink(here)}); vrbench "
+                               "writes nothing through a link it did not create: remove it.")
+        if stop is None or here.parent == here:
+            break
+        here = here.parent
+    return path
+
+
+def make_dirs(path: str | Path, root: str | Path | None = None) -> Path:
+    """`path` and the folders above it created as needed (none of them a link, `root` aside)."""
+    path = no_link(path, root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remove_tree(path: str | Path, root: str | Path | None = None) -> None:
+    """Delete the folder (or file) at `path`, if there is one, never through a link."""
+    path = no_link(path, root)
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def move(src: str | Path, dst: str | Path, root: str | Path | None = None) -> None:
+    """Rename `src` to `dst` (replacing a file, or an empty folder), never onto a link."""
+    os.replace(src, no_link(dst, root))
 
 
 def run_file(path: Path, within: Path | None = None) -> Path:
@@ -40,12 +84,14 @@ def _open_no_follow(path: Path, flags: int) -> int:
         raise
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, root: str | Path | None = None) -> None:
     """Write a file so that readers see the old one or the new one, never half of one, and
-    the new one is on disk when this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    the new one is on disk when this returns; with the permissions the umask gives, never
+    onto a link (nor, given `root`, under one)."""
+    no_link(path, root).parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -56,9 +102,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_json_atomic(path: Path, obj, root: str | Path | None = None) -> None:
     """Write JSON atomically (see `write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n", root)
 
 
 def read_jsonl(path: Path, own: bool = True) -> list[dict]:
