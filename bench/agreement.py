@@ -20,7 +20,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from harness.scoring.grader import _PHRASE, _REFUSAL, _extract, grade, to_letter
+from harness.scoring.grader import _PHRASE, _REFUSAL, extract, grade, to_letter
 from tasks.answers import LETTERS
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real-benchmarks"
@@ -73,7 +73,7 @@ def classify(r: dict, target: str, choices, ours: bool) -> str:
             return "made-up options snapped"
         if "Question:" in text and "Choices:" in text and "answer the question" in text:
             return "prompt echoed, marked right"
-        if _REFUSAL.search(" ".join(lines[-2:])) and _extract(text)[1] in (
+        if _REFUSAL.search(" ".join(lines[-2:])) and extract(text)[1] in (
                 "last_line", "none"):
             return "refusal snapped to an option"
         x = str(r["official_extraction"]).strip()
@@ -82,7 +82,7 @@ def classify(r: dict, target: str, choices, ours: bool) -> str:
                 or re.search(r"\([A-Za-z]\)", x)):
             return "non-answer snapped to an option"
         return "other (vrbench wrong)"
-    answer, method, _ = _extract(text)
+    answer, method = extract(text)
     phrases = list(_PHRASE.finditer(text))
     if phrases and re.search(r"\n\s*Question:", text[phrases[-1].end():]):
         return "answer to a made-up question"

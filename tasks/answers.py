@@ -14,7 +14,7 @@ def lettered(choices: list[str]) -> str:
     return " ".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def _matching_braces(text: str) -> dict[int, int]:
+def matching_braces(text: str) -> dict[int, int]:
     """Position of each '{' -> position of its matching '}' (one linear pass)."""
     stack: list[int] = []
     match: dict[int, int] = {}
@@ -27,18 +27,26 @@ def _matching_braces(text: str) -> dict[int, int]:
 
 
 def boxed_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the content of every balanced ``\\boxed{...}`` or ``\\fbox{...}``, in
-    order."""
+    """(start, end) of the content of every balanced ``\\boxed{...}`` or ``\\fbox{...}`` that
+    is not inside another (a box that holds only a box: the innermost's), in order, in linear
+    time (boxes nested a million deep cost no more than one)."""
     starts = [m.end() - 1 for m in _BOX.finditer(text)]
     if not starts:
         return []
-    match = _matching_braces(text)
-    return [(s + 1, match[s]) for s in starts if s in match]
+    match = matching_braces(text)
+    out: list[tuple[int, int]] = []
+    for s in starts:
+        if s in match and (not out or s > out[-1][1]):
+            a, b = s + 1, match[s]
+            while (m := _BOX.match(text, a)) and match.get(m.end() - 1) == b - 1:
+                a, b = m.end(), b - 1  # a box that holds only a box: its content
+            out.append((a, b))
+    return out
 
 
 def last_boxed(text: str) -> str | None:
     """Content of the last balanced ``\\boxed{...}`` (or ``\\fbox{...}``, or a bare
-    ``\\boxed 7``)."""
+    ``\\boxed 7``) that is not inside another."""
     spans = boxed_spans(text)
     if spans:
         return text[spans[-1][0]:spans[-1][1]]

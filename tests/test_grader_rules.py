@@ -206,3 +206,95 @@ def test_forms_met_in_real_responses(response, target, choices, correct):
     """Forms on which the official verdicts and an earlier grader disagreed (the real
     responses themselves: tests/test_real_benchmarks.py)."""
     assert grade(response, target, choices).correct is correct
+
+
+# -- the final statement, not the last number (a relation, a matrix, a set) --------------------
+
+
+@pytest.mark.parametrize("response,target", [
+    ("therefore $x \\geq 5$ is the solution", "x \\geq 5"),
+    ("so every admissible value satisfies $t \\gt -2$.", "t > -2"),
+    ("We conclude that $y \\lt 7$, as required.", "y < 7"),
+    ("In the end $k \\neq 1$.", "k != 1"),
+    ("Hence $z \\le 0$.", "z <= 0"),
+    ("The set of solutions is $x \\in [4, \\infty)$.", "x \\geq 4"),
+    ("The set of solutions is $[4, \\infty)$.", "x >= 4"),
+    ("so the solutions are $-2 < x \\leq 6$", "(-2, 6]"),
+    ("so the solutions are $6 \\geq x > -2$", "x \\in (-2, 6]"),
+    ("\\boxed{(-\\infty, 1)}", "x < 1"),
+])
+def test_a_relation_stated_in_a_sentence(response, target):
+    assert _ok(response, target)
+
+
+@pytest.mark.parametrize("response,target", [
+    ("therefore $x \\geq 6$ is the solution", "x \\geq 5"),
+    ("therefore $x > 5$ is the solution", "x \\geq 5"),
+    ("The set of solutions is $x \\in (4, \\infty)$.", "x \\geq 4"),
+    ("so the solutions are $-2 \\le x \\leq 6$", "(-2, 6]"),
+    ("Hence $z \\ge 0$.", "z <= 0"),
+    ("therefore $x \\geq 5$ is the solution", "5"),  # a relation is not its bound
+])
+def test_a_different_relation_stays_wrong(response, target):
+    assert not _ok(response, target)
+
+
+M = "\\begin{pmatrix} 2 & 0 \\\\ 1 & 3 \\end{pmatrix}"
+
+
+@pytest.mark.parametrize("response,right", [
+    ("The product is $\\begin{pmatrix} 2 & 0 \\\\ 1 & 3 \\end{pmatrix}$.", True),
+    ("So $B = \\begin{bmatrix} 2 & 0 \\\\ 1 & 3 \\end{bmatrix}$ is the result.", True),
+    ("So $B = \\left[\\begin{array}{cc} 2 & 0 \\\\ 1 & 3 \\end{array}\\right]$.", True),
+    ("We get $2 \\begin{pmatrix} 1 & 0 \\\\ 0.5 & 1.5 \\end{pmatrix}$.", True),
+    ("The product is $\\begin{pmatrix} 2 & 0 \\\\ 3 & 1 \\end{pmatrix}$.", False),
+    ("So $B = \\begin{bmatrix} 2 & 1 \\\\ 0 & 3 \\end{bmatrix}$ is the result.", False),
+])
+def test_a_matrix_stated_in_a_sentence(response, right):
+    assert _ok(response, M) is right
+
+
+@pytest.mark.parametrize("response,target,right", [
+    ("The population is $2,\\! 500,\\! 000$.", "2500000", True),
+    ("The population is 2\u2009500\u2009000 people.", "2500000", True),
+    ("The population is 2\u202f500\u202f000.", "2500001", False),
+    ("It costs 3,75 €.", "3.75", True),
+    ("The price is €3,75.", "3.75", True),
+    ("The surface is 0,125 m².", "0.125", True),
+    ("It is not 20, it is 4,5.", "4.5", True),
+    ("It costs 3,76 €.", "3.75", False),
+    ("The surface is 0,125 m².", "125", False),
+])
+def test_digit_groups_and_decimal_commas_in_sentences(response, target, right):
+    assert _ok(response, target) is right
+
+
+@pytest.mark.parametrize("response,right", [
+    ("Answer \\[ 42 \\]", True), ("Final answer \\[\n42\n\\]", True),
+    ("So the answer is\n$$\n42\n$$\nas computed.", True), ("Answer \\[ 24 \\]", False),
+])
+def test_the_answer_in_a_display_block_after_its_phrase(response, right):
+    assert _ok(response, "42") is right
+
+
+@pytest.mark.parametrize("response,target,right", [
+    ("\\boxed{-3} \\quad \\boxed{4}", "-3, 4", True),
+    ("\\boxed{4} \\text{ and } \\boxed{-3}", "\\{-3, 4\\}", True),
+    ("\\boxed{6} \\text{ for part (a) and } \\boxed{9} \\text{ for part (b)}", "6, 9", True),
+    ("(a) \\boxed{6}\n(b) \\boxed{9}", "6, 9", True),
+    ("The solutions are \\boxed{\\{4, -3\\}}.", "-3, 4", True),
+    ("\\boxed{-3} \\quad \\boxed{5}", "-3, 4", False),
+    ("(a) \\boxed{6}\n(b) \\boxed{8}", "6, 9", False),
+    ("\\boxed{9} \\text{ for part (a) and } \\boxed{6} \\text{ for part (b)}", "[6, 9]", False),
+])
+def test_several_boxes_for_a_set_or_a_list(response, target, right):
+    assert _ok(response, target) is right
+
+
+@pytest.mark.parametrize("response,right", [
+    ("We first count the rows. " * 40 + "\nAltogether the shelf holds 36 books.", True),
+    ("<think>" + "Let me recount. " * 200 + "</think>\nThe shelf holds 36 books.", True),
+    ("We first count the rows. " * 40 + "\nAltogether the shelf holds 35 books.", False),
+])
+def test_a_long_solution_that_restates_the_value_in_its_last_line(response, right):
+    assert _ok(response, "36") is right

@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -122,10 +123,23 @@ def test_a_symbolic_check_from_a_worker_thread_is_bounded(monkeypatch):
         data_source="x", solution_str="so \\boxed{\\frac{1}{2}x^2}", ground_truth="x^2/2")))
     t.start()
     t.join(120)
-    assert got == [1.0]  # checked by the helper process, in its main thread
-    assert grader._HELPER  # the helper ran it
-    # a helper that does not answer in time is ended, and the pair is a time-out
-    monkeypatch.setattr(grader, "HELPER_SECONDS", 0.0)
+    assert got == [1.0]  # checked by a helper process, in its main thread
+    assert grader._HELPER  # the helpers ran it
+    # threads that check slow pairs at once do not wait on each other: each is ended by
+    # its own response's budget, in parallel
+    slow = []
+    threads = [threading.Thread(target=lambda: slow.append(grader.judge_equivalent(
+        "10^{9}!", "5"))) for _ in range(grader.HELPER_PROCESSES)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert slow == [(False, "math_verify_timeout")] * len(threads)
+    assert time.monotonic() - t0 < 1.9 * grader.GRADE_SECONDS
+    # a helper that does not answer in time (here: a new one, still starting) is ended, and
+    # the pair is a time-out
+    monkeypatch.setattr(grader, "HELPER_SECONDS", 0.02 - grader.GRADE_SECONDS)
     monkeypatch.setattr(grader, "_HELPER", [])
     out = []
     t = threading.Thread(target=lambda: out.append(grader.judge_equivalent("x^2/2",
