@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ANSWER_TYPES = ("integer", "number", "expression", "multiple_choice")
 SPLITS = ("train", "validation", "test")
+MAX_SPLIT = 1_000_000  # samples a split may hold (one is drawn whole before the next)
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a task name is also a file name
 
 # a split's columns (`datasets` is imported where a split is built: listing tasks needs none)
@@ -167,6 +168,9 @@ class Task:
             if split not in SPLITS or isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise VrbenchError(f"task {self.name!r}: splits must map {', '.join(SPLITS)} "
                                    f"to a number of samples >= 0, not {split!r}: {n!r}.")
+            if n > MAX_SPLIT:
+                raise VrbenchError(f"task {self.name!r}: its {split} split asks for {n:,} "
+                                   f"samples; a split holds at most {MAX_SPLIT:,}.")
         if self.domain not in DOMAINS:
             raise VrbenchError(f"task {self.name!r} has domain {self.domain!r}; "
                                f"expected one of {', '.join(DOMAINS)}.")

@@ -3,6 +3,7 @@ never code to import or a server to which their credentials go. Those come from 
 line only, where the user types them."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,74 @@ def test_values_and_built_in_names_stay_settable_and_the_command_line_adds_the_r
     assert not mark.exists()  # a dry run loads nothing
     assert main(["rl", "--recipe", path, "--dry-run", "--eval-base-url", "http://h/v1"]) == 0
     assert json.loads(capsys.readouterr().out)["reward"] == ["vrbench=0.5"]
+
+
+# -- the smaller ones: a split too large, an adapter over merged weights, W&B that cannot
+# work, a format reward for an empty box, paths of the machine in a checkpoint -------------
+
+
+def _one_sentence(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    return err.strip().splitlines()[-1]
+
+
+def test_a_task_yaml_cannot_ask_for_billions_of_samples(tmp_path, tiny_model, capsys):
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\nversion: 1\ndomain: id\nanswer_type: integer\n"
+                    "prompt_template: '{question}'\nsplits: {test: 2000000000}\n"
+                    "generator: count_shapes\n")
+    assert main(["eval", "--model", tiny_model, "--tasks", str(path), "--output",
+                 str(tmp_path / "run")]) == 2
+    assert "at most 1,000,000" in _one_sentence(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_adapter_config_beside_merged_weights_is_refused(tmp_path, tiny_model, capsys):
+    import shutil
+    model = tmp_path / "merged"
+    shutil.copytree(tiny_model, model)
+    (model / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 4}')
+    assert main(["eval", "--model", str(model), "--tasks", "count_shapes", "--limit", "1",
+                 "--output", str(tmp_path / "run")]) == 2
+    assert "adapter_config.json beside them" in _one_sentence(capsys)
+
+
+@pytest.mark.parametrize("env,says", [
+    ({}, "has no API key"),
+    ({"WANDB_API_KEY": "x" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}, "cannot reach"),
+])
+def test_wandb_that_cannot_work_is_one_sentence_before_the_model_loads(
+        tmp_path, capsys, monkeypatch, env, says):
+    for name in ("WANDB_MODE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["sft", "--model", str(tmp_path / "no-model-here"), "--out",
+                 str(tmp_path / "o"), "--report-to", "wandb", "--steps", "1"])
+    assert code == 2 and says in _one_sentence(capsys)  # before the missing model is found
+
+
+def test_the_format_reward_pays_for_an_answer_not_an_empty_box():
+    from harness.scoring.rewards import RewardTerms, reward
+    terms = RewardTerms(format=0.5)
+    assert reward("So \\boxed{3}", "3", terms=terms)["reward"] == 1.5
+    for empty in ("So \\boxed{}", "So \\boxed{ }", "<answer></answer>"):
+        assert reward(empty, "3", terms=terms)["reward"] == 0.0
+
+
+def test_a_checkpoint_names_its_start_relative_to_itself(tmp_path, tiny_model):
+    from harness.runs.index import index
+    from trainers.config import CheckpointEval
+    from trainers.sft import SFTConfig, train
+    out = tmp_path / "runs" / "sft"
+    final = train(SFTConfig(model=tiny_model, out=str(out), tasks="count_shapes", steps=1,
+                            batch_size=2, eval=CheckpointEval(id_tasks="count_shapes",
+                                                              ood_tasks="", limit=1,
+                                                              max_new_tokens=2)))
+    info = json.loads((final / "vrbench_checkpoint.json").read_text())
+    assert info["base_model"].startswith("..") and str(tmp_path) not in info["base_model"]
+    assert (final / info["base_model"]).resolve() == Path(tiny_model).resolve()
+    (entry,) = index(out)  # read back as the path it names
+    assert entry.base_model == str(Path(tiny_model).resolve())

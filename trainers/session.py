@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from harness.runs.store import (
 )
 from trainers import lora, memory
 from trainers.checkpoints import (
+    checkpoint_dir,
     latest_checkpoint,
     load_state,
     save_checkpoint,
@@ -35,7 +37,7 @@ from trainers.distributed import barrier, gather_full_state, load_full_optimizer
 from trainers.dynamics import evaluate_checkpoint
 from trainers.optim import make_optimizer
 from trainers.parts import describe, set_trainable
-from trainers.trackers import Tracker, open_tracker
+from trainers.trackers import Tracker, open_tracker, preflight
 from vrbench.errors import VrbenchError
 from vrbench.seeds import derive
 
@@ -113,6 +115,8 @@ def start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | None
     second trainer on the same `out` is refused at once."""
     d = setup_distributed()
     cfg.check(d.world)
+    if d.main:
+        preflight(cfg.report_to)
     out = Path(cfg.out)
     lock = _lock(out) if d.main else None
     try:
@@ -237,10 +241,12 @@ def maybe_save(s: Session, cfg: TrainConfig, trainer: str, done: int, epoch: flo
     weights, optim_state = gather_full_state(s.model, s.opt) if s.fsdp else (
         None, s.opt.state_dict())
     if s.d.main:
+        # the starting checkpoint relative to this one (a published folder names no path of
+        # the machine that trained it), or its Hub id
+        base = os.path.relpath(Path(cfg.model).resolve(), checkpoint_dir(s.out, done).resolve()
+                               ) if Path(cfg.model).exists() else cfg.model
         info = {"name": cfg.name or s.out.name, "trainer": trainer, "step": done,
-                "epoch": round(epoch, 4), "seed": cfg.seed,
-                "base_model": str(Path(cfg.model).resolve()) if Path(cfg.model).exists()
-                else cfg.model}
+                "epoch": round(epoch, 4), "seed": cfg.seed, "base_model": base}
         path = save_checkpoint(s.out, done, s.model, s.processor, optim_state, s.sched,
                                config_dict(cfg), info=info, weights=weights)
         rows = evaluate_checkpoint(path, s.out, done, epoch, cfg.eval, trainer, cfg.seed,

@@ -5,7 +5,9 @@ are optional dependencies (`pip install -e '.[trackers]'`), imported only when a
 tensorboard  event files in OUT/tensorboard (`tensorboard --logdir OUT/tensorboard`)
 wandb        a run named after the training run, its configuration attached; W&B's own
              settings apply (WANDB_PROJECT, default "vrbench"; WANDB_MODE=offline keeps it
-             on disk, in OUT/wandb)
+             on disk, in OUT/wandb); online, its key and its server are checked before the
+             model loads (`preflight`), so a missing key or an unreachable server is one
+             sentence at once, not a traceback or a stall after the model loads
 
 Fields are logged as `train/<field>` at the optimizer step, and each evaluation as
 `eval/<task>/<preset>/<metric>` at the checkpoint's step; numbers only (nested mappings,
@@ -16,13 +18,41 @@ from __future__ import annotations
 
 import hashlib
 import math
+import netrc
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 
 from harness.runs.store import no_link
 from vrbench.errors import VrbenchError
 
 TRACKERS = ("none", "tensorboard", "wandb")
+WANDB_HOST = "https://api.wandb.ai"
+
+
+def preflight(kind: str) -> None:
+    """Refuse, in one sentence, a tracker that cannot work: W&B online without a key (the
+    environment's WANDB_API_KEY, or `wandb login`'s entry in ~/.netrc) or with its server out
+    of reach (a few seconds, not the client's minutes of retries)."""
+    if kind != "wandb" or os.environ.get("WANDB_MODE", "").lower() in (
+            "offline", "disabled", "dryrun"):
+        return
+    url = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", WANDB_HOST))
+    host = url.hostname or ""
+    try:
+        saved = netrc.netrc().authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        saved = None
+    if not os.environ.get("WANDB_API_KEY") and not saved:
+        raise VrbenchError(f"--report-to wandb has no API key for {host} (WANDB_API_KEY or "
+                           "`wandb login`); set one, or WANDB_MODE=offline to log to disk.")
+    try:
+        socket.create_connection((host, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=5).close()
+    except OSError as e:
+        raise VrbenchError(f"--report-to wandb cannot reach {host} ({e.strerror or e}); set "
+                           "WANDB_MODE=offline to log to disk (`wandb sync` later).") from e
 
 
 def scalars(row: dict, prefix: str) -> dict[str, float]:

@@ -39,6 +39,11 @@ def check_checkpoint(path: str) -> None:
         raise VrbenchError(f"model path {path} is a file; a checkpoint is a directory.")
     if not (p / "config.json").is_file():
         raise VrbenchError(f"{path} is not a model checkpoint: it has no config.json.")
+    if (p / "adapter_config.json").is_file() and (
+            any(p.glob("model*.safetensors")) or any(p.glob("pytorch_model*.bin"))):
+        raise VrbenchError(f"{path} holds whole weights and an adapter_config.json beside them, "
+                           "so transformers would apply the adapter on top of weights that may "
+                           "hold it already; move the adapter into a folder of its own.")
 
 
 def load_config(path: str):

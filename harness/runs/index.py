@@ -14,6 +14,7 @@ evaluation's sampling seed.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -109,7 +110,16 @@ def load_entry(run_dir: Path) -> Entry:
         model=model, model_sha256=cfg.get("model_sha256"),
         preset=printable(cfg.get("preset") or "custom"), split=cfg.get("split", ""),
         tasks=cfg["tasks"], results=res["results"], created=cfg.get("created"),
-        base_model=ck.get("base_model"))
+        base_model=_base_model(model, ck.get("base_model")))
+
+
+def _base_model(model: str, base: str | None) -> str | None:
+    """The checkpoint a trainer started from: recorded relative to the evaluated checkpoint
+    (it starts with ".."), made absolute as the evaluation's model path is; a Hub id, or an
+    older checkpoint's absolute path, as recorded."""
+    if base is None or not base.startswith(".") or not os.path.isabs(model):
+        return base
+    return os.path.normpath(os.path.join(model, base))
 
 
 def _model_name(model: str) -> str:
