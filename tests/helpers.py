@@ -70,3 +70,13 @@ def scripted_eval(model, root, id_right: set[int], ood_right: set[int] | None = 
 
 def first(k: int) -> set[int]:
     return set(range(k))
+
+
+def one_sentence(capsys) -> str:
+    """The error line a command ended with (progress bars aside): one sentence, no
+    traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("vrbench: error: ") and last.endswith((".", "?")), err
+    return last

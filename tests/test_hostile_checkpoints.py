@@ -6,6 +6,7 @@ import shutil
 
 import torch
 
+from helpers import one_sentence
 from vrbench.cli import main
 
 
@@ -18,14 +19,6 @@ class _Payload:
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
 
-
-def _one_sentence(capsys) -> str:
-    """The error line (progress bars of loading aside): one sentence, no traceback."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("vrbench: error: ") and last.endswith("."), err
-    return last
 
 
 def _resumable_run(tmp_path, tiny_model, state) -> str:
@@ -42,7 +35,7 @@ def test_resuming_never_unpickles_code(tmp_path, tiny_model, capsys):
     code = main(["sft", "--model", tiny_model, "--out", out, "--resume", "--steps", "2",
                  "--tasks", "count_shapes", "--eval-id-tasks", "", "--eval-ood-tasks", ""])
     assert not marker.exists(), "the state file ran code"
-    assert code == 2 and "which are refused (unpickling them could run code)" in _one_sentence(
+    assert code == 2 and "which are refused (unpickling them could run code)" in one_sentence(
         capsys)
 
 
@@ -51,11 +44,11 @@ def test_a_corrupt_or_foreign_trainer_state_is_one_sentence(tmp_path, tiny_model
     args = ["rl", "--model", tiny_model, "--out", out, "--resume", "--steps", "2",
             "--tasks", "count_shapes", "--eval-id-tasks", "", "--eval-ood-tasks", ""]
     assert main(args) == 2  # plain data, but not a trainer state
-    assert "is not a vrbench trainer state" in _one_sentence(capsys)
+    assert "is not a vrbench trainer state" in one_sentence(capsys)
     state = tmp_path / "run" / "checkpoint-000001" / "trainer_state.pt"
     state.write_bytes(state.read_bytes()[:40])
     assert main(args) == 2
-    assert "damaged or was not written by vrbench" in _one_sentence(capsys)
+    assert "damaged or was not written by vrbench" in one_sentence(capsys)
 
 
 def test_a_hostile_pickled_model_is_refused_without_running(tmp_path, tiny_model, capsys):
@@ -67,7 +60,7 @@ def test_a_hostile_pickled_model_is_refused_without_running(tmp_path, tiny_model
     code = main(["eval", "--model", str(model), "--tasks", "count_shapes", "--limit", "1",
                  "--output", str(tmp_path / "r")])
     assert not marker.exists(), "loading the model ran code"
-    assert code == 2 and "could not be loaded as a vision-language checkpoint" in _one_sentence(
+    assert code == 2 and "could not be loaded as a vision-language checkpoint" in one_sentence(
         capsys)
 
 
@@ -78,4 +71,4 @@ def test_truncated_weights_are_one_sentence(tmp_path, tiny_model, capsys):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     code = main(["eval", "--model", str(model), "--tasks", "count_shapes", "--limit", "1",
                  "--output", str(tmp_path / "r")])
-    assert code == 2 and "could not be loaded" in _one_sentence(capsys)
+    assert code == 2 and "could not be loaded" in one_sentence(capsys)

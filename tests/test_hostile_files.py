@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import one_sentence
 from trainers import recipes
 from trainers.config import RLConfig, SFTConfig
 from vrbench.cli import main
@@ -79,11 +80,6 @@ def test_values_and_built_in_names_stay_settable_and_the_command_line_adds_the_r
 # work, a format reward for an empty box, paths of the machine in a checkpoint -------------
 
 
-def _one_sentence(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return err.strip().splitlines()[-1]
-
 
 def test_a_task_yaml_cannot_ask_for_billions_of_samples(tmp_path, tiny_model, capsys):
     path = tmp_path / "big.yaml"
@@ -92,7 +88,7 @@ def test_a_task_yaml_cannot_ask_for_billions_of_samples(tmp_path, tiny_model, ca
                     "generator: count_shapes\n")
     assert main(["eval", "--model", tiny_model, "--tasks", str(path), "--output",
                  str(tmp_path / "run")]) == 2
-    assert "at most 1,000,000" in _one_sentence(capsys)
+    assert "at most 1,000,000" in one_sentence(capsys)
     assert not (tmp_path / "run").exists()
 
 
@@ -103,7 +99,7 @@ def test_an_adapter_config_beside_merged_weights_is_refused(tmp_path, tiny_model
     (model / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 4}')
     assert main(["eval", "--model", str(model), "--tasks", "count_shapes", "--limit", "1",
                  "--output", str(tmp_path / "run")]) == 2
-    assert "adapter_config.json beside them" in _one_sentence(capsys)
+    assert "adapter_config.json beside them" in one_sentence(capsys)
 
 
 @pytest.mark.parametrize("env,says", [
@@ -119,7 +115,7 @@ def test_wandb_that_cannot_work_is_one_sentence_before_the_model_loads(
         monkeypatch.setenv(name, value)
     code = main(["sft", "--model", str(tmp_path / "no-model-here"), "--out",
                  str(tmp_path / "o"), "--report-to", "wandb", "--steps", "1"])
-    assert code == 2 and says in _one_sentence(capsys)  # before the missing model is found
+    assert code == 2 and says in one_sentence(capsys)  # before the missing model is found
 
 
 def test_the_format_reward_pays_for_an_answer_not_an_empty_box():

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tasks
+from helpers import one_sentence
 from vrbench.cli import main
 from vrbench.errors import VrbenchError
 
@@ -18,13 +19,6 @@ GOOD = {"name": "mine", "version": "1", "domain": "id", "answer_type": "integer"
         "prompt_template": "{question}", "splits": {"test": 4}, "generator": "count_shapes",
         "params": {"cols": 3}}
 
-
-def _one_sentence(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("vrbench: error: "), err
-    return last
 
 
 def _yaml(tmp_path, text: str) -> str:
@@ -50,7 +44,7 @@ def _yaml(tmp_path, text: str) -> str:
 def test_a_malformed_task_yaml_is_one_sentence(tmp_path, tiny_model, capsys, text, says):
     code = main(["eval", "--model", tiny_model, "--tasks", _yaml(tmp_path, text),
                  "--output", str(tmp_path / "run")])
-    assert code == 2 and says in _one_sentence(capsys)
+    assert code == 2 and says in one_sentence(capsys)
 
 
 YAML_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-5, 50) | st.text(max_size=12),
@@ -96,7 +90,7 @@ def _copy(base, rows: dict | None = None, raw: bytes | None = None):
 def test_a_damaged_benchmark_copy_is_one_sentence(tmp_path, tiny_model, capsys, make, says):
     code = main(["eval", "--model", tiny_model, "--tasks", "mathvista_testmini",
                  "--data-dir", make(tmp_path / "data"), "--output", str(tmp_path / "run")])
-    assert code == 2 and says in _one_sentence(capsys)
+    assert code == 2 and says in one_sentence(capsys)
 
 
 def test_a_damaged_saved_dataset_is_one_sentence(tmp_path, tiny_model, capsys):
@@ -105,7 +99,7 @@ def test_a_damaged_saved_dataset_is_one_sentence(tmp_path, tiny_model, capsys):
     (folder / "dataset_dict.json").write_text('{"splits": 7}')
     code = main(["eval", "--model", tiny_model, "--tasks", "geometry3k_test",
                  "--data-dir", str(tmp_path / "data"), "--output", str(tmp_path / "run")])
-    assert code == 2 and "could not be read" in _one_sentence(capsys)
+    assert code == 2 and "could not be read" in one_sentence(capsys)
 
 
 def test_output_paths_that_cannot_be_written(tmp_path, tiny_model, capsys):
@@ -115,7 +109,7 @@ def test_output_paths_that_cannot_be_written(tmp_path, tiny_model, capsys):
         code = main(["eval", "--model", tiny_model, "--tasks", "count_shapes", "--limit", "1",
                      "--output", str(output)])
         assert code == 2
-        msg = _one_sentence(capsys)
+        msg = one_sentence(capsys)
         assert str(blocker) in msg
     assert blocker.read_text() == "x"  # nothing already written is lost
 
@@ -128,14 +122,14 @@ def test_a_damaged_line_in_samples_names_the_line(tmp_path, tiny_model, capsys):
     lines = (run / "samples.jsonl").read_text().splitlines()
     (run / "samples.jsonl").write_text("\n".join([lines[0], "garbage{", *lines[1:]]) + "\n")
     assert main(args) == 2
-    assert "line 2 of" in _one_sentence(capsys)
+    assert "line 2 of" in one_sentence(capsys)
     (run / "samples.jsonl").write_text("\n".join([lines[0], "[1, 2]", *lines[1:]]) + "\n")
     assert main(args) == 2
-    assert "line 2 of" in _one_sentence(capsys)
+    assert "line 2 of" in one_sentence(capsys)
     (run / "samples.jsonl").write_text("\n".join([lines[0], json.dumps({"task": 1}),
                                                   *lines[1:]]) + "\n")
     assert main(args) == 2
-    assert "record 2 of" in _one_sentence(capsys)
+    assert "record 2 of" in one_sentence(capsys)
 
 
 @pytest.mark.parametrize("extra,says", [
@@ -154,7 +148,7 @@ def test_a_damaged_line_in_samples_names_the_line(tmp_path, tiny_model, capsys):
 def test_numeric_eval_options_are_checked(tmp_path, tiny_model, capsys, extra, says):
     code = main(["eval", "--model", tiny_model, "--tasks", "count_shapes",
                  "--output", str(tmp_path / "run"), *extra])
-    assert code == 2 and says in _one_sentence(capsys)
+    assert code == 2 and says in one_sentence(capsys)
     assert not (tmp_path / "run" / "config.json").exists()  # no NaN ever reaches a config
 
 
@@ -180,7 +174,7 @@ def test_numeric_training_options_are_checked(tmp_path, tiny_model, capsys, comm
             main(args)
         assert says in capsys.readouterr().err
         return
-    assert main(args) == 2 and says in _one_sentence(capsys)
+    assert main(args) == 2 and says in one_sentence(capsys)
     assert not (tmp_path / "out").exists()  # refused before anything is written
 
 
@@ -197,7 +191,7 @@ def test_numeric_training_options_are_checked(tmp_path, tiny_model, capsys, comm
 ])
 def test_quickstart_options_are_checked(tmp_path, capsys, extra, says):
     code = main(["quickstart", "--out", str(tmp_path / "qs"), *extra])
-    assert code == 2 and says in _one_sentence(capsys)
+    assert code == 2 and says in one_sentence(capsys)
     assert not (tmp_path / "qs").exists()
 
 
@@ -207,4 +201,4 @@ def test_quickstart_options_are_checked(tmp_path, capsys, extra, says):
     (["--port", "70000"], "--port must be in [0, 65535]"),
 ])
 def test_serve_options_are_checked(tiny_model, capsys, extra, says):
-    assert main(["serve", tiny_model, *extra]) == 2 and says in _one_sentence(capsys)
+    assert main(["serve", tiny_model, *extra]) == 2 and says in one_sentence(capsys)

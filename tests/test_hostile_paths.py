@@ -3,13 +3,8 @@ outside its folder."""
 
 import datasets
 
+from helpers import one_sentence
 from vrbench.cli import main
-
-
-def _one_sentence(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return err.strip().splitlines()[-1]
 
 
 def _mathvista_copy(base, image: str):
@@ -30,7 +25,7 @@ def test_a_row_pointing_outside_its_dataset_is_refused(tmp_path, tiny_model, cap
         code = main(["eval", "--model", tiny_model, "--tasks", "mathvista_testmini",
                      "--data-dir", str(base), "--output", str(tmp_path / f"r{len(image)}")])
         assert code == 2
-        assert "leads outside it" in _one_sentence(capsys)
+        assert "leads outside it" in one_sentence(capsys)
         assert not (tmp_path / f"r{len(image)}" / "samples.jsonl").exists()
 
 
@@ -41,9 +36,9 @@ def test_export_never_writes_outside_its_folder(tmp_path, capsys):
                     "prompt_template: '{question}'\nsplits: {test: 2}\ngenerator: count_shapes\n")
     out = tmp_path / "deep" / "out"
     assert main(["export-lmeval", str(out), "--tasks", str(evil)]) == 2
-    assert "task name '../../x' must be" in _one_sentence(capsys)
+    assert "task name '../../x' must be" in one_sentence(capsys)
     assert main(["export-lmeval", str(out), "--tasks", "count_shapes", "--split",
                  "../../../escaped"]) == 2
-    _one_sentence(capsys)
+    one_sentence(capsys)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["evil.yaml",
                                                                          "vrbench_lmeval.py"]

@@ -10,16 +10,8 @@ import pytest
 import tasks
 from harness.interop.rescore import verdict
 from harness.runs.runner import evaluate
-from helpers import N, ScriptedBackend, first, scripted_answers
+from helpers import N, ScriptedBackend, first, one_sentence, scripted_answers
 from vrbench.cli import main
-
-
-def _one_sentence(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("vrbench: error: "), err
-    return last
 
 
 def _snapshot(folder) -> dict:
@@ -48,7 +40,7 @@ def test_rescore_never_writes_over_an_eval_run_or_a_checkpoint(tmp_path, capsys)
     for target in (tmp_path / "eval", checkpoint):
         before = _snapshot(target)
         assert main(["rescore", source, "--format", "mathvista", "--output", str(target)]) == 2
-        assert "choose another --output" in _one_sentence(capsys)
+        assert "choose another --output" in one_sentence(capsys)
         assert _snapshot(target) == before, target
     assert str(tmp_path / "eval") == run
 
@@ -67,7 +59,7 @@ def test_a_malformed_vrbench_record_is_one_sentence(tmp_path, capsys, record, fi
     full = {"resps": ["\\boxed{3}"], "correct": [True], "analysis": [{}]} | record
     path.write_text(json.dumps(full) + "\n")
     assert main(["rescore", str(path), "--format", "vrbench", "--root", str(tmp_path)]) == 2
-    msg = _one_sentence(capsys)
+    msg = one_sentence(capsys)
     assert "record 1" in msg and repr(field) in msg
 
 
@@ -79,7 +71,7 @@ def test_a_sample_named_twice_is_refused_not_counted_twice(tmp_path, capsys):
     source = _mathvista(tmp_path / "output_m.json", text)
     assert main(["rescore", source, "--format", "mathvista", "--output",
                  str(tmp_path / "run")]) == 2
-    msg = _one_sentence(capsys)
+    msg = one_sentence(capsys)
     assert "'5' more than once" in msg
     assert not (tmp_path / "run" / "results.json").exists()
 
@@ -88,7 +80,7 @@ def test_text_after_the_json_object_is_refused(tmp_path, capsys):
     source = _mathvista(tmp_path / "output_m.json", json.dumps({"1": _problem()})
                         + '\n{"2": "a second object"}')
     assert main(["rescore", source, "--format", "mathvista", "--root", str(tmp_path)]) == 2
-    assert "text after the object's end" in _one_sentence(capsys)
+    assert "text after the object's end" in one_sentence(capsys)
     _mathvista(tmp_path / "output_m.json", json.dumps({"1": _problem()}) + "\n\n")
     assert main(["rescore", source, "--format", "mathvista", "--root", str(tmp_path)]) == 0
 

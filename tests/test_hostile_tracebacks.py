@@ -7,13 +7,8 @@ import shutil
 
 import pytest
 
+from helpers import one_sentence
 from vrbench.cli import main
-
-
-def _one_sentence(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    return err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("fmt,name", [("mathvista", "output.json"),
@@ -22,7 +17,7 @@ def test_json_nested_too_deeply(tmp_path, capsys, fmt, name):
     path = tmp_path / name
     path.write_text("[" * 200_000 + "]" * 200_000 + "\n")
     assert main(["rescore", str(path), "--format", fmt, "--root", str(tmp_path / "r")]) == 2
-    assert str(path) in _one_sentence(capsys)
+    assert str(path) in one_sentence(capsys)
 
 
 def test_responses_that_are_not_texts(tmp_path, capsys):
@@ -30,7 +25,7 @@ def test_responses_that_are_not_texts(tmp_path, capsys):
     path.write_text(json.dumps({"task": "count_shapes", "doc_id": "1", "target": "3",
                                 "resps": [3, {"text": 4}], "correct": [True, False]}) + "\n")
     assert main(["rescore", str(path), "--format", "vrbench", "--root", str(tmp_path)]) == 2
-    assert "record 1" in _one_sentence(capsys)
+    assert "record 1" in one_sentence(capsys)
 
 
 def test_a_chat_template_the_sandbox_refuses(tmp_path, tiny_model, capsys):
@@ -41,4 +36,4 @@ def test_a_chat_template_the_sandbox_refuses(tmp_path, tiny_model, capsys):
     code = main(["eval", "--model", str(model), "--tasks", "count_shapes", "--limit", "1",
                  "--max-new-tokens", "2", "--output", str(tmp_path / "run"), "--no-progress"])
     assert code == 2
-    assert "refused by transformers' sandbox" in _one_sentence(capsys)
+    assert "refused by transformers' sandbox" in one_sentence(capsys)
