@@ -29,17 +29,17 @@ leaderboard: $(VENV)/.installed
 	mkdir -p runs && date +%s > runs/.leaderboard-start
 	$(BIN)/vrbench quickstart --seeds $(LEADERBOARD_SEEDS) --jobs 3 --sweep-lrs 2e-5 5e-5 1e-4 \
 		--long-rl-steps 200 --long-rl-lr 5e-5 --long-rl-terse 0.15
-	$(BIN)/vrbench leaderboard --root runs/quickstart --out leaderboard --bundle
 	$(BIN)/vrbench analyze runs/quickstart --out leaderboard/analysis
 	cd runs/quickstart && cp summary.md claims.json claims.png dynamics.png warm_dynamics.png \
 		pareto.png pareto.json per_seed.json ../../leaderboard/
+	$(BIN)/vrbench eval --model runs/quickstart/seed0/warm/checkpoint-000500 --tasks id,shifts \
+		--split test --limit 200 --max-new-tokens 96 --batch-size 32 --output runs/shifts-warm
+	cp runs/shifts-warm/shifts.png leaderboard/shifts.png
+	$(BIN)/vrbench leaderboard --root runs/quickstart --out leaderboard --bundle --force
 	for s in $(LEADERBOARD_SEEDS); do for stage in rl-long warm-terse; do \
 		cp runs/quickstart/seed$$s/$$stage/train_config.json leaderboard/runs/seed$$s/$$stage/; \
 		done; cp runs/quickstart/seed$$s/rl-long/train_log.jsonl leaderboard/runs/seed$$s/rl-long/; \
 		done
-	$(BIN)/vrbench eval --model runs/quickstart/seed0/warm/checkpoint-000500 --tasks id,shifts \
-		--split test --limit 200 --max-new-tokens 96 --batch-size 32 --output runs/shifts-warm
-	cp runs/shifts-warm/shifts.png leaderboard/shifts.png
 	@echo "make leaderboard: $$(( $$(date +%s) - $$(cat runs/.leaderboard-start) )) s"
 
 bench: $(VENV)/.installed

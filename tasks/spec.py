@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from PIL import Image
 
-from tasks import DOMAINS
+from tasks import DOMAINS, EVAL_SPLIT
 from tasks.answers import lettered
 from tasks.synthetic import GENERATORS
 from vrbench.errors import VrbenchError
@@ -231,6 +231,14 @@ class Task:
                        solution=r["solution"] or "",
                        solution_reflective=r["solution_reflective"] or "",
                        meta=json.loads(r["meta"]) if r["meta"] else {}) for r in raw]
+
+    def eval_split(self) -> str:
+        """The split this task is scored on: its domain's (`tasks.EVAL_SPLIT`), or, for a task
+        without that split, its one split (a published benchmark offers one)."""
+        want = EVAL_SPLIT[self.domain]
+        if want in self.splits or len(self.splits) != 1:
+            return want
+        return next(iter(self.splits))
 
     # -- prompting ---------------------------------------------------------------------------
     def prompt(self, sample: Sample) -> str:

@@ -36,11 +36,12 @@ class ScriptedBackend:
 N = 20
 
 
-def scripted_answers(task, right: set[int], reflect_wrong: bool = False) -> dict:
+def scripted_answers(task, right: set[int], reflect_wrong: bool = False,
+                     split: str | None = None) -> dict:
     """Right answers (the plain worked solution) for the sample indices in `right`; wrong
     ones are a bare wrong answer, or a long reflective ramble of a varying length before it."""
     out = {}
-    for i, s in enumerate(task.samples("test", N)):
+    for i, s in enumerate(task.samples(split or task.eval_split(), N)):
         ramble = "Wait, let me verify. " * 10 + "Counting once more. " * (i % 3)
         wrong = (ramble if reflect_wrong else "") + "\\boxed{999}"
         out[image_key(decode_images(s)[0])] = [s.solution if i in right else wrong]

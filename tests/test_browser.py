@@ -50,7 +50,12 @@ def test_leaderboard_page_sorts_and_shows_its_figure(tmp_path, driver):
     root = tmp_path / "results"
     for name, k in (("mid", 10), ("top", 16), ("low", 3)):
         scripted_eval(checkpoint(tmp_path, name, 10, 0), root, first(k), first(k // 2))
-    paths = leaderboard.write(root, tmp_path / "board", "vrbench leaderboard")
+    out = tmp_path / "board"
+    (out / "analysis").mkdir(parents=True)
+    (out / "analysis" / "extra.png").write_bytes(b"")  # a figure beside the board: linked
+    paths = leaderboard.write(root, out, "vrbench leaderboard",
+                              verdicts=["**A claim:** it holds, `measured`."], force=True)
+    driver.set_window_size(1366, 800)  # a laptop's screen
     driver.get(paths["html"].as_uri())
     from selenium.webdriver.common.by import By
 
@@ -58,15 +63,33 @@ def test_leaderboard_page_sorts_and_shows_its_figure(tmp_path, driver):
         return [r.find_elements(By.TAG_NAME, "td")[0].text
                 for r in driver.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
 
-    assert names() == ["low", "mid", "top"]
-    header = driver.find_element(By.XPATH, "//th[text()='count_shapes']")
+    # the summary and the verdicts come first, above the table
+    summary = driver.find_element(By.ID, "summary")
+    table = driver.find_element(By.ID, "board")
+    assert summary.location["y"] < table.location["y"]
+    assert "A claim:" in summary.find_element(By.TAG_NAME, "strong").text
+    assert "Best ID avg: top @ 10" in summary.text
+    # the main table fits the screen: no scrolling sideways
+    assert driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+    assert names() == ["low @ 10", "mid @ 10", "top @ 10"]
+    header = driver.find_element(By.XPATH, "//th[text()='ID avg']")
     header.click()
-    assert names() == ["low", "mid", "top"]  # ascending
+    assert names() == ["low @ 10", "mid @ 10", "top @ 10"]  # ascending
     assert "asc" in header.get_attribute("class")
     header.click()
-    assert names() == ["top", "mid", "low"]  # descending
+    assert names() == ["top @ 10", "mid @ 10", "low @ 10"]  # descending
     best = driver.find_elements(By.CSS_SELECTOR, "#board td.best")
     assert best and best[0].text.startswith("80.0")
+    # a row's tasks and runs open under it
+    details = driver.find_element(By.CSS_SELECTOR, "#board tbody tr details")
+    assert not details.find_element(By.TAG_NAME, "ul").is_displayed()
+    details.find_element(By.TAG_NAME, "summary").click()
+    assert "count_shapes: 80.0" in details.text
+    links = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR,
+                                                                      "#figures a")]
+    assert [link.rsplit("/", 2)[-2:] for link in links] == [["analysis", "extra.png"],
+                                                            ["board", "leaderboard.png"]]
     width = driver.execute_script(
         "var i = document.getElementById('figure'); return i.complete ? i.naturalWidth : 0;")
     assert width > 100

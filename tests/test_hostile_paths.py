@@ -42,3 +42,20 @@ def test_export_never_writes_outside_its_folder(tmp_path, capsys):
     one_sentence(capsys)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["evil.yaml",
                                                                          "vrbench_lmeval.py"]
+
+
+def test_a_missing_local_path_that_looks_like_a_hub_id_is_one_sentence(tmp_path, capsys,
+                                                                        monkeypatch):
+    """"models/nope" with a models/ folder here is a local path that does not exist: it is
+    never tried on the Hub (minutes of retries); a Hub id the cache lacks, offline, is one
+    sentence too."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    args = ["--tasks", "count_shapes", "--limit", "1", "--output", str(tmp_path / "run")]
+    assert main(["eval", "--model", "models/nope", *args]) == 2
+    assert "model path models/nope does not exist" in one_sentence(capsys)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    assert main(["eval", "--model", "somebody/nope", *args]) == 2
+    assert "not in the Hub cache, and HF_HUB_OFFLINE is set" in one_sentence(capsys)
+    assert not (tmp_path / "run").exists()

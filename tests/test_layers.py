@@ -191,4 +191,4 @@ def test_a_flag_reaches_the_config(tmp_path):
     cfg = flags.build(RLConfig, args)
     assert (cfg.group_size, cfg.optim.lr, cfg.eval.limit, cfg.eval.progress) == (
         8, 3e-6, 5, False)
-    assert cfg.eval.split == "test" and cfg.optim.warmup == 0.0  # RL's own default
+    assert cfg.eval.split is None and cfg.optim.warmup == 0.0  # RL's own default

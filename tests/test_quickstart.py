@@ -124,7 +124,7 @@ def test_summary_renders_the_leaderboard_rows_of_each_final_stage(tmp_path):
             scripted_eval(checkpoint(tmp_path, "warm-start", step, seed), root, first(k),
                           first(o), reflect_wrong=True)
     board = leaderboard.build(root)
-    table = summary_table(board, "model-x", preset="custom")
+    table = summary_table(board, "model-x", preset="greedy")
     lines = table.splitlines()
     assert [ln.split("|")[1].strip() for ln in lines[2:]] == [
         "untrained", "SFT warm start", "always the most common answer"]

@@ -30,7 +30,7 @@ def test_index_reads_names_steps_and_seeds_from_checkpoints(tmp_path):
     entries = index(root)
     assert [(e.name, e.step, e.seed) for e in entries] == [
         ("arm", 10, 0), ("arm", 10, 1), ("arm", 20, 0), ("arm", 20, 1)]
-    assert all(e.trainer == "sft" and e.preset == "custom" for e in entries)
+    assert all(e.trainer == "sft" and e.preset == "greedy" for e in entries)
     assert entries[2].results["count_shapes"]["acc"] == 10 / N
     # a damaged results.json is named and left out; the others stay listed
     (entries[0].run_dir / "results.json").write_text("{")
@@ -83,7 +83,7 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
                   first(k // 2))
     assert main(["leaderboard", "--root", str(root), "--out", str(out)]) == 0
     md = (out / "README.md").read_text()
-    assert "| rl-arm @ 20 | custom | 2 | **62.5 ± 3.5** |" in md
+    assert "| rl-arm @ 20 | greedy | 20 samples, 256 tokens | 2 | **62.5 ± 3.5** |" in md
     assert leaderboard.md("--root " + str(root)) in md
     assert "![ID and OOD accuracy](leaderboard.png)" in md
     rows = list(csv.DictReader((out / "leaderboard.csv").read_text().splitlines()))
@@ -113,7 +113,7 @@ def test_leaderboard_command_writes_traceable_tables(tmp_path, capsys):
                 ) == 0
     assert "Regenerate: <code>vrbench leaderboard --root" in (out / "README.md").read_text()
     # mean and max over checkpoints, as in the paper's tables
-    assert "| rl-arm | custom | 2 | 42.5 | 62.5 |" in md
+    assert "| rl-arm | greedy | 2 | 42.5 | 62.5 |" in md
     page = (out / "index.html").read_text()
     assert "data:image/png;base64," in page and page.count("<tr>") == 3
     assert (out / "leaderboard.png").stat().st_size > 1000
@@ -208,10 +208,10 @@ def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):
     assert main(["analyze", str(root), "--out", str(tmp_path / "report")]) == 0
     md = (tmp_path / "report" / "analysis.md").read_text()
     # generalisation: change from the warm start, paired by seed, mean ± std in points
-    assert "| rl-arm | rl | 20 | custom | 2 | +7.5 ± 3.5 | +2.5 ± 3.5 | +25.0 ± 7.1 |" in md
-    assert "| sft-arm | sft | 20 | custom | 2 | +47.5 ± 3.5 | +20.0 ± 0.0 | +2.5 ± 3.5 |" in md
+    assert "| rl-arm | rl | 20 | greedy | 2 | +7.5 ± 3.5 | +2.5 ± 3.5 | +25.0 ± 7.1 |" in md
+    assert "| sft-arm | sft | 20 | greedy | 2 | +47.5 ± 3.5 | +20.0 ± 0.0 | +2.5 ± 3.5 |" in md
     # seed sensitivity of the RL arm's ID accuracy: 50% and 55%
-    assert "| rl-arm | 20 | custom | 2 |" in md and "52.5 ± 3.5 | 0.067 |" in md
+    assert "| rl-arm | 20 | greedy | 2 |" in md and "52.5 ± 3.5 | 0.067 |" in md
     # reflection: only the RL arm's wrong answers reflect, and they are longer (within task,
     # as the verdict measures it)
     rows = [r for r in analysis.reflection_by_checkpoint(index(root)) if r["name"] == "rl-arm"]
@@ -219,7 +219,7 @@ def test_analysis_report_seeds_reflection_and_generalisation(tmp_path, capsys):
     for r, wrong in zip(rows, (10 + 12, 9 + 10), strict=True):  # of 20 + 20 responses
         assert r["reflective"] == pytest.approx(wrong / 40)
         assert r["length_gap"] > 10 and r["rho"] > 0.5
-        assert f"| rl-arm | {r['seed']} | 20 | custom | 40 |" in md
+        assert f"| rl-arm | {r['seed']} | 20 | greedy | 40 |" in md
     assert "**Reflection and length:** within task" in md
     assert (tmp_path / "report" / "seeds_and_reflection.png").stat().st_size > 1000
 

@@ -18,7 +18,7 @@ from vrbench.errors import VrbenchError
 def _answers(task, n_right_of_every: int, limit: int, n: int = 1):
     """Scripted answers: sample i is answered right when i % n_right_of_every == 0."""
     out = {}
-    for i, s in enumerate(task.samples("test", limit)):
+    for i, s in enumerate(task.samples(task.eval_split(), limit)):
         right = i % n_right_of_every == 0
         text = (s.solution_reflective if right else "I am not sure.\n\\boxed{999}")
         out[image_key(decode_images(s)[0])] = [text] + ["\\boxed{999}"] * (n - 1)
@@ -41,7 +41,7 @@ def test_accuracy_and_behaviour_from_known_answers(tmp_path):
     assert r["extractable_ratio"] == 1.0 and r["length_clip_ratio"] == 0.0
     assert r["format_ratio"] == 1.0
     assert out["groups"]["id"]["acc"] == 0.25
-    targets = [s.target for s in t.samples("test", 20)]
+    targets = [s.target for s in t.samples(t.eval_split(), 20)]
     assert r["majority_baseline"] == max(map(targets.count, targets)) / 20
     recs = read_jsonl(tmp_path / "run" / "samples.jsonl")
     assert len(recs) == 20 and recs[1]["filtered_resps"] == ["999"]

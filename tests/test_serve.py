@@ -151,7 +151,7 @@ def test_llm_judge_scores_beside_the_rules(tmp_path):
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Judge)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     t = tasks.load("count_shapes")
-    samples = t.samples("test", 8)
+    samples = t.samples(t.eval_split(), 8)
     # responses 0-3 box the right answer; 4-5 say 42 unboxed after a boxed wrong answer;
     # 6-7 are wrong for both scorers
     texts = [s.solution for s in samples[:4]] + ["\\boxed{99} or maybe 42"] * 2 + [

@@ -183,7 +183,14 @@ def _cmd_leaderboard(args) -> None:
     command = f"vrbench leaderboard --root {args.root} --out {args.out}" + (
         " --preset " + " ".join(args.preset) if args.preset else "") + (
         " --bundle" if args.bundle else "")
-    paths = leaderboard.write(args.root, args.out, command, args.preset, args.bundle)
+    verdicts = []
+    if (claims_file := Path(args.root) / "claims.json").is_file():  # the quickstart's
+        import json
+
+        from harness.reports import claims
+        verdicts = claims.sentences(json.loads(claims_file.read_text()))
+    paths = leaderboard.write(args.root, args.out, command, args.preset, args.bundle,
+                              args.force, verdicts)
     print(Path(paths["markdown"]).read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
@@ -348,7 +355,8 @@ def _args_rescore(p) -> None:
 def _args_export_lmeval(p) -> None:
     p.add_argument("out", help="output folder (pass it to lm_eval --include_path)")
     p.add_argument("--tasks", default="all", help="task names or suites (default: all)")
-    p.add_argument("--split", default="test", help="split to export (default: test)")
+    p.add_argument("--split", help="split to export (default: each task's evaluation split, "
+                                   "as vrbench eval scores it: ID validation, OOD test)")
     p.add_argument("--limit", type=int, help="first N samples of each task")
     p.add_argument("--max-new-tokens", type=int, default=256, help="max_gen_toks (default 256)")
     p.set_defaults(func=_cmd_export_lmeval)
@@ -380,6 +388,9 @@ def _args_leaderboard(p) -> None:
     p.add_argument("--bundle", action="store_true",
                    help="copy the runs behind the rows (config, results, samples) into "
                         "OUT/runs, to publish the folder with its evidence")
+    p.add_argument("--force", action="store_true",
+                   help="write into OUT even if it holds files the leaderboard did not write "
+                        "or a published (bundled) leaderboard")
     p.set_defaults(func=_cmd_leaderboard)
 
 

@@ -73,7 +73,7 @@ def _inside(out: Path, name: str) -> Path:
     return path
 
 
-def export(out: str | Path, spec: str, split: str = "test", limit: int | None = None,
+def export(out: str | Path, spec: str, split: str | None = None, limit: int | None = None,
            max_new_tokens: int = 256) -> list[Path]:
     """Write one parquet + YAML pair per task, and the shared scoring module; returns the
     YAML paths."""
@@ -81,12 +81,12 @@ def export(out: str | Path, spec: str, split: str = "test", limit: int | None = 
     write_text_atomic(_inside(out, "vrbench_lmeval.py"), UTILS)
     written = []
     for t in task_registry.resolve(spec):
-        samples = t.samples(split, limit)
+        samples = t.samples(split or t.eval_split(), limit)
         rows = {"doc_id": [s.id for s in samples], "images": [s.images for s in samples],
                 "text": [PLACEHOLDER * len(s.images) + t.prompt(s) for s in samples],
                 "target": [s.target for s in samples],
                 "choices": [s.choices for s in samples]}
-        data = _inside(out, f"{t.name}-{split}.parquet")
+        data = _inside(out, f"{t.name}-{split or t.eval_split()}.parquet")
         datasets.Dataset.from_dict(rows, features=FEATURES).to_parquet(str(data))
         path = _inside(out, f"vrbench_{t.name}.yaml")
         write_text_atomic(path, task_yaml(t.name, t.version, data, max_new_tokens))

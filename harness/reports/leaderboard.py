@@ -1,7 +1,10 @@
 """Leaderboard tables from the results store: markdown, CSV and one self-contained HTML page.
 
-One row per (run name, checkpoint step, generation preset). A row's cells are per-task
-accuracies, the ID and OOD macro averages, mean response length and reflection ratio.
+One row per model under one setting: (run name, checkpoint step, generation preset, sample
+limit and token budget); runs of other settings get rows of their own. A row's cells are
+per-task accuracies, the ID, OOD and far macro averages (over the suites' own tasks only: a
+task of the user's or a published benchmark has its column but is in no average), mean
+response length and reflection ratio.
 With one seed a cell shows the accuracy and its 95% interval (Wilson for a task, the
 Agresti-Coull bound for an average); with several seeds, the mean over seeds +- its std and
 a t interval. Per column the best mean is marked, and so is every entry whose difference
@@ -21,6 +24,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 import string
 from collections import defaultdict
@@ -28,12 +32,13 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
+import tasks as task_registry
 from harness import stats
 from harness.reports.plots import plain, pyplot, save
 from harness.runs.index import Entry, checkpoint_results, index, printable
 from harness.runs.metrics import TRACKED, summarize_groups
 from harness.runs.rundir import CONFIG, SAMPLES, RunDir
-from harness.runs.store import move, no_link, remove_tree, write_text_atomic
+from harness.runs.store import make_dirs, move, no_link, remove_tree, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
 from vrbench.errors import VrbenchError
 
@@ -45,6 +50,7 @@ class Cell:
     ci: tuple[float, float] | None = None
     std: float | None = None
     n: int = 1  # seeds behind the mean
+    tasks: tuple[str, ...] = ()  # an average's tasks: it ranks against averages of the same
     best: bool = False
     tied: bool = False  # not significantly different from the best
     values: tuple[float, ...] = ()  # the per-seed values, in seed order
@@ -73,6 +79,7 @@ class Row:
     step: int | None
     epoch: float | None
     preset: str
+    setting: str  # the sample limit and token budget
     seeds: list[int]
     cells: dict[str, Cell] = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)
@@ -86,6 +93,7 @@ class Board:
     rows: list[Row]
     over_training: list[dict]
     baseline: dict[str, float]  # column -> the accuracy of always giving the most common answer
+    splits: dict[str, list[str]] = field(default_factory=dict)  # domain -> the splits scored
 
 
 AVERAGES = tuple(f"{DOMAIN_LABELS[d]} avg" for d in DOMAINS)  # "ID avg", "OOD avg", "Far avg"
@@ -116,11 +124,14 @@ def build_from(entries: list[Entry], root: Path) -> Board:
     """The board of these index entries; run paths are shown relative to `root`."""
     groups: dict[tuple, dict[int, list[Entry]]] = defaultdict(lambda: defaultdict(list))
     for e in entries:
-        groups[(e.name, e.step, e.preset)][e.seed].append(e)
+        groups[(e.name, e.step, e.preset, e.setting)][e.seed].append(e)
+    by_dir = {e.run_dir: e for e in entries}
+    suites = {dom: set(task_registry.names(dom)) for dom in DOMAINS}
     domains: dict[str, str] = {}
     baselines: dict[str, float] = {}
+    splits: dict[str, set[str]] = defaultdict(set)
     rows = []
-    for (name, step, preset), by_seed in groups.items():
+    for (name, step, preset, setting), by_seed in groups.items():
         per_seed = {}
         runs: list[Path] = []
         for seed, es in sorted(by_seed.items()):
@@ -128,18 +139,24 @@ def build_from(entries: list[Entry], root: Path) -> Board:
             if res:
                 per_seed[seed] = res
                 runs += used
+                for run in used:
+                    for t, info in by_dir[run].tasks.items():
+                        if t in res:
+                            splits[info["domain"]].add(info.get("split") or by_dir[run].split)
         if not per_seed:
             continue
         values: dict[str, list[tuple]] = defaultdict(list)
+        averaged: dict[str, tuple[str, ...]] = {}  # an average's tasks
         for res in per_seed.values():
             for task, (r, dom) in res.items():
                 domains[task] = dom
                 values[task].append(_task_cell_value(r))
             groups_ = summarize_groups({t: r for t, (r, _) in res.items()},
-                                       {t: d for t, (_, d) in res.items()})
+                                       {t: d for t, (_, d) in res.items() if t in suites[d]})
             for dom, g in groups_.items():
                 values[f"{DOMAIN_LABELS[dom]} avg"].append((g["acc"], g["acc_stderr"],
                                                             g["acc_ci95"]))
+                averaged[f"{DOMAIN_LABELS[dom]} avg"] = tuple(g["tasks"])
             if "id" in groups_ and "ood" in groups_:
                 values["ID - OOD"].append((groups_["id"]["acc"] - groups_["ood"]["acc"], None,
                                            None))
@@ -150,11 +167,11 @@ def build_from(entries: list[Entry], root: Path) -> Board:
                 if (v := _mean_of(res, m.key)) is not None:
                     values[m.column].append((v, None, None))
         epochs = [e.epoch for es in by_seed.values() for e in es if e.epoch is not None]
-        cells = {k: Cell.over_seeds(v, (0, 1) if k in _RATIO or k in domains else None)
-                 for k, v in values.items()}
-        rows.append(Row(name, step, epochs[0] if epochs else None, preset, sorted(per_seed),
-                        cells, runs))
-    rows.sort(key=lambda r: (r.name, r.step or 0, r.preset))
+        cells = {k: replace(Cell.over_seeds(v, (0, 1) if k in _RATIO or k in domains else None),
+                            tasks=averaged.get(k, (k,))) for k, v in values.items()}
+        rows.append(Row(name, step, epochs[0] if epochs else None, preset, setting,
+                        sorted(per_seed), cells, runs))
+    rows.sort(key=lambda r: (r.name, r.step or 0, r.preset, r.setting))
     columns = [c for dom in DOMAINS for c in
                [*(t for t in sorted(domains) if domains[t] == dom), f"{DOMAIN_LABELS[dom]} avg"]
                ] + [m.column for m in COLUMNS]
@@ -167,11 +184,22 @@ def build_from(entries: list[Entry], root: Path) -> Board:
         xs = [b for t, b in baselines.items() if domains[t] == dom]
         if xs:
             baseline[f"{DOMAIN_LABELS[dom]} avg"] = statistics.fmean(xs)
-    return Board(Path(root), columns, domains, rows, _over_training(rows), baseline)
+    return Board(Path(root), columns, domains, rows, _over_training(rows), baseline,
+                 {d: sorted(s) for d, s in splits.items()})
 
 
 def _mark_best(rows: list[Row], col: str) -> None:
-    cells = [r.cells[col] for r in rows if col in r.cells and r.cells[col].mean is not None]
+    """The best of a column, and the entries not significantly worse; an average ranks only
+    against averages over the same tasks."""
+    by_tasks: dict[tuple, list[Cell]] = defaultdict(list)
+    for r in rows:
+        if col in r.cells and r.cells[col].mean is not None:
+            by_tasks[r.cells[col].tasks].append(r.cells[col])
+    for cells in by_tasks.values():
+        _mark_best_of(cells)
+
+
+def _mark_best_of(cells: list[Cell]) -> None:
     if not cells or len({c.mean for c in cells}) == 1:
         return  # nothing to rank: an empty or constant column
     best = max(cells, key=lambda c: c.mean)
@@ -247,22 +275,23 @@ def _rel(p: Path, base: Path) -> str:
 
 
 def to_markdown(board: Board, command: str, figure: str | None) -> str:
-    head = ["model", "preset", "seeds", *board.columns]
+    head = ["model", "preset", "setting", "seeds", *board.columns]
     lines = [
         "# Leaderboard", "",
         f"Regenerate: {md_code(command)}", "",
         "Accuracy in %. One seed: accuracy [95% interval]; several seeds: mean ± std over "
-        "seeds. ID tasks are scored on their validation split, OOD tasks on test. **Bold**: "
-        "the best in its column; ≈: not significantly different from it (5%, two-sided, "
-        "unpaired). `length`: mean response tokens; `reflection`: share of responses "
-        "with a reflection word.", "",
+        f"seeds. {md(splits_sentence(board))} Averages are over the suites' own tasks. "
+        "**Bold**: the best in its column (an average: among averages over the same tasks); "
+        "≈: not significantly different from it (5%, two-sided, unpaired). `length`: mean "
+        "response tokens; `reflection`: share of responses with a reflection word.", "",
         "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in board.rows:
-        lines.append("| " + " | ".join([md(_label(r)), md(r.preset), str(len(r.seeds))]
+        lines.append("| " + " | ".join([md(_label(r)), md(r.preset), md(r.setting or "-"),
+                                        str(len(r.seeds))]
                                        + [_fmt(r.cells.get(c), c) for c in board.columns])
                      + " |")
     if board.baseline:
-        lines.append("| always the most common answer | - | - | " + " | ".join(
+        lines.append("| always the most common answer | - | - | - | " + " | ".join(
             _fmt(Cell(board.baseline[c]), c) if c in board.baseline else ""
             for c in board.columns) + " |")
     lines += ["", "## Over training", "",
@@ -286,8 +315,15 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def splits_sentence(board: Board) -> str:
+    """Which split each domain's tasks were scored on, as the rows' runs were."""
+    parts = [f"{DOMAIN_LABELS[d]} tasks on {' and '.join(board.splits[d])}"
+             for d in DOMAINS if board.splits.get(d)]
+    return ("Scored: " + ", ".join(parts) + ".") if parts else ""
+
+
 def to_csv(board: Board) -> str:
-    head = ["name", "step", "epoch", "preset", "n_seeds", "seeds"]
+    head = ["name", "step", "epoch", "preset", "setting", "n_seeds", "seeds"]
     for c in board.columns:
         head += [c, f"{c} std", f"{c} ci95 low", f"{c} ci95 high", f"{c} best",
                  f"{c} not significantly worse"]
@@ -296,7 +332,8 @@ def to_csv(board: Board) -> str:
     w = csv.writer(f)
     w.writerow(head)
     for r in board.rows:
-        line = [csv_cell(r.name), r.step, r.epoch, csv_cell(r.preset), len(r.seeds),
+        line = [csv_cell(r.name), r.step, r.epoch, csv_cell(r.preset), csv_cell(r.setting),
+                len(r.seeds),
                 " ".join(map(str, r.seeds))]
         for col in board.columns:
             c = r.cells.get(col)
@@ -311,70 +348,139 @@ def to_csv(board: Board) -> str:
     return f.getvalue()
 
 
+# a fixed colour per average, so that every board draws ID, OOD and far alike
+AVERAGE_COLOURS = dict(zip(AVERAGES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
+
+
 def figure(board: Board, path: Path) -> Path:
-    """ID and OOD averages per row (error bars: std over seeds) as a PNG."""
+    """Per row, the domain averages (where the rows have none, as for published benchmarks
+    alone, each task's accuracy) as horizontal bars: the mean over seeds, with a whisker of
+    one standard deviation over seeds where there are several."""
     plt = pyplot()
-    import pandas as pd
-    import seaborn as sns
-    data = [{"model": plain(_label(r) + ("" if r.preset == "greedy" else f" ({r.preset})")),
-             "domain": col.split()[0], "accuracy %": 100 * c.mean}
-            for r in board.rows for col in ("ID avg", "OOD avg")
-            if (c := r.cells.get(col)) is not None and c.mean is not None]
-    height = 1.2 + 0.45 * len(board.rows)
-    fig, ax = plt.subplots(figsize=(7, height))
-    df = pd.DataFrame(data)
-    sns.barplot(df, y="model", x="accuracy %", hue="domain", ax=ax, errorbar=None)
-    for r_i, r in enumerate(board.rows):
-        for d_i, col in enumerate(("ID avg", "OOD avg")):
+    cols = [c for c in AVERAGES if any(c in r.cells for r in board.rows)] or [
+        c for c in board.columns if c in board.domains][:6]
+    colours = {c: AVERAGE_COLOURS.get(c, f"C{3 + i}") for i, c in enumerate(cols)}
+    labels = [plain(_label(r) + ("" if r.preset == "greedy" else f" ({r.preset})"))
+              for r in board.rows]
+    width = 0.8 / max(1, len(cols))
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.3 * len(board.rows) * max(1, len(cols))))
+    for j, col in enumerate(cols):
+        for i, r in enumerate(board.rows):
             c = r.cells.get(col)
-            if c is not None and c.std is not None:
-                ax.errorbar(100 * c.mean, r_i + (d_i - 0.5) * 0.4, xerr=100 * c.std,
-                            fmt="none", ecolor="black", capsize=2, lw=1)
-    ax.set_ylabel("")
+            if c is None or c.mean is None:
+                continue
+            y = i + (j - (len(cols) - 1) / 2) * width
+            ax.barh(y, 100 * c.mean, height=width, color=colours[col],
+                    label=col if i == next(k for k, x in enumerate(board.rows)
+                                           if x.cells.get(col) is not None) else None)
+            if c.std is not None:
+                ax.errorbar(100 * c.mean, y, xerr=100 * c.std, fmt="none", ecolor="black",
+                            capsize=2, lw=1)
+    ax.set_yticks(range(len(board.rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("accuracy % (bar: mean over seeds; whisker: ±1 std over seeds)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     return save(fig, path)
 
 
-def to_html(board: Board, command: str, figure_png: Path | None) -> str:
-    """A self-contained page: the table sorts on a click on its header, the figure is
-    embedded. Each row links nothing outside the page; its run directories are listed."""
-    head = ["model", "step", "preset", "seeds", *board.columns, "runs"]
+MAIN_TASK_COLUMNS = 6  # where no row has an average: the task columns the main table shows
+
+
+def main_columns(board: Board) -> list[str]:
+    """The columns of the page's main table, narrow enough for a laptop: the averages and
+    the behaviour columns (the tasks are in each row's details); with no average, the first
+    task columns."""
+    averages = [c for c in board.columns if c in AVERAGES]
+    tasks = [c for c in board.columns if c in board.domains]
+    behaviour = [c for c in board.columns if c not in AVERAGES and c not in board.domains]
+    return (averages or tasks[:MAIN_TASK_COLUMNS]) + behaviour
+
+
+def summary_lines(board: Board) -> list[str]:
+    """What the board says in a few lines: its rows and, per average, the best row."""
+    out = [f"{len(board.rows)} rows (a model under one preset and setting), "
+           f"{len({r.name for r in board.rows})} models, "
+           f"{max((len(r.seeds) for r in board.rows), default=0)} seeds at most."]
+    for col in [c for c in board.columns if c in AVERAGES]:
+        best = [r for r in board.rows if (c := r.cells.get(col)) is not None and c.best]
+        for r in best:
+            out.append(f"Best {col}: {_label(r)} ({r.preset}, {r.setting}), "
+                       f"{_fmt(r.cells[col], col, marks=False)}.")
+    return out
+
+
+def to_html(board: Board, command: str, figure_png: Path | None,
+            verdicts: list[str] = (), figures: list[str] = ()) -> str:
+    """A self-contained page: the summary and the verdicts first, a main table that fits a
+    laptop screen (sorted on a click on its header; each row's tasks and runs in a block
+    that opens), links to the figures, the board's figure embedded."""
+    cols = main_columns(board)
+    head = ["model", "preset", "setting", "seeds", *cols, "details"]
     body = []
     for r in board.rows:
-        tds = [f'<td data-v="{html.escape(r.name)}">{html.escape(r.name)}</td>',
-               f'<td data-v="{r.step if r.step is not None else -1}">'
-               f'{"" if r.step is None else r.step}</td>',
+        tds = [f'<td data-v="{html.escape(_label(r))}">{html.escape(_label(r))}</td>',
                f'<td data-v="{html.escape(r.preset)}">{html.escape(r.preset)}</td>',
+               f'<td data-v="{html.escape(r.setting)}">{html.escape(r.setting or "-")}</td>',
                f'<td data-v="{len(r.seeds)}">{len(r.seeds)}</td>']
-        for col in board.columns:
-            c = r.cells.get(col)
-            v = "" if c is None or c.mean is None else c.mean
-            cls = " class=best" if c and c.best else (" class=tied" if c and c.tied else "")
-            title = "" if not c or c.ci is None else (
-                f' title="95% interval {100 * c.ci[0]:.1f} to {100 * c.ci[1]:.1f}"')
-            tds.append(f'<td data-v="{v}"{cls}{title}>'
-                       f'{html.escape(_fmt(c, col, marks=False))}</td>')
+        for col in cols:
+            tds.append(_html_cell(r.cells.get(col), col))
+        tasks = "".join(f"<li>{html.escape(col)}: "
+                        f"{html.escape(_fmt(r.cells.get(col), col, marks=False))}"
+                        "</li>" for col in board.columns if col in board.domains
+                        and col in r.cells)
         runs = "<br>".join(html.escape(printable(_rel(p, board.root))) for p in r.runs)
-        tds.append(f'<td data-v="" class=runs>{runs}</td>')
+        tds.append(f'<td data-v="" class=details><details><summary>tasks and runs</summary>'
+                   f'<ul>{tasks}</ul><div class=runs>{runs}</div></details></td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     ths = "".join(f'<th data-col="{i}">{html.escape(h)}</th>' for i, h in enumerate(head))
     img = ""
     if figure_png is not None:
         b64 = base64.b64encode(figure_png.read_bytes()).decode()
-        img = f'<img id="figure" alt="ID and OOD accuracy" src="data:image/png;base64,{b64}">'
+        img = f'<img id="figure" alt="accuracy per row" src="data:image/png;base64,{b64}">'
+    summary = [*(_md_html(v) for v in verdicts), *map(html.escape, summary_lines(board))]
     page = string.Template(resources.files("harness.reports").joinpath(
         "templates/leaderboard.html").read_text(encoding="utf-8"))
-    return page.substitute(command=html.escape(command), ths=ths, rows="\n".join(body),
-                           img=img, data=html.escape(json.dumps(board.columns)))
+    return page.substitute(
+        command=html.escape(command), ths=ths, rows="\n".join(body), img=img,
+        data=html.escape(json.dumps(board.columns)), splits=html.escape(splits_sentence(board)),
+        summary="\n".join(f"<li>{line}</li>" for line in summary),
+        figures="\n".join(f'<li><a href="{html.escape(f)}">{html.escape(f)}</a></li>'
+                          for f in figures) or "<li>leaderboard.png (below)</li>")
+
+
+def _html_cell(c: Cell | None, col: str) -> str:
+    v = "" if c is None or c.mean is None else c.mean
+    cls = " class=best" if c and c.best else (" class=tied" if c and c.tied else "")
+    title = "" if not c or c.ci is None else (
+        f' title="95% interval {100 * c.ci[0]:.1f} to {100 * c.ci[1]:.1f}"')
+    return f'<td data-v="{v}"{cls}{title}>{html.escape(_fmt(c, col, marks=False))}</td>'
+
+
+def _md_html(text: str) -> str:
+    """A verdict sentence's markdown (**bold**, `code`) as HTML, the rest escaped."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+MARK = ".vrbench-leaderboard"  # in a folder the leaderboard wrote: what it wrote there
 
 
 def write(root: str | Path, out: str | Path, command: str,
-          presets: list[str] | None = None, bundle: bool = False) -> dict[str, Path]:
+          presets: list[str] | None = None, bundle: bool = False,
+          force: bool = False, verdicts: list[str] = ()) -> dict[str, Path]:
     """Write README.md, leaderboard.csv, leaderboard.png and index.html into `out`. With
     `bundle`, the runs behind the rows (config.json, results.json, samples.jsonl gzipped) are
-    copied to `out/runs/`, so the published folder holds every sample its numbers come from."""
+    copied to `out/runs/`, so the published folder holds every sample its numbers come from.
+    Without `force`, it writes only into a new folder or one a leaderboard without a bundle
+    was written to: never over a folder it did not write, nor over a published one."""
     board = build(root, presets)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, force)
+    make_dirs(out)
+    write_text_atomic(out / MARK, json.dumps({"command": command, "bundle": bundle}) + "\n",
+                      out)
     if bundle:
         board = _bundle(board, out / "runs")
     png = figure(board, out / "leaderboard.png")
@@ -382,8 +488,26 @@ def write(root: str | Path, out: str | Path, command: str,
              "html": out / "index.html"}
     write_text_atomic(paths["markdown"], to_markdown(board, command, png.name), out)
     write_text_atomic(paths["csv"], to_csv(board), out)
-    write_text_atomic(paths["html"], to_html(board, command, png), out)
+    figures = sorted(str(p.relative_to(out)) for p in out.rglob("*.png")
+                     if "runs" not in p.relative_to(out).parts)
+    write_text_atomic(paths["html"], to_html(board, command, png, verdicts, figures), out)
     return paths
+
+
+def _claim(out: Path, force: bool) -> None:
+    """Refuse, in one sentence, to write over what is not an unpublished leaderboard."""
+    if force or not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        mark = json.loads(no_link(out / MARK).read_text())
+    except (OSError, ValueError):
+        mark = None
+    if not isinstance(mark, dict):
+        raise VrbenchError(f"{out} holds files vrbench leaderboard did not write; choose "
+                           "another --out, or pass --force to write there.")
+    if mark.get("bundle"):
+        raise VrbenchError(f"{out} is a published leaderboard (its runs are bundled); choose "
+                           "another --out, or pass --force to replace it.")
 
 
 def _bundle(board: Board, dest: Path) -> Board:

@@ -41,7 +41,9 @@ class EvalConfig:
     # what a file (a recipe) may not set: a server that would receive the API key
     COMMAND_LINE_ONLY: ClassVar[dict] = {"base_url": destination, "judge_base_url": destination}
 
-    split: str = "test"  # the tasks' split to evaluate
+    split: str | None = None  # the tasks' split to evaluate (default: each task on its
+    # domain's evaluation split, tasks.EVAL_SPLIT: ID on validation, OOD and far on test; a
+    # task without that split on its one split)
     limit: int | None = None  # the first N samples of each task (default: all)
     preset: str | None = None  # generation preset: greedy (the default), pass8 (8 samples
     # at T=1.0), pass1_t0.6 or pass1_t0.01 (T=0.01, top-p 0.001: the benchmark setting)

@@ -80,6 +80,7 @@ class Entry:
     results: dict  # task -> metrics, as in results.json
     created: str | None
     base_model: str | None = None  # the checkpoint a trainer started from
+    setting: str = ""  # the sample limit and token budget ("" for a rescored run)
 
 
 # control characters and bidirectional formatting (U+202E makes "abc\u202egnp.exe" read as
@@ -108,9 +109,33 @@ def load_entry(run_dir: Path) -> Entry:
         step=ck.get("step"), epoch=ck.get("epoch"),
         seed=ck["seed"] if ck.get("seed") is not None else cfg["generation"].get("seed", 0),
         model=model, model_sha256=cfg.get("model_sha256"),
-        preset=printable(cfg.get("preset") or "custom"), split=cfg.get("split", ""),
+        preset=printable(cfg.get("preset") or preset_of(cfg["generation"])),
+        split=cfg.get("split") or "by domain",
         tasks=cfg["tasks"], results=res["results"], created=cfg.get("created"),
-        base_model=_base_model(model, ck.get("base_model")))
+        base_model=_base_model(model, ck.get("base_model")), setting=setting_of(cfg))
+
+
+def setting_of(cfg: dict) -> str:
+    """What else makes two runs of one model and preset different experiments: how many
+    samples of each task, and how many tokens a response may take."""
+    if not cfg["generation"]:
+        return ""
+    limit = cfg.get("limit")
+    return (f"{limit if isinstance(limit, int) else 'all'} samples, "
+            f"{cfg['generation'].get('max_new_tokens')} tokens")
+
+
+def preset_of(generation: dict) -> str:
+    """A run's generation settings by name: the preset they are (a plain greedy evaluation is
+    "greedy", as the trainers' are), or what they are ("T=0.7, top-p 0.95, n=4")."""
+    from harness.runs.config import PRESETS
+    for name, settings in PRESETS.items():
+        if all(generation.get(k) == v for k, v in settings.items()):
+            return name
+    if not generation:
+        return "custom"
+    return (f"T={generation.get('temperature')}, top-p {generation.get('top_p')}, "
+            f"n={generation.get('n')}")
 
 
 def _base_model(model: str, base: str | None) -> str | None:
@@ -157,7 +182,8 @@ def checkpoint_results(entries: list[Entry]) -> tuple[dict, list[Path]]:
             if r.get("acc") is None:
                 continue
             dom = e.tasks[task]["domain"]
-            rank = (e.split == EVAL_SPLIT.get(dom), r["n_samples"], e.created or "")
+            split = e.tasks[task].get("split") or e.split
+            rank = (split == EVAL_SPLIT.get(dom), r["n_samples"], e.created or "")
             if task not in chosen or rank > chosen[task][0]:
                 chosen[task] = (rank, r, dom, e.run_dir)
     return ({t: (r, d) for t, (_, r, d, _) in chosen.items()},

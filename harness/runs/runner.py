@@ -42,7 +42,7 @@ class RunSpec:
     tasks: dict  # name -> {version, domain, split, n_samples, data_sha256, answer_type}
     generation: dict
     preset: str | None
-    split: str
+    split: str | None  # None: each task on its domain's evaluation split (`tasks`' split)
     limit: int | None
     batch_size: int
     reflection_mode: str
@@ -92,8 +92,9 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
     options = cfg.backend_options() if engine is None else {}
     if engine is None and takes_checkpoint(backend_name):
         check_checkpoint(model)
-    work = [(t, s) for t in task_list for s in t.samples(cfg.split, cfg.limit)]
-    spec = _spec(model, cfg, gen, work, task_list, backend_name,
+    splits = {t.name: cfg.split or t.eval_split() for t in task_list}
+    work = [(t, s) for t in task_list for s in t.samples(splits[t.name], cfg.limit)]
+    spec = _spec(model, cfg, gen, work, task_list, splits, backend_name,
                  options.get("base_url") or getattr(engine, "base_url", None), judge)
     run = RunDir(cfg.output) if cfg.output else RunDir(
         Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}", cfg.root)
@@ -133,11 +134,12 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
 
 
 def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_list: list,
-          backend: str, endpoint: str | None, judge: JudgeSpec | None) -> RunSpec:
+          splits: dict[str, str], backend: str, endpoint: str | None, judge: JudgeSpec | None
+          ) -> RunSpec:
     return RunSpec(
         model=str(Path(model).resolve()) if Path(model).exists() else model,
         model_sha256=model_sha256(model),
-        tasks={t.name: {"version": t.version, "domain": t.domain, "split": cfg.split,
+        tasks={t.name: {"version": t.version, "domain": t.domain, "split": splits[t.name],
                         "answer_type": t.answer_type,
                         "n_samples": sum(1 for x, _ in work if x is t),
                         "data_sha256": samples_hash([x for u, x in work if u is t])}
