@@ -1,6 +1,15 @@
+import os
+
 import pytest
 
 from trainers import tiny
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    """vrbench's cache (checkpoint fingerprints) in the session's temporary folder, for this
+    process and the commands it starts."""
+    os.environ["VRBENCH_CACHE"] = str(tmp_path_factory.mktemp("vrbench-cache"))
 
 
 @pytest.fixture(scope="session")

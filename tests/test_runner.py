@@ -140,3 +140,26 @@ def test_decode_images_rejects_garbage():
                      question="q", target="1")
     with pytest.raises(ValueError, match="could not be decoded"):
         decode_images(broken)
+
+
+def test_a_checkpoints_fingerprint_is_read_once_per_version(tmp_path, monkeypatch):
+    """Every byte is hashed once; later evaluations stat the files (a 72B checkpoint hashed
+    at every evaluation took minutes); a rewritten weight file is hashed again."""
+    import hashlib
+
+    from harness.runs import provenance
+    model = tmp_path / "ckpt"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"w" * 1000)
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(provenance.hashlib, "sha256", lambda *a: calls.append(a) or real(*a))
+    first = provenance.model_sha256(str(model))
+    hashed = len(calls)
+    assert provenance.model_sha256(str(model)) == first
+    assert len(calls) == hashed + 1  # only the cache entry's name, no file read again
+    (model / "model.safetensors").write_bytes(b"v" * 1000)  # the same size, other bytes
+    changed = provenance.model_sha256(str(model))
+    assert changed != first and changed == real(b"config.json{}model.safetensors"
+                                                + b"v" * 1000).hexdigest()
