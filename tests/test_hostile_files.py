@@ -34,7 +34,8 @@ def _planted(tmp_path):
     ("rl", "reward: [vrbench=0.5, 'os.path:join']", "--reward"),  # a module is code too
     *[(command, body, flag) for command in ("rl", "sft") for body, flag in (
         ("eval: {{judge_base_url: 'http://host/v1', judge_model: m}}", "--eval-judge-base-url"),
-        ("eval: {{backend: openai, base_url: 'http://host/v1'}}", "--eval-base-url"))],
+        ("eval: {{backend: openai, base_url: 'http://host/v1'}}", "--eval-base-url"),
+        ("eval: {{trust_remote_code: true}}", "--eval-trust-remote-code"))],
 ])
 def test_a_recipe_cannot_name_code_or_a_destination(tmp_path, capsys, command, body, flag):
     code, mark = _planted(tmp_path)

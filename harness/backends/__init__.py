@@ -16,6 +16,9 @@ from PIL import Image
 
 from vrbench.errors import VrbenchError
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # a model's weights (auto: bfloat16 on
+# CUDA, else float32)
+
 
 @dataclass(frozen=True)
 class GenerationConfig:
@@ -72,7 +75,9 @@ class BackendSpec:
 
 
 BACKENDS: dict[str, BackendSpec] = {
-    "hf": BackendSpec("harness.backends.hf", "HFBackend", checkpoint=True),
+    "hf": BackendSpec("harness.backends.hf", "HFBackend", checkpoint=True,
+                      options=("device", "dtype", "device_map", "max_memory", "offload_folder",
+                               "trust_remote_code")),
     "openai": BackendSpec("harness.backends.openai_compat", "OpenAIBackend", checkpoint=False,
                           options=("base_url", "concurrency")),
     "vllm": BackendSpec("harness.backends.vllm_backend", "VLLMBackend", checkpoint=True,

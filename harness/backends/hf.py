@@ -79,15 +79,45 @@ def load_config(path: str):
         raise VrbenchError(f"the config of {path} could not be read ({first}).") from e
 
 
-def load_model(path: str, device: str | None = None, dtype: torch.dtype | None = None):
-    """(processor, model) through the Auto classes, with a clear error for non-VLMs."""
+def _max_memory(spec: str | None) -> dict | None:
+    """"0=70GiB,1=70GiB,cpu=200GiB" as accelerate takes it (a GPU by its index)."""
+    if not spec:
+        return None
+    out = {}
+    for part in spec.split(","):
+        key, sep, size = part.partition("=")
+        if not sep or not key.strip() or not size.strip():
+            raise VrbenchError(f"--max-memory {spec!r}: write DEVICE=SIZE pairs, "
+                               "e.g. 0=70GiB,1=70GiB,cpu=200GiB.")
+        key = key.strip()
+        out[int(key) if key.isdigit() else key] = size.strip()
+    return out
+
+
+def load_model(path: str, device: str | None = None, dtype: torch.dtype | str | None = None, *,
+               device_map: str | None = None, max_memory: str | None = None,
+               offload_folder: str | None = None, trust_remote_code: bool = False):
+    """(processor, model) through the Auto classes, with a clear error for non-VLMs. With
+    `device_map` ("auto"), accelerate spreads the model over the devices it sees, within
+    `max_memory`, the rest offloaded to `offload_folder`. A checkpoint that ships its own
+    code runs it only with `trust_remote_code`."""
     from transformers import AutoModelForImageTextToText, AutoProcessor
     check_checkpoint(path)
+    if not trust_remote_code and _ships_code(path):
+        raise VrbenchError(f"{path} ships its own modelling code (auto_map in its config); "
+                           "run it only if you trust it, with --trust-remote-code.")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = dtype or (torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else (
+        None if dtype == "auto" else dtype)
+    on_gpu = device.startswith("cuda") or (device_map is not None and torch.cuda.is_available())
+    dtype = dtype or (torch.bfloat16 if on_gpu else torch.float32)
+    placement = {} if device_map is None else {
+        "device_map": device_map, "max_memory": _max_memory(max_memory),
+        "offload_folder": offload_folder}
     try:
-        processor = AutoProcessor.from_pretrained(path)
-        model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype)
+        processor = AutoProcessor.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForImageTextToText.from_pretrained(
+            path, dtype=dtype, trust_remote_code=trust_remote_code, **placement)
     except Exception as e:  # whatever a malformed, truncated or hostile checkpoint raises
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         raise VrbenchError(f"{path} could not be loaded as a vision-language checkpoint "
@@ -95,7 +125,16 @@ def load_model(path: str, device: str | None = None, dtype: torch.dtype | None =
     if getattr(processor, "chat_template", None) is None:
         raise VrbenchError(f"{path} has no chat template, so prompts cannot be formatted.")
     patch_embedding.as_products(model)  # a patch embedding's convolution is a product
-    return processor, model.to(device).eval()
+    return processor, (model if device_map else model.to(device)).eval()
+
+
+def _ships_code(path: str) -> bool:
+    """Whether a local checkpoint's config names modelling code of its own (`auto_map`)."""
+    import json
+    try:
+        return "auto_map" in json.loads((Path(path) / "config.json").read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 class _Stop(StoppingCriteria):
@@ -147,9 +186,14 @@ _OFF = {"repetition_penalty": 1.0, "suppress_tokens": None, "typical_p": 1.0, "m
 class HFBackend:
     name = "hf"
 
-    def __init__(self, model: str, device: str | None = None, dtype: torch.dtype | None = None):
+    def __init__(self, model: str, device: str | None = None,
+                 dtype: torch.dtype | str | None = None, device_map: str | None = None,
+                 max_memory: str | None = None, offload_folder: str | None = None,
+                 trust_remote_code: bool = False):
         self.path = model
-        self._attach(*load_model(model, device, dtype))
+        self._attach(*load_model(model, device, dtype, device_map=device_map,
+                                 max_memory=max_memory, offload_folder=offload_folder,
+                                 trust_remote_code=trust_remote_code))
 
     @classmethod
     def from_loaded(cls, processor, model) -> HFBackend:
@@ -222,7 +266,8 @@ class HFBackend:
         `generate` gives; sampled response j of a request is drawn from its own generator,
         seeded by (seed, j). A model whose cache cannot be joined and cut generates in static
         batches of `slots` requests, seeded by each batch's first seed."""
-        if new_cache(self.model) is None:
+        if new_cache(self.model) is None or getattr(self.model, "hf_device_map", None):
+            # a cache that cannot be joined and cut, or a model spread over devices
             it = iter(requests)
             while chunk := list(islice(it, max(1, slots // config.n))):
                 outs = self.generate([r for _, r, _ in chunk], replace(config, seed=chunk[0][2]))

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from harness import flags
 from harness.analyzers import REFLECTION_MODES
-from harness.backends import BACKENDS, GenerationConfig
+from harness.backends import BACKENDS, DTYPES, GenerationConfig
 from tasks import EVAL_SPLIT
 from vrbench.errors import VrbenchError
 
@@ -37,9 +37,12 @@ def destination(url: str | None) -> str | None:
 class EvalConfig:
     CHOICES: ClassVar[dict] = {"preset": PRESETS, "backend": BACKENDS,
                                "reflection_mode": REFLECTION_MODES,
-                               "generation_defaults": GENERATION_DEFAULTS}
+                               "generation_defaults": GENERATION_DEFAULTS,
+                               "dtype": DTYPES, "device_map": ("auto",)}
     # what a file (a recipe) may not set: a server that would receive the API key
-    COMMAND_LINE_ONLY: ClassVar[dict] = {"base_url": destination, "judge_base_url": destination}
+    COMMAND_LINE_ONLY: ClassVar[dict] = {
+        "base_url": destination, "judge_base_url": destination,
+        "trust_remote_code": lambda on: "code to run (the checkpoint's own)" if on else None}
 
     split: str | None = None  # the tasks' split to evaluate (default: each task on its
     # domain's evaluation split, tasks.EVAL_SPLIT: ID on validation, OOD and far on test; a
@@ -65,6 +68,17 @@ class EvalConfig:
     # (API key: OPENAI_API_KEY)
     concurrency: int = 8  # requests in flight at once with --backend openai
     tensor_parallel_size: int = 1  # GPUs per model with --backend vllm
+    device: str | None = None  # --backend hf: where the model runs, cuda, cuda:1 or cpu
+    # (default: cuda where there is a GPU)
+    dtype: str = "auto"  # --backend hf: the weights' dtype, auto (bfloat16 on CUDA, else
+    # float32), float32, bfloat16 or float16
+    device_map: str | None = None  # --backend hf: auto spreads a model too large for one GPU
+    # over the node's GPUs (accelerate), the rest of it on the CPU or disk
+    max_memory: str | None = None  # ... with at most this much on each device, e.g.
+    # 0=70GiB,1=70GiB,cpu=200GiB (default: what accelerate finds free)
+    offload_folder: str | None = None  # ... and what fits on none of them in this folder
+    trust_remote_code: bool = False  # --backend hf: run the modelling code a checkpoint ships
+    # (InternVL, MiniCPM-V, ...): only for a checkpoint you trust; recorded in the run
     max_image_pixels: int = 16_000_000  # the most pixels (width x height) of one image, read
     # from its header before it is decoded; a larger one is that sample's error
     judge_model: str | None = None  # also score with this LLM judge (off by default); its

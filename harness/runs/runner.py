@@ -49,10 +49,12 @@ class RunSpec:
     backend: str
     endpoint: str | None = None  # the server's URL, for backends that call one
     judge: dict | None = None  # the optional LLM judge: model, endpoint, prompt hash
+    loading: dict | None = None  # how the model was loaded, where not as by default: its
+    # dtype, its spread over devices, its own code trusted
 
     def identity(self) -> str:
-        body = json.dumps(self.__dict__, sort_keys=True)
-        return hashlib.sha256(body.encode()).hexdigest()
+        spec = {k: v for k, v in self.__dict__.items() if k != "loading" or v is not None}
+        return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
 def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mode: str = "",
@@ -146,7 +148,15 @@ def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_l
                for t in task_list},
         generation=gen.to_dict(), preset=cfg.preset, split=cfg.split, limit=cfg.limit,
         batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend,
-        endpoint=endpoint, judge=None if judge is None else judge.to_dict())
+        endpoint=endpoint, judge=None if judge is None else judge.to_dict(),
+        loading=_loading(cfg))
+
+
+def _loading(cfg: EvalConfig) -> dict | None:
+    """The loading settings that can change a response (the device a model runs on aside)."""
+    non_default = {k: getattr(cfg, k) for k in ("dtype", "device_map", "trust_remote_code")
+                   if getattr(cfg, k) != getattr(EvalConfig, k)}
+    return non_default or None
 
 
 def _plan(run: RunDir, batches: list[list]) -> tuple[list[int], set]:
