@@ -156,6 +156,8 @@ class Task:
     generator: str | None = None
     benchmark: str | None = None  # a published benchmark read from a local copy
     data_dir: str | None = None  # where that copy lies (default: $VRBENCH_DATA)
+    source: dict | None = None  # the user's own data (a task YAML's `data`: `tasks.sources`)
+    base: str | None = None  # the folder the source's paths are relative to (the YAML's)
     params: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     data: dict[str, datasets.Dataset] = field(default_factory=dict, repr=False)
@@ -177,7 +179,8 @@ class Task:
         if self.answer_type not in ANSWER_TYPES:
             raise VrbenchError(f"task {self.name!r} has answer type {self.answer_type!r}; "
                                f"expected one of {', '.join(ANSWER_TYPES)}.")
-        if self.generator is None and self.benchmark is None and not self.data:
+        if self.generator is None and self.benchmark is None and self.source is None and \
+                not self.data:
             raise VrbenchError(f"task {self.name!r} has neither a generator nor data.")
         if self.generator is not None and self.generator not in GENERATORS:
             raise VrbenchError(f"task {self.name!r} names unknown generator {self.generator!r}.")
@@ -186,12 +189,16 @@ class Task:
     def dataset(self, split: str) -> datasets.Dataset:
         """The split as a `datasets.Dataset` with an `Image` feature (built on first use)."""
         if split not in self.data:
-            if (self.generator is None and self.benchmark is None) or split not in self.splits:
-                have = sorted(set(self.data) | set(self.splits if self.generator
-                                                   or self.benchmark else ()))
+            made = self.generator or self.benchmark or self.source
+            if not made or split not in self.splits:
+                have = sorted(set(self.data) | set(self.splits if made else ()))
                 raise VrbenchError(f"task {self.name!r} has no split {split!r} "
                                    f"(it has: {', '.join(have)}).")
-            if self.benchmark is not None:
+            if self.source is not None:
+                from tasks import sources
+                self.data[split] = _dataset(sources.rows(self.source, split, Path(self.base),
+                                                         self.name), from_rows=True)
+            elif self.benchmark is not None:
                 from tasks import benchmarks
                 rows = benchmarks.rows(benchmarks.BENCHMARKS[self.benchmark], self.data_dir)
                 self.data[split] = _dataset(rows, from_rows=True)
@@ -260,8 +267,8 @@ class Task:
 # A task YAML's fields: (types, required).
 YAML_FIELDS = {"name": ((str,), True), "version": ((str, int, float), True),
                "domain": ((str,), True), "answer_type": ((str,), True),
-               "prompt_template": ((str,), True), "splits": ((dict,), True),
-               "generator": ((str,), True), "params": ((dict,), False),
+               "prompt_template": ((str,), True), "splits": ((dict,), False),
+               "generator": ((str,), False), "params": ((dict,), False), "data": ((dict,), False),
                "skill": ((str,), False), "card": ((str,), False), "seed": ((int,), False)}
 
 
@@ -291,6 +298,21 @@ def task_from_yaml(path: str | Path) -> Task:
                                f"{' or '.join(t.__name__ for t in types)}, not "
                                f"{spec[key]!r}.")
     spec["version"] = str(spec["version"])
+    if ("generator" in spec) == ("data" in spec):
+        raise VrbenchError(f"{where} must name a generator or its data (a data block), one of "
+                           "the two.")
+    if "data" in spec:  # the user's own rows: the splits are the data's
+        if "splits" in spec or "params" in spec:
+            raise VrbenchError(f"{where}: a task of its own data takes its splits from the "
+                               "data block, and no generator parameters.")
+        from tasks import sources
+        base = Path(path).parent
+        spec["source"] = sources.check(spec.pop("data"), where, base)
+        spec["splits"] = dict.fromkeys(spec["source"]["splits"], 0)
+        spec["base"] = str(base)
+        return Task(**spec)
+    if "splits" not in spec:
+        raise VrbenchError(f"{where} lacks the field 'splits'.")
     if spec["generator"] not in GENERATORS:
         raise VrbenchError(f"{where} names unknown generator {spec['generator']!r}; the "
                            f"generators are {', '.join(GENERATORS)}.")
