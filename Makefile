@@ -1,16 +1,24 @@
-# Two commands do all set-up: `make demo` runs the main job, `make test` runs the tests.
-# Each creates the virtual environment in .venv when it is missing.
+# `make install` does all set-up; `make demo` runs the main job, `make test` runs the tests
+# (each also creates the virtual environment in .venv when it is missing).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench leaderboard clean
+.PHONY: install demo test bench leaderboard clean
+
+# TORCH_INDEX: where torch and torchvision come from first (e.g. PyTorch's CPU-only index,
+# https://download.pytorch.org/whl/cpu, on a machine without a GPU); empty: the default
+TORCH_INDEX ?=
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	test -z "$(TORCH_INDEX)" || $(BIN)/python -m pip install --quiet torch torchvision \
+		--index-url $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
+
+install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(BIN)/vrbench quickstart

@@ -1,6 +1,7 @@
 import hashlib
 from pathlib import Path
 
+import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -93,3 +94,20 @@ def test_vision_tokens_are_never_generated(tiny_model):
             be.model.lm_head.weight[pad] -= 50.0
     ids = [i for resps in out for i in resps[0].token_ids]
     assert len(ids) > 0 and pad not in ids
+
+
+@pytest.mark.slow
+def test_a_trained_tiny_model_answers(tmp_path, capsys):
+    """The tour's model: built and trained in one command, it answers the ID tasks well
+    above always giving their most common answer."""
+    from vrbench.cli import main
+    assert main(["build-tiny", str(tmp_path / "m"), "--trained"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained 300 SFT steps on the ID tasks" in printed
+    from harness.runs.runner import evaluate
+    out = evaluate(str(tmp_path / "m"), "id", limit=16, max_new_tokens=48,
+                   output=str(tmp_path / "run"), progress=False)
+    for task, r in out["results"].items():
+        assert r["acc"] >= 0.5 and r["acc"] > r["majority_baseline"], task
+    assert not list(tmp_path.glob(".m.build"))  # its work folder is gone
+    assert main(["build-tiny", str(tmp_path / "m"), "--trained"]) == 2  # never over a model

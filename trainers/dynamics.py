@@ -19,7 +19,8 @@ def dynamics_row(res: dict, task: str, r: dict) -> dict:
     """One task's row of `dynamics.jsonl` from an evaluation's results: its domain, split
     and accuracy interval, and every metric the harness tracks (`harness.runs.metrics`)."""
     return {"task": task, "domain": res["config"]["tasks"][task]["domain"],
-            "split": res["config"]["split"], "acc_ci95": r["acc_ci95"],
+            "split": res["config"]["tasks"][task]["split"], "n_samples": r["n_samples"],
+            "acc_ci95": r["acc_ci95"],
             "majority_baseline": r["majority_baseline"],
             **{m.key: r.get(m.key) for m in TRACKED}, "run_dir": res["run_dir"]}
 

@@ -242,3 +242,36 @@ def build_idefics3(out: Path, s: TinySize, seed: int) -> Path:
 ARCHS = {"qwen2_vl": build_qwen2_vl, "qwen2_5_vl": build_qwen2_5_vl, "llava": build_llava,
          "idefics3": build_idefics3}
 
+
+
+TRAINED_STEPS = 300  # SFT steps of `build_trained`: about 40 s on 2 CPU cores at the tiny size
+
+
+def build_trained(out: str | Path, size: str = "tiny", seed: int = 0, arch: str = "qwen2_vl",
+                  steps: int = TRAINED_STEPS) -> tuple[Path, list[dict]]:
+    """A tiny checkpoint that answers, at `out`: built as `build` does, then trained with SFT
+    on the ID tasks' train split for `steps` steps and scored on 16 validation samples of each
+    ID task. Returns the checkpoint and those scores (rows of `dynamics.jsonl`)."""
+    from harness.runs.store import move, read_jsonl, remove_tree
+    from trainers.config import CheckpointEval, OptimSettings
+    from trainers.sft import SFTConfig, train
+    from vrbench.errors import VrbenchError
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise VrbenchError(f"{out} exists and is not empty; name a new folder for the trained "
+                           "checkpoint.")
+    work = out.parent / f".{out.name}.build"
+    remove_tree(work, out.parent)  # a kill's leftover
+    try:
+        base = build(work / "base", size=size, seed=seed, arch=arch)
+        final = train(SFTConfig(
+            model=str(base), out=str(work / "sft"), name=out.name, tasks="id", steps=steps,
+            batch_size=16, seed=seed, optim=OptimSettings(lr=3e-3),
+            eval=CheckpointEval(id_tasks="id", ood_tasks="", limit=16, max_new_tokens=48,
+                                progress=False)))
+        scores = read_jsonl(work / "sft" / "dynamics.jsonl")
+        remove_tree(out, out.parent)
+        move(final, out, out.parent)
+    finally:
+        remove_tree(work, out.parent)
+    return out, scores
