@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import re
 import tokenize
 import typing
 
@@ -60,13 +61,25 @@ def _comments(cls) -> dict[str, str]:
     return out
 
 
+# a field comment's note of its own default, dropped where a subclass or parent
+# config sets another
+_UNSET_NOTE = re.compile(r"\s*\([^()]*\b(?:default|when not set)\b[^()]*\)")
+
+
 def field_help(cls) -> dict[str, str]:
-    """The help of every field of `cls`, from the most derived class that comments it."""
+    """The help of every field of `cls`, from the most derived class that comments it (its
+    note of the default dropped where a subclass sets another)."""
     out: dict[str, str] = {}
+    commented_default = {}
     for klass in reversed(cls.__mro__):
         if dataclasses.is_dataclass(klass):
-            out |= _comments(klass)
-    return out
+            said = _comments(klass)
+            out |= said
+            commented_default |= {f.name: _default(f) for f in dataclasses.fields(klass)
+                                  if f.name in said}
+    final = {f.name: _default(f) for f in dataclasses.fields(cls)}
+    return {name: text if commented_default.get(name) == final.get(name)
+            else _UNSET_NOTE.sub("", text) for name, text in out.items()}
 
 
 def choices(cls) -> dict[str, tuple]:
@@ -131,9 +144,11 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
         kind = _kind(tp)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         text = helps.get(f.name, "").replace("%", "%%")
+        if within is not None and default != _default(f):  # the parent's own default
+            text = _UNSET_NOTE.sub("", text)
         if f.name in required:
             help_ = (text + " " if text else "") + "(required)"
-        elif "(default" in text:  # the comment says what the default means
+        elif "(default" in text or default is None:  # the comment says what unset means
             help_ = text
         else:
             help_ = (text + " " if text else "") + f"(default: {shown})"

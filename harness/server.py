@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from harness.backends import GenerationConfig, Request
+from tasks.spec import readable
 from vrbench.errors import VrbenchError
 
 if TYPE_CHECKING:  # loaded by `serve`: its flags (`Limits`) are read without transformers
@@ -161,7 +162,7 @@ def _decode_data_url(url: str, limits: Limits, where: str) -> Image.Image:
     except BadRequest:
         raise
     except (binascii.Error, OSError, ValueError, Image.DecompressionBombError) as e:
-        raise BadRequest(f"an image could not be decoded ({e})", where) from e
+        raise BadRequest(f"an image could not be decoded ({readable(e)})", where) from e
 
 
 def parse_request(body, limits: Limits) -> tuple[Request, GenerationConfig]:

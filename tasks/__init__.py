@@ -11,6 +11,7 @@ load on first use.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from vrbench.errors import VrbenchError
@@ -88,7 +89,9 @@ def load(name: str, data_dir: str | None = None):
         return from_yaml(name)
     if (shift := shifts.parse(name)) is not None:
         return shifts.shifted(from_yaml(reg[shift[0]]), shift[1])
-    raise VrbenchError(f"unknown task {name!r}; known tasks: {', '.join(reg)}; shifts of "
+    close = difflib.get_close_matches(name, [*reg, *BENCHMARKS, *SUITES, *shifts.grid()], n=1)
+    hint = f" did you mean {close[0]!r}?" if close else ""
+    raise VrbenchError(f"unknown task {name!r};{hint} known tasks: {', '.join(reg)}; shifts of "
                        f"{', '.join(shifts.SOURCES)} such as count_shapes.grid2 (dials: "
                        f"{', '.join(shifts.DIALS)}; distances 1-3); benchmarks: "
                        f"{', '.join(BENCHMARKS)} (suites: {', '.join(SUITES)}).")

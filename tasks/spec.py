@@ -371,8 +371,18 @@ def decode_images(sample: Sample, max_pixels: int | None = None) -> list[Image.I
             img.load()
             out.append(img.convert("RGB"))
         except Exception as e:
-            raise ValueError(f"image {i} of {sample.id} could not be decoded ({e})") from e
+            raise ValueError(f"image {i} of {sample.id} could not be decoded "
+                             f"({readable(e)})") from e
     return out
+
+
+def readable(e: Exception) -> str:
+    """An exception's message without the reprs of the objects it names (PIL's "cannot
+    identify image file <_io.BytesIO object at 0x...>")."""
+    return " ".join(OBJECT_REPR.sub("", str(e)).split()) or type(e).__name__
+
+
+OBJECT_REPR = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def samples_hash(samples: list[Sample]) -> str:

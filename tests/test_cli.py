@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -118,3 +119,54 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.strip() == f"vrbench: error: model path {tmp_path / 'x'} does not exist."
+
+
+def test_a_misspelled_task_gets_the_close_name(capsys, tiny_model):
+    assert main(["eval", "--model", tiny_model, "--tasks", "count_shape"]) == 2
+    assert "did you mean 'count_shapes'?" in capsys.readouterr().err
+    assert main(["eval", "--model", tiny_model, "--tasks", "cont_shapes.grid2"]) == 2
+    assert "did you mean 'count_shapes.grid2'?" in capsys.readouterr().err
+
+
+def test_flags_are_spelled_out_and_the_version_is_one_line(capsys):
+    with pytest.raises(SystemExit):  # --task is not taken for --tasks
+        main(["eval", "--model", "m", "--task", "id"])
+    assert "required: --tasks" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert re.fullmatch(r"vrbench \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("command", ["eval", "sft", "rl", "quickstart"])
+def test_help_says_each_default_once_and_never_none(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    assert not re.search(r"\((?:[^()]*when not set|default[^()]*)\) \(default", text)
+    if command == "sft":  # the trainer's own default, not the evaluation's
+        assert "token limit per response (default: 96)" in text
+
+
+def test_a_closed_pipe_ends_the_listing_quietly(tmp_path, monkeypatch, capsys):
+    """`vrbench runs | head -1`: the reader has gone; no error, the pipe's own exit status."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w", buffering=1) as closed:  # each line written at once
+        monkeypatch.setattr(sys, "stdout", closed)
+        assert main(["runs", "--root", str(root)]) == 141
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+def test_the_runs_listing_names_a_suite_not_every_task():
+    import tasks
+    from harness.runs.index import tasks_label
+    assert tasks_label(tasks.names("id")) == "id"
+    assert tasks_label(tasks.names("id") + tasks.names("ood")) == "id,ood"
+    assert tasks_label(["a", "b"]) == "a,b"
+    assert tasks_label(["a", "b", "c", "d"]) == "a,b +2 more"
+    assert tasks_label(tasks.names("id")[:2]) == ",".join(tasks.names("id")[:2])

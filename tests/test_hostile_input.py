@@ -139,7 +139,7 @@ def test_a_damaged_line_in_samples_names_the_line(tmp_path, tiny_model, capsys):
     (["--top-p", "0"], "--top-p must be in (0, 1]"),
     (["--top-p", "nan"], "--top-p must be in (0, 1]"),
     (["--concurrency", "0"], "--concurrency must be at least 1"),
-    (["--limit", "0"], "--limit must be at least 1"),
+    (["--limit", "-1"], "--limit must be 0 (all) or more, not -1"),
     (["--batch-size", "-2"], "--batch-size must be at least 1"),
     (["--samples", "0"], "--samples must be at least 1"),
     (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
@@ -155,7 +155,8 @@ def test_numeric_eval_options_are_checked(tmp_path, tiny_model, capsys, extra, s
 @pytest.mark.parametrize("command,extra,says", [
     ("sft", ["--lr", "nan"], "--lr must be a finite number"),
     ("sft", ["--steps", "0"], "--steps must be at least 1"),
-    ("sft", ["--warmup", "2"], "--warmup is out of range"),
+    ("sft", ["--warmup", "2"], "--warmup must be a share of the steps in [0, 1], not 2.0"),
+    ("sft", ["--betas", "0.9"], "--betas must be two numbers in [0, 1), not 0.9"),
     ("sft", ["--reflective", "1.5"], "--reflective is a share"),
     ("sft", ["--terse", "-0.1"], "--terse is a share"),
     ("rl", ["--rollout-batching", "paged"], "invalid choice"),
@@ -164,7 +165,8 @@ def test_numeric_eval_options_are_checked(tmp_path, tiny_model, capsys, extra, s
     ("rl", ["--group-size", "0"], "--group-size must be at least 1"),
     ("rl", ["--clip-low", "-0.2"], "--clip-low must be 0 or more"),
     ("rl", ["--eval-temperature", "1"], "unrecognized arguments"),
-    ("rl", ["--eval-limit", "0"], "--limit must be at least 1"),
+    ("rl", ["--eval-limit", "-2"], "--eval-limit must be 0 (all) or more, not -2"),
+    ("sft", ["--eval-batch-size", "0"], "--eval-batch-size must be at least 1, not 0"),
 ])
 def test_numeric_training_options_are_checked(tmp_path, tiny_model, capsys, command, extra,
                                               says):
@@ -202,3 +204,11 @@ def test_quickstart_options_are_checked(tmp_path, capsys, extra, says):
 ])
 def test_serve_options_are_checked(tiny_model, capsys, extra, says):
     assert main(["serve", tiny_model, *extra]) == 2 and says in one_sentence(capsys)
+
+
+def test_limit_zero_means_all_for_eval_as_for_kl():
+    from harness.runs.config import EvalConfig, KLConfig
+    from trainers.config import CheckpointEval
+    assert EvalConfig(limit=0) == EvalConfig() and CheckpointEval(limit=0).limit is None
+    with pytest.raises(VrbenchError, match=r"--limit must be 0 \(all\) or more"):
+        KLConfig(limit=-1).check()

@@ -107,3 +107,37 @@ def test_a_false_or_nan_verdict_is_not_counted_correct(tmp_path, capsys):
     assert res["acc"] == 1.0  # every response is \boxed{7}: right
     assert res["other_acc"] == pytest.approx(1 / 3)  # False, True, False; NaN left out
     assert r["n_without_verdict"] == 1
+
+
+JSONL_ROW = json.dumps({"source": "x", "pid": "1", "answer": "7", "response": "7"})
+
+
+@pytest.mark.parametrize("content,fmt,says", [
+    ("hello there\n", "mathvista", "is not JSON (it begins 'hello there'); --format mathvista"),
+    ("hello there\n", "mathvision", "is not JSON (it begins 'hello there'); --format "
+                                    "mathvision reads MATH-V's"),
+    ("Response: 7\n", "lmms-eval", "is not JSON"),
+    (JSONL_ROW + "\n" + JSONL_ROW + "\n", "mathvista", "holds JSON Lines (an object per line)"),
+    ('{\n  "1": {"answer": "7"}\n}\n', "mathvision", "one JSON object keyed by pid is --format "
+                                                     "mathvista"),
+    (JSONL_ROW + "\n{broken\n", "mathvision", "lacks 'id' (its fields: source, pid, answer, "
+                                              "response)"),
+    ('{"id": "1", "response": "7", "answer": "7"}\n{broken\n', "mathvision",
+     "line 2 of"),
+    (JSONL_ROW + "\n", "lmms-eval", "lacks 'doc' and 'resps'"),
+    (JSONL_ROW + "\n", "vrbench", "lacks a valid 'task' (a vrbench sample has"),
+    ('{"1": 7}', "mathvista", "problem 1 of"),
+    ('{"1": {"answer": "7"}}', "mathvista", "lacks 'question_type' and 'response'"),
+])
+def test_a_file_of_another_shape_is_named_for_what_it_is(tmp_path, capsys, content, fmt,
+                                                        says):
+    """A file that is not what --format reads (plain text, JSON Lines for MathVista's one
+    object, one object for a JSON Lines format, records without the format's fields) is one
+    sentence saying what the format reads, before any benchmark copy is asked for."""
+    path = tmp_path / "responses.jsonl"
+    path.write_text(content)
+    assert main(["rescore", str(path), "--format", fmt, "--task", "mathvista_testmini",
+                 "--root", str(tmp_path / "runs")]) == 2
+    text = one_sentence(capsys)
+    assert says in text and "redoes its sample" not in text and "--data-dir" not in text
+    assert not (tmp_path / "runs").exists()

@@ -106,6 +106,13 @@ def test_invalid_bodies_are_answered_400(server, body, param):
     assert out["error"]["param"] == param
 
 
+def test_an_image_that_is_not_one_is_named_without_internals(server):
+    url = "data:image/png;base64," + base64.b64encode(b"not an image at all").decode()
+    status, out = _post(server, _msg(content=[{"type": "image_url", "image_url": {"url": url}}]))
+    assert status == 400 and "could not be decoded" in out["error"]["message"]
+    assert "0x" not in out["error"]["message"] and "object" not in out["error"]["message"]
+
+
 def test_protocol_errors_are_json(server):
     head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
     status, out = _raw(server, head + b"Content-Length: abc\r\n\r\n{}")

@@ -122,3 +122,18 @@ def test_a_generator_and_data_are_one_or_the_other(tmp_path):
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(spec))
     with pytest.raises(VrbenchError, match="one of the two"):
         tasks.load(str(tmp_path / "t.yaml"))
+
+
+def test_an_image_that_cannot_be_read_is_a_warning_line(tmp_path, tiny_model, capsys):
+    """A corrupt image: that sample counts as wrong, the run goes on, and the command says so
+    in a line naming the sample and the cause (not the image library's object)."""
+    _shelves(tmp_path)
+    (tmp_path / "shelves" / "images" / "v1.png").write_bytes(b"\x89PNG\r\n\x1a\n-truncated")
+    path = tmp_path / "shelf_counts.yaml"
+    path.write_text(_docs_yaml())
+    assert main(["eval", "--model", tiny_model, "--tasks", str(path), "--limit", "3",
+                 "--max-new-tokens", "2", "--root", str(tmp_path / "runs")]) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("warning:"))
+    assert "1 sample(s) could not be run" in line and "shelf_counts-validation-v1" in line
+    assert "could not be decoded" in line and "0x" not in line

@@ -4,6 +4,7 @@ import pytest
 from PIL import Image
 
 from harness.reports import claims, leaderboard
+from harness.reports.tables import for_terminal
 from harness.runs.store import read_jsonl
 from helpers import checkpoint, first, scripted_eval
 from trainers.config import CheckpointEval
@@ -26,6 +27,9 @@ def test_quickstart_end_to_end_small_budget(tmp_path, capsys, monkeypatch):
                                                ood_tasks="count_shapes.grid1,bar_chart",
                                                limit=4, final_limit=6, max_new_tokens=24))
     report = run(cfg)
+    shown = capsys.readouterr().out  # the report as a terminal shows it: no markdown
+    assert "The paper's claims, as measured" in shown and "![" not in shown
+    assert not any(line.startswith(("#", "|")) for line in shown.splitlines())
     qs = tmp_path / "qs"
     for seed in (0, 1):
         for stage, last in (("warm", 30), ("sft", 6), ("rl", 6), ("sft-lr0.001", 6),
@@ -138,3 +142,8 @@ def test_summary_renders_the_leaderboard_rows_of_each_final_stage(tmp_path):
     base = [c.strip() for c in lines[-1].split("|")]
     assert base[3] == f"{100 * board.baseline['ID avg']:.1f}"
     assert base[4] == f"{100 * board.baseline['OOD avg']:.1f}"
+
+
+def test_a_markdown_report_reads_in_a_terminal():
+    md = "## Title\n\nSome **bold**.\n\n| a | b |\n|---|--:|\n| x \\| y | **1** |\n\n![f](f.png)\n"
+    assert for_terminal(md) == "Title\n\nSome bold.\n\na      b\n--------\nx | y  1"

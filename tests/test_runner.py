@@ -84,6 +84,7 @@ def test_corrupt_image_is_an_errored_sample_and_the_run_goes_on(tmp_path, tiny_m
     recs = {x["doc_id"]: x for x in read_jsonl(tmp_path / "run" / "samples.jsonl")}
     bad = recs["count_shapes-test-00002"]
     assert "could not be decoded" in bad["error"] and bad["resps"] == []
+    assert "0x" not in bad["error"]  # no object's address from the image library
     assert all(recs[k]["error"] is None for k in recs if k != "count_shapes-test-00002")
 
 

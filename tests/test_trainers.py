@@ -124,6 +124,21 @@ def test_sft_resume_is_exact(tmp_path, tiny_model):
     assert len(keys) == len(set(keys)) == 4
 
 
+def test_a_log_without_a_checkpoint_is_kept_or_restarted_on_purpose(tmp_path, tiny_model,
+                                                                     capsys):
+    """A run stopped before its first checkpoint leaves only its log: a new run in that folder
+    is refused (the log is kept), and `--resume` says it starts from step 0."""
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "train_log.jsonl").write_text('{"step": 1, "loss": 2.5}\n')
+    with pytest.raises(VrbenchError, match="train_log.jsonl from an earlier run; pass --resume"):
+        sft.train(_sft_cfg(tiny_model, out))
+    assert read_jsonl(out / "train_log.jsonl") == [{"step": 1, "loss": 2.5}]
+    sft.train(_sft_cfg(tiny_model, out, resume=True))
+    assert "holds no checkpoint yet; starting from step 0" in capsys.readouterr().out
+    assert [r["step"] for r in read_jsonl(out / "train_log.jsonl")] == [1, 2, 3, 4]
+
+
 def test_a_checkpoint_saved_but_not_scored_is_scored_on_resume(tmp_path, tiny_model,
                                                                monkeypatch):
     """A checkpoint is saved, then scored: a run stopped between the two (here at its last

@@ -39,7 +39,7 @@ class CheckpointEval(EvalConfig):
     ood_tasks: str = "ood"  # tasks scored on their test split: the OOD macro ('ood,far' adds
     # the far shifts; '' for none)
     presets: tuple[str, ...] = ("greedy",)  # generation presets, one evaluation each
-    limit: int | None = 64  # the first N samples of each task at every checkpoint
+    limit: int | None = 64  # the first N samples of each task at every checkpoint (0: all)
     final_limit: int | None = None  # ... and at the last one, where a verdict is read (None:
     # as at every checkpoint)
     max_new_tokens: int | None = 96
@@ -109,18 +109,22 @@ class TrainConfig:
         check_finite(self.optim)
         for name in ("steps", "log_every"):
             if getattr(self, name) < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, not "
+                                   f"{getattr(self, name)}.")
         if self.save_every < 0:
-            raise VrbenchError("--save-every must be 0 or more.")
+            raise VrbenchError(f"--save-every must be 0 or more, not {self.save_every}.")
         o = self.optim
-        for name, ok in (("lr", o.lr > 0), ("vision_lr_mult", o.vision_lr_mult >= 0),
-                         ("weight_decay", o.weight_decay >= 0), ("eps", o.eps > 0),
-                         ("warmup", 0 <= o.warmup <= 1), ("min_lr_ratio", 0 <= o.min_lr_ratio <= 1),
-                         ("grad_clip", o.grad_clip >= 0),
-                         ("betas", len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas))):
+        for name, ok, allowed in (
+                ("lr", o.lr > 0, "above 0"), ("vision_lr_mult", o.vision_lr_mult >= 0, "0 or more"),
+                ("weight_decay", o.weight_decay >= 0, "0 or more"), ("eps", o.eps > 0, "above 0"),
+                ("warmup", 0 <= o.warmup <= 1, "a share of the steps in [0, 1]"),
+                ("min_lr_ratio", 0 <= o.min_lr_ratio <= 1, "in [0, 1]"),
+                ("grad_clip", o.grad_clip >= 0, "0 or more (0: no clipping)"),
+                ("betas", len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+                 "two numbers in [0, 1)")):
             if not ok:
-                raise VrbenchError(f"--{name.replace('_', '-')} is out of range: "
-                                   f"{getattr(o, name)}.")
+                value = " ".join(map(str, o.betas)) if name == "betas" else getattr(o, name)
+                raise VrbenchError(f"--{name.replace('_', '-')} must be {allowed}, not {value}.")
         check_parts(o.train)
         self.lora.check()
         if self.lora.r and self.fsdp:
@@ -259,9 +263,11 @@ class RLConfig(TrainConfig):
         for name in ("prompts_per_step", "group_size", "gen_chunk", "max_new_tokens",
                      "ppo_epochs", "mini_batches", "max_sampling_rounds"):
             if getattr(self, name) < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, not "
+                                   f"{getattr(self, name)}.")
         if self.micro_batch_size < 0:
-            raise VrbenchError("--micro-batch-size must be 0 or more.")
+            raise VrbenchError(f"--micro-batch-size must be 0 or more, not "
+                               f"{self.micro_batch_size}.")
         if self.temperature <= 0:
             raise VrbenchError(f"--temperature must be above 0 (rollouts sample), not "
                                f"{self.temperature}.")
@@ -270,7 +276,8 @@ class RLConfig(TrainConfig):
         for name in ("clip_low", "clip_high", "kl_coef", "kl_reward_coef", "adv_eps",
                      "language_coef", "min_tokens", "tis_cap"):
             if getattr(self, name) < 0:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more.")
+                raise VrbenchError(f"--{name.replace('_', '-')} must be 0 or more, not "
+                                   f"{getattr(self, name)}.")
         if not 0 <= self.gamma <= 1:
             raise VrbenchError(f"--gamma must be in [0, 1], not {self.gamma}.")
         if self.prompts_per_step % self.gen_chunk or (self.prompts_per_step // self.gen_chunk

@@ -148,6 +148,14 @@ def _start(cfg: TrainConfig, trainer: str, total_updates: int, extra: dict | Non
     ckpt = latest_checkpoint(out) if cfg.resume else None
     if not cfg.resume and latest_checkpoint(out) is not None:
         raise VrbenchError(f"{out} already holds checkpoints; pass --resume to continue.")
+    logged = [log for log in STEP_LOGS if not (out / log).is_symlink()  # refused on writing
+              and (out / log).is_file() and (out / log).stat().st_size]
+    if not cfg.resume and logged:
+        raise VrbenchError(f"{out} already holds {logged[0]} from an earlier run; pass --resume "
+                           "to continue it (from step 0 while it has no checkpoint) or choose "
+                           "another --out.")
+    if cfg.resume and ckpt is None and d.main:
+        print(f"resume: {out} holds no checkpoint yet; starting from step 0.")
     # what the run will hold on each GPU, from the config alone: refused here if it cannot fit
     need = memory.estimate(cfg, trainer, d.world, load_config(str(ckpt or cfg.model)))
     if d.main:

@@ -80,14 +80,22 @@ def _cmd_eval(args) -> None:
     if args.data_parallel > 1 and "RANK" not in os.environ:
         _torchrun(args.data_parallel, args.argv)
         return
+    import tasks
+    from harness.backends import takes_checkpoint
+    from harness.backends.checkpoint import check_checkpoint
     from harness.flags import build
+    from harness.runs.config import EvalConfig
+    cfg = build(EvalConfig, args)
+    cfg.check()  # bad values, tasks and paths: one sentence before torch is imported
+    tasks.resolve(args.tasks, cfg.data_dir)
+    if takes_checkpoint(cfg.backend):
+        check_checkpoint(args.model)
     from harness.reports.plots import plot_shift_curves, shift_curves
     from harness.reports.tables import results_table, shift_table
-    from harness.runs.config import EvalConfig
     from harness.runs.ranks import setup_distributed
     from harness.runs.rundir import CONFIG, RESULTS, SAMPLES
     from harness.runs.runner import evaluate
-    cfg, ranks = build(EvalConfig, args), setup_distributed()
+    ranks = setup_distributed()
     out = evaluate(args.model, args.tasks, cfg, ranks=ranks)
     ranks.close()  # after a failure the process just ends: torchrun stops the others
     if not ranks.main:
@@ -98,6 +106,13 @@ def _cmd_eval(args) -> None:
         print(f"\naccuracy against shift distance (0: the source): {figure}")
         print(shift_table(curves))
     print(f"\nrun directory: {out['run_dir']} ({CONFIG}, {SAMPLES}, {RESULTS})")
+    n_unrun = sum(r["n_errors"] for r in out["results"].values()) - out["n_grade_errors"]
+    if n_unrun:
+        from harness.runs.rundir import RunDir
+        first = next(r.error for r in RunDir(out["run_dir"]).records()
+                     if r.error and not r.grading_error)
+        print(f"warning: {n_unrun} sample(s) could not be run and count as wrong; the first: "
+              f"{first}. Each one's `error` in {SAMPLES} says why.", file=sys.stderr)
     if out["n_grade_errors"]:
         print(f"warning: the grader raised on {out['n_grade_errors']} sample(s); they are "
               "counted as errors (n_grade_errors), not as answers, and each one's `error` in "
@@ -147,20 +162,15 @@ def _cmd_serve(args) -> None:
 
 def _cmd_train(args) -> None:
     import json
+    import os
 
     from harness.flags import build
-    if args.command == "sft":
-        from trainers.sft import SFTConfig as cls
-        from trainers.sft import train
-    else:
-        from trainers.rl import RLConfig as cls
-        from trainers.rl import train
+    from trainers.config import RLConfig, SFTConfig
     if not args.model or not args.out:
         raise VrbenchError("--model and --out are required (or a --recipe that sets them).")
-    cfg = build(cls, args)
+    cfg = build(SFTConfig if args.command == "sft" else RLConfig, args)
+    cfg.check(int(os.environ.get("WORLD_SIZE", 1)))  # one sentence before torch is imported
     if args.dry_run:
-        import os
-        cfg.check(int(os.environ.get("WORLD_SIZE", 1)))
         from trainers.config import config_dict
         resolved = {"trainer": args.command} | config_dict(cfg)
         if args.command == "rl":  # the objective it resolves to, named where it has a name
@@ -168,6 +178,10 @@ def _cmd_train(args) -> None:
             resolved["objective"] = describe(cfg)
         print(json.dumps(resolved, indent=2))
         return
+    if args.command == "sft":
+        from trainers.sft import train
+    else:
+        from trainers.rl import train
     final = train(cfg)
     from harness.runs.store import read_jsonl
     out = Path(cfg.out)
@@ -188,8 +202,10 @@ def _cmd_train(args) -> None:
 def _cmd_quickstart(args) -> None:
     from harness.flags import build
     from vrbench.config import QuickstartConfig
+    cfg = build(QuickstartConfig, args)
+    cfg.check()  # one sentence before torch is imported
     from vrbench.quickstart import run
-    run(build(QuickstartConfig, args))
+    run(cfg)
 
 
 def _cmd_dynamics(args) -> None:
@@ -199,12 +215,11 @@ def _cmd_dynamics(args) -> None:
 
 def _cmd_runs(args) -> None:
     from harness.reports.tables import text_table
-    from harness.runs.index import index, printable
+    from harness.runs.index import index, printable, tasks_label
     rows = [("name", "step", "seed", "preset", "split", "tasks", "run")]
-    for e in index(args.root):
+    for e in index(args.root):  # task versions: in each run's results.json
         rows.append((e.name, "-" if e.step is None else str(e.step), str(e.seed), e.preset,
-                     e.split, ",".join(f"{t}@{v['version']}" for t, v in e.tasks.items()),
-                     printable(str(e.run_dir))))
+                     e.split, tasks_label(list(e.tasks)), printable(str(e.run_dir))))
     print(text_table(rows))
     print(f"\n{len(rows) - 1} runs under {args.root}")
 
@@ -497,18 +512,27 @@ def build_parser(recipe_defaults: dict | None = None,
     other commands are listed by name and help but their arguments are not defined."""
     recipe_defaults = recipe_defaults or {}
     parser = argparse.ArgumentParser(
-        prog="vrbench",
+        prog="vrbench", allow_abbrev=False,
         description="Evaluate vision-language checkpoints on in-domain and out-of-domain "
                     "visual reasoning, with response length and reflection analysis.")
+    parser.add_argument("--version", action="version", version=f"vrbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text, define in COMMANDS:
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, allow_abbrev=False)  # --task is not --tasks
         if only is None or only == name:
             if define is _args_train:
                 define(p, name, recipe_defaults.get(name))
             else:
                 define(p)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("vrbench")
+    except PackageNotFoundError:
+        return "(not installed: run from its source)"
 
 
 def _recipe_defaults(argv: list[str]) -> dict:
@@ -539,6 +563,9 @@ def main(argv: list[str] | None = None) -> int:
     except VrbenchError as e:
         print(f"vrbench: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vrbench runs | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # as a process the pipe's signal ends
     except OSError as e:  # a path that cannot be read or written: one sentence too
         where = f" ({e.filename})" if e.filename else ""
         print(f"vrbench: error: {e.strerror or e}{where}.", file=sys.stderr)
@@ -563,6 +590,8 @@ def run() -> None:
     try:
         sys.stdout.flush()
         sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe: the interpreter's own way out
+    except BrokenPipeError:  # the reader left before the last lines: as main() says it
+        os._exit(code or 141)
+    except (OSError, ValueError):  # another closed stream: the interpreter's own way out
         sys.exit(code)
     os._exit(code)

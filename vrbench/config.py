@@ -50,7 +50,8 @@ class QuickstartConfig:
                                f"{', '.join(SIZES)}.")
         for name in ("warm_steps", "arm_steps", "arm_points", "prompts", "kl_prompts", "jobs"):
             if getattr(self, name) < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1.")
+                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, not "
+                                   f"{getattr(self, name)}.")
         if self.group_size < 2:
             raise VrbenchError("--group-size must be at least 2 (RL compares responses).")
         if not self.seeds:

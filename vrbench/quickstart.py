@@ -24,6 +24,7 @@ import torch
 from harness.likelihood import kl
 from harness.reports import claims, compare, leaderboard
 from harness.reports.plots import plot_dynamics, plot_pareto
+from harness.reports.tables import for_terminal
 from harness.runs.index import index
 from harness.runs.store import make_dirs, no_link, read_jsonl, write_text_atomic
 from trainers import rl, sft, tiny
@@ -220,7 +221,7 @@ def run(cfg: QuickstartConfig) -> str:
                            f"![Pareto: ID gain, OOD change and KL to the warm start]"
                            f"({pareto.name})"])
     write_text_atomic(out / "summary.md", report + "\n")
-    print("\n" + report)
+    print("\n" + for_terminal(report))
     print(f"\nwrote {out / 'summary.md'}, {claims_figure}, {warm_figure}, {figure}, {pareto}, "
           f"claims.json, the leaderboard "
           f"({board['markdown']}, {board['html'].name}, {board['csv'].name}), and per-stage "

@@ -36,6 +36,14 @@ from harness.runs.store import iter_jsonl
 from vrbench.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
+# what each format reads, as the messages about a file of another shape say it
+SHAPES = {"mathvista": "MathVista's output file (one JSON object keyed by pid, as its "
+                       "results/*/output_*.json)",
+          "mathvision": "MATH-V's outputs/*.jsonl (a JSON object per line, with the "
+                        "problem's id and the response)",
+          "lmms-eval": "lmms-eval's --log_samples JSONL (a JSON object per line, with doc "
+                       "and resps)",
+          "vrbench": "a vrbench run's samples.jsonl (or its run directory)"}
 CHUNK = 1000  # records graded and written at a time
 DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
 VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
@@ -104,7 +112,7 @@ def _object_entries(path: Path, what: str, block: int = 1 << 20):
         try:
             i = skip(0)
             if w.text[i:i + 1] != "{":
-                raise VrbenchError(f"{path} is not {what} (a JSON object).")
+                raise VrbenchError(f"{path} is not {what}.")
             i = skip(i + 1)
             while w.text[i:i + 1] != "}":
                 key, i = value(i)
@@ -131,6 +139,46 @@ _TRUTH = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0"
           "correct": True, "incorrect": False}
 
 
+def check_shape(path: Path, fmt: str) -> None:
+    """Refuse, in one sentence that says what --format `fmt` reads, a file of another shape:
+    not JSON at all, JSON Lines given as MathVista's one object, or one object given as
+    JSON Lines. Reads the file's start only."""
+    with open(path, "rb") as f:
+        head = f.read(1 << 16).decode("utf-8", "replace")
+    text = head.lstrip()
+    if not text:
+        return  # no responses: said once they are read
+    if text[0] not in "{[":
+        begins = " ".join(text[:40].split())
+        raise VrbenchError(f"{path} is not JSON (it begins {begins!r}); --format {fmt} reads "
+                           f"{SHAPES[fmt]}.")
+    first, newline, rest = text.partition("\n")
+    try:
+        line = json.loads(first)
+    except (ValueError, RecursionError):  # not one whole line of JSON; the reader says why
+        line = None
+    whole_line = isinstance(line, dict)
+    a_record = whole_line and not all(isinstance(v, dict) for v in line.values())
+    if fmt == "mathvista" and a_record and newline and rest.lstrip()[:1] == "{":
+        raise VrbenchError(f"{path} holds JSON Lines (an object per line), not "
+                           f"{SHAPES[fmt]}; a file of a response per line is --format "
+                           "mathvision, lmms-eval or vrbench.")
+    if fmt != "mathvista" and not whole_line:
+        raise VrbenchError(f"the first line of {path} is not a JSON object, as in "
+                           f"{SHAPES[fmt]}; one JSON object keyed by pid is --format mathvista.")
+
+
+def _lacking(what: str, record, fields: tuple[str, ...], fmt: str) -> None:
+    """Refuse a record without the fields its format must give, naming those it has."""
+    if not isinstance(record, dict):
+        raise VrbenchError(f"{what} is a {type(record).__name__}, not an object as in "
+                           f"{SHAPES[fmt]}.")
+    if missing := [k for k in fields if k not in record]:
+        has = ", ".join(list(record)[:12]) or "none"
+        raise VrbenchError(f"{what} lacks {' and '.join(map(repr, missing))} (its fields: "
+                           f"{has}), which {SHAPES[fmt]} gives.")
+
+
 def verdict(v) -> bool | None:
     """Another harness's verdict, read strictly: a boolean, 0 or 1, or a word that says so
     ("True", "false", "yes", "0"); anything else (None, NaN, 0.5, "maybe") is no verdict."""
@@ -153,7 +201,9 @@ def _letter_target(answer: str, choices: list[str]) -> str:
 
 
 def read_mathvista(path: Path) -> Iterator[Item]:
-    for pid, p in _object_entries(path, "a MathVista output file (a JSON object keyed by pid)"):
+    for pid, p in _object_entries(path, SHAPES["mathvista"]):
+        _lacking(f"problem {pid} of {path}", p, ("question_type", "answer", "response"),
+                 "mathvista")
         try:
             mc = p["question_type"] == "multi_choice"
             choices = [str(c) for c in p.get("choices") or []] if mc else []
@@ -168,7 +218,8 @@ def read_mathvista(path: Path) -> Iterator[Item]:
                  "grade": meta.get("grade"), "skills": meta.get("skills"),
                  "question_type": p["question_type"]})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise VrbenchError(f"problem {pid} of {path} lacks MathVista's fields ({e}).") from e
+            raise VrbenchError(f"problem {pid} of {path} does not read as MathVista's "
+                               f"({type(e).__name__}: {e}).") from e
 
 
 def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
@@ -184,7 +235,11 @@ def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
 
 
 def read_mathvision(path: Path, task: str, data_dir: str | None) -> Iterator[Item]:
-    truth = None if all("answer" in x for x in _lines(path)) else _task_rows(task, data_dir)
+    with_answers = True
+    for i, x in enumerate(_lines(path)):  # every line read, and checked, before the task
+        _lacking(f"line {i + 1} of {path}", x, ("id", "response"), "mathvision")
+        with_answers = with_answers and "answer" in x
+    truth = None if with_answers else _task_rows(task, data_dir)
     for i, x in enumerate(_lines(path)):
         key = str(x.get("id"))
         if truth is not None and key not in truth:
@@ -192,7 +247,7 @@ def read_mathvision(path: Path, task: str, data_dir: str | None) -> Iterator[Ite
         row = truth[key] if truth is not None else {
             "target": str(x["answer"]), "choices": [str(o) for o in x.get("options") or []],
             "precision": None, "categories": {}, "prompt": ""}
-        yield Item(key, str(x.get("response") or ""), row["target"], row["choices"],
+        yield Item(key, str(x["response"] or ""), row["target"], row["choices"],
                    row["precision"], row["prompt"], verdict(x.get("correct")),
                    x.get("model_answer"), row["categories"])
 
@@ -221,6 +276,7 @@ def read_lmms_eval(path: Path, task: str, verdict_key: str | None) -> Iterator[I
                            f"(one of {', '.join(BENCHMARKS)}), not {task!r}.")
     bench = BENCHMARKS[task]
     for i, x in enumerate(_lines(path)):
+        _lacking(f"line {i + 1} of {path}", x, ("doc", "resps"), "lmms-eval")
         try:
             resps = x.get("filtered_resps") or x["resps"]
             while isinstance(resps, list):
@@ -278,6 +334,7 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
         raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
     task = task or DEFAULT_TASK.get(fmt)
     source = RunDir.samples_file(path) if fmt == "vrbench" else path
+    check_shape(source, fmt)
     if fmt == "mathvista":
         items = read_mathvista(source)
     elif fmt == "mathvision":

@@ -500,6 +500,9 @@ def figure(claims: dict, points: list[dict], out: str | Path) -> Path:
     ax.set_title("forgetting at matched ID gain")
     if front is not None:
         ax.legend(fontsize=8)
+    else:
+        _not_measured(ax, "it needs SFT and RL over several learning rates (--sweep-lrs) on "
+                          "two or more seeds")
     ax = axes[1]
     greedy = [g for _, g in sorted(claims.get("greedy_lengths", {}).items())]
     for i, (s, traj) in enumerate(sorted(claims.get("trajectories", {}).items())):
@@ -516,6 +519,8 @@ def figure(claims: dict, points: list[dict], out: str | Path) -> Path:
     ax.set_title("response length per seed")
     if claims.get("trajectories"):
         ax.legend(fontsize=8)
+    else:
+        _not_measured(ax, "it needs the long RL arm (--long-rl-steps)")
     ax = axes[2]
     runs: dict[tuple, list[dict]] = defaultdict(list)
     for r in claims.get("reflection_by_checkpoint", []):
@@ -533,12 +538,26 @@ def figure(claims: dict, points: list[dict], out: str | Path) -> Path:
                     marker="o", ms=3, capsize=2, color=palette[name], alpha=0.8,
                     label=plain(name) if first else None)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("training step (of each run)")
+    ax.set_xlabel("training step of each run")
     ax.set_ylabel("Spearman: length vs reflection words")
     ax.set_title("reflection and length, per checkpoint (within task)")
     if runs:
+        ax.set_xscale("log")
+        ax.set_xlabel("training step of each run (log scale)")
+        from matplotlib.ticker import ScalarFormatter
+        ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.legend(fontsize=7, ncol=2)
+    else:
+        _not_measured(ax, "no checkpoint has responses that vary in both length and "
+                          "reflection")
     return save(fig, out)
+
+
+def _not_measured(ax, why: str) -> None:
+    """An empty panel that says so, and why."""
+    import textwrap
+    ax.text(0.5, 0.5, "not measured:\n" + textwrap.fill(why, 40), ha="center", va="center",
+            transform=ax.transAxes, color="dimgrey", fontsize=9)
 
 
 # ---------------------------------------------------------------- the analysis of any runs

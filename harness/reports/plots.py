@@ -75,6 +75,7 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
     plt = pyplot()
     import pandas as pd
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     df = pd.DataFrame(load_dynamics(runs))
     if preset is not None:
@@ -92,6 +93,7 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
                      hue="run", errorbar="sd", marker=".", ax=axes[0])
         axes[0].set_ylabel(f"RL reward ({REWARD_WINDOW}-step mean)")
         axes[0].set_xlabel("training step")
+        axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[0].legend(fontsize=7, loc="lower right")
     for i, (ax, (col, label)) in enumerate(zip(axes[n - len(METRICS):], METRICS.items(),
                                                strict=True)):
@@ -99,6 +101,7 @@ def plot_dynamics(runs: list[str | Path], out: str | Path, preset: str | None = 
                      errorbar="sd", marker="o", ax=ax, legend=i == len(METRICS) - 1)
         ax.set_ylabel(label)
         ax.set_xlabel("training step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if col in RATIOS:
             ax.set_ylim(-0.03, 1.03)
     sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
@@ -119,29 +122,34 @@ def plot_pareto(points: list[dict], out: str | Path) -> Path:
         raise VrbenchError("no arm checkpoint has been scored yet: nothing to plot.")
     df = pd.DataFrame(points)
     df["arm"] = (df["trainer"].str.upper() + " lr " + df["lr"].map("{:g}".format)).map(plain)
-    panels = (("id_gain", "ood_change", "ID gain (points)", "OOD change (points)"),
-              ("kl", "id_gain", "KL to the start (nats/response)", "ID gain (points)"),
-              ("kl", "ood_change", "KL to the start (nats/response)", "OOD change (points)"))
+    panels = (("id_gain", "ood_change", "ID gain (points)", "OOD change (points)",
+               "what ID gain costs OOD"),
+              ("kl", "id_gain", "KL to the start (nats/response)", "ID gain (points)",
+               "ID gain against the distance moved"),
+              ("kl", "ood_change", "KL to the start (nats/response)", "OOD change (points)",
+               "OOD change against the distance moved"))
     sns.set_theme(style="whitegrid")
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2))
     palette = dict(zip(sorted(df["arm"].unique()), sns.color_palette(n_colors=df["arm"].nunique()),
                        strict=True))
-    for ax, (x, y, xlabel, ylabel) in zip(axes, panels, strict=True):
+    for ax, (x, y, xlabel, ylabel, title) in zip(axes, panels, strict=True):
         data = df.dropna(subset=[x, y])
         ax.scatter(data[x], data[y], c=[palette[a] for a in data["arm"]], alpha=0.25, s=18)
         means = data.groupby(["arm", "step"], as_index=False)[[x, y]].mean()
         for arm, part in means.groupby("arm"):
             part = part.sort_values("step")
             ax.plot([0, *part[x]], [0, *part[y]], marker="o", color=palette[arm], label=arm)
-            for _, r in part.iterrows():
-                ax.annotate(f"{int(r['step'])}", (r[x], r[y]), fontsize=7,
-                            textcoords="offset points", xytext=(4, 3))
+            last = part.iloc[-1]  # one label a path, at its end: the labels never pile up
+            ax.annotate(f"{int(last['step'])}", (last[x], last[y]), fontsize=7,
+                        color=palette[arm], textcoords="offset points", xytext=(4, 3))
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        ax.set_title(title)
     axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False,
-                    title="arm (numbers: step)")
+                    title="arm (from the origin, its\ncheckpoints in order;\n"
+                          "number: the last step)")
     return save(fig, out)
 
 
@@ -171,6 +179,7 @@ def plot_shift_curves(rows: list[dict], out: str | Path) -> Path:
     plt = pyplot()
     import pandas as pd
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
     df = pd.DataFrame(rows)
     sources = sorted(df["source"].unique())
@@ -187,5 +196,11 @@ def plot_shift_curves(rows: list[dict], out: str | Path) -> Path:
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("shift distance (0: the source task)")
         ax.set_ylabel("accuracy")
-    sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    last = axes[0][-1]
+    handles, labels = last.get_legend_handles_labels()
+    if df["baseline"].notna().any():  # what the dashed lines are
+        handles.append(Line2D([], [], color="grey", ls="--", lw=1))
+        labels.append("always the most common\nanswer (mean over the\npanel's tasks)")
+    last.legend(handles, labels, title="dial", loc="upper left", bbox_to_anchor=(1.02, 1),
+                frameon=False)
     return save(fig, out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def pct(x: float | None, signed: bool = False) -> str:
     """A ratio as a percentage with one decimal ("-" for none)."""
@@ -21,6 +23,32 @@ def text_table(rows: list[tuple[str, ...]], right: tuple[int, ...] = (),
     if rule:
         lines.insert(1, "-" * max(len(x) for x in lines))
     return "\n".join(lines)
+
+
+def for_terminal(markdown: str) -> str:
+    """A markdown report as a terminal shows it well: headings as plain lines, tables as
+    padded columns, emphasis and images (links to files written beside) left out."""
+    out, table = [], []
+
+    def flush() -> None:
+        if table:
+            rows = [r for r in table if not all(set(c) <= set(":- ") for c in r)]
+            width = max(map(len, rows))
+            out.append(text_table([r + ("",) * (width - len(r)) for r in rows], rule=True))
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+            table.append(tuple(c.strip().replace("**", "").replace("\\|", "|") for c in cells))
+            continue
+        flush()
+        if line.startswith("!["):
+            continue
+        out.append(line.lstrip("#").strip().replace("**", "") if line.startswith("#")
+                   else line.replace("**", ""))
+    flush()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def results_table(out: dict) -> str:

@@ -47,7 +47,7 @@ class EvalConfig:
     split: str | None = None  # the tasks' split to evaluate (default: each task on its
     # domain's evaluation split, tasks.EVAL_SPLIT: ID on validation, OOD and far on test; a
     # task without that split on its one split)
-    limit: int | None = None  # the first N samples of each task (default: all)
+    limit: int | None = None  # the first N samples of each task (default: all; 0 for all)
     preset: str | None = None  # generation preset: greedy (the default), pass8 (8 samples
     # at T=1.0), pass1_t0.6 or pass1_t0.01 (T=0.01, top-p 0.001: the benchmark setting)
     samples: int | None = None  # responses per prompt (pass@k); overrides the preset
@@ -94,21 +94,32 @@ class EvalConfig:
     # repetition penalty); the effective values are in the run's config.json either way
     progress: bool = True  # show progress bars
 
+    def __post_init__(self) -> None:
+        if self.limit == 0:  # all, as with `vrbench kl`: the same run as no limit
+            self.limit = None
+
+    def _flag(self, name: str) -> str:
+        """The flag that sets field `name`, as the command at hand spells it (`--eval-limit`
+        where a trainer nests these settings)."""
+        return "--" + (getattr(self, "FLAG_PREFIX", "") + name).replace("_", "-")
+
     def check(self) -> None:
         """Refuse impossible values with one sentence (raises VrbenchError)."""
         flags.check_choices(self)
-        for name in ("limit", "batch_size", "samples", "max_new_tokens", "concurrency",
+        if self.limit is not None and self.limit < 0:
+            raise VrbenchError(f"{self._flag('limit')} must be 0 (all) or more, not "
+                               f"{self.limit}.")
+        for name in ("batch_size", "samples", "max_new_tokens", "concurrency",
                      "tensor_parallel_size", "max_image_pixels"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise VrbenchError(f"--{name.replace('_', '-')} must be at least 1, "
-                                   f"not {value}.")
+                raise VrbenchError(f"{self._flag(name)} must be at least 1, not {value}.")
         if self.temperature is not None and not (math.isfinite(self.temperature)
                                                  and self.temperature >= 0):
-            raise VrbenchError(f"--temperature must be a finite number >= 0, not "
-                               f"{self.temperature}.")
+            raise VrbenchError(f"{self._flag('temperature')} must be a finite number >= 0, "
+                               f"not {self.temperature}.")
         if self.top_p is not None and not 0 < self.top_p <= 1:  # NaN fails this too
-            raise VrbenchError(f"--top-p must be in (0, 1], not {self.top_p}.")
+            raise VrbenchError(f"{self._flag('top_p')} must be in (0, 1], not {self.top_p}.")
         defaults = EvalConfig()
         for name, spec in BACKENDS.items():
             for option in set(spec.options) - set(BACKENDS[self.backend].options):
@@ -194,6 +205,6 @@ class KLConfig:
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 0:
-            raise VrbenchError(f"--limit must be 0 or more, not {self.limit}.")
+            raise VrbenchError(f"--limit must be 0 (all) or more, not {self.limit}.")
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise VrbenchError("--max-new-tokens and --batch-size must be at least 1.")

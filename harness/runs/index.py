@@ -138,6 +138,16 @@ def preset_of(generation: dict) -> str:
             f"n={generation.get('n')}")
 
 
+def tasks_label(names: list[str]) -> str:
+    """A run's task set in a few words: its suite's name where it is one whole suite (or
+    several), else its first tasks and how many more."""
+    import tasks
+    suites = [s for s in DOMAINS if set(tasks.names(s)) <= set(names)]
+    if suites and set(names) == {n for s in suites for n in tasks.names(s)}:
+        return ",".join(suites)
+    return ",".join(names) if len(names) <= 3 else f"{','.join(names[:2])} +{len(names) - 2} more"
+
+
 def _base_model(model: str, base: str | None) -> str | None:
     """The checkpoint a trainer started from: recorded relative to the evaluated checkpoint
     (it starts with ".."), made absolute as the evaluation's model path is; a Hub id, or an

@@ -124,16 +124,17 @@ class SampleRecord:
         return out
 
     @classmethod
-    def from_json(cls, d: dict, where: str) -> SampleRecord:
-        """A record read back; one sentence naming `where` and the field when it is not one."""
+    def from_json(cls, d: dict, where: str, mend: str = "; delete that line (the run then "
+                  "redoes its sample) or the whole file.") -> SampleRecord:
+        """A record read back; one sentence naming `where` and the field when it is not one,
+        with `mend` (what to do about it)."""
         for name, types in _FIELDS.items():
             value = d.get(name)
             if value is None and name not in _REQUIRED:
                 continue
             if not isinstance(value, types) or isinstance(value, bool) or (
                     name == "resps" and not all(isinstance(t, str) for t in value)):
-                raise VrbenchError(f"{where} lacks a valid {name!r}; delete that line (the "
-                                   "run then redoes its sample) or the whole file.")
+                raise VrbenchError(f"{where} lacks a valid {name!r}{mend}")
         args = d.get("arguments")
         args = args if isinstance(args, dict) else {}
         return cls(
@@ -368,7 +369,9 @@ def read_records(path: Path, own: bool = True) -> Iterator[SampleRecord]:
     """The records of a samples file (someone else's with `own=False`: read, never
     repaired; its last line needs no newline)."""
     for n, d in enumerate(iter_jsonl(path, own), 1):
-        yield SampleRecord.from_json(d, f"record {n} of {path}")
+        yield SampleRecord.from_json(d, f"record {n} of {path}", *(
+            () if own else (" (a vrbench sample has task, doc_id, target, resps and "
+                            "correct).",)))
 
 
 def _first_of_each(records: Iterable[SampleRecord]) -> Iterator[SampleRecord]:

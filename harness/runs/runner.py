@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 import tasks as task_registry
 from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
-from harness.backends.hf import check_checkpoint
+from harness.backends.checkpoint import check_checkpoint
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import summarize_groups, summarize_task
 from harness.runs.provenance import checkpoint_info, model_sha256

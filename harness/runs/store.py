@@ -121,6 +121,8 @@ def iter_jsonl(path: Path, own: bool = True) -> Iterator[dict]:
     a published bundle holds it) where there is one."""
     if own:
         run_file(path)
+    mend = ("; delete that line (the run then redoes its sample) or the whole file." if own
+            else " (a JSON Lines file holds one JSON object per line).")
     packed = path.with_name(path.name + ".gz")
     zipped = not path.exists()
     if zipped and not packed.exists():
@@ -135,13 +137,9 @@ def iter_jsonl(path: Path, own: bool = True) -> Iterator[dict]:
             try:
                 record = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-                raise VrbenchError(f"line {number} of {path} is not valid JSON; delete that "
-                                   "line (the run then redoes its sample) or the whole file."
-                                   ) from e
+                raise VrbenchError(f"line {number} of {path} is not valid JSON{mend}") from e
             if not isinstance(record, dict):
-                raise VrbenchError(f"line {number} of {path} is not a JSON object; delete "
-                                   "that line (the run then redoes its sample) or the whole "
-                                   "file.")
+                raise VrbenchError(f"line {number} of {path} is not a JSON object{mend}")
             yield record
 
 
