@@ -285,7 +285,7 @@ def test_mm_math_as_published_with_images_in_a_zip(tmp_path, monkeypatch):
 
 
 def test_mm_math5k_draw_is_fixed_and_disjoint():
-    from tasks.benchmarks import mm_math_split
+    from tasks.benchmarks.training import mm_math_split
     rows = [{"id": str(i), "target": "1" if i % 7 else ""} for i in range(150)]
     val, train = mm_math_split("validation")(rows), mm_math_split("train")(rows)
     answerable = [r for r in rows if r["target"]]

@@ -26,7 +26,7 @@ from realdata import (
     write,
 )
 from tasks.answers import LETTERS
-from tasks.benchmarks import mathvista_query
+from tasks.benchmarks.mathvista import mathvista_query
 
 pytestmark = needs_real
 
