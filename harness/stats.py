@@ -82,18 +82,42 @@ def t_quantile(df: int, q: float = 0.975) -> float:
 
 def accuracy_summary(values: Sequence[float]) -> dict:
     """Mean accuracy of per-sample scores in [0, 1] with its standard error and 95% interval:
-    Wilson for 0/1 scores, a normal interval (clipped to [0, 1]) for fractional ones."""
+    Wilson for 0/1 scores, a normal interval (clipped to [0, 1]) for fractional ones (each a
+    prompt's mean over its responses, so the prompt is the unit). `acc_ci95_kind` says which."""
     n = len(values)
     if n == 0:
-        return {"acc": None, "acc_stderr": None, "acc_ci95": None}
+        return {"acc": None, "acc_stderr": None, "acc_ci95": None, "acc_ci95_kind": None}
     mean = sum(values) / n
     se = mean_stderr(values)
     if all(v in (0, 1) for v in values):
-        lo, hi = wilson_interval(int(sum(values)), n)
+        (lo, hi), kind = wilson_interval(int(sum(values)), n), "wilson"
     else:
         half = Z95 * (se or 0.0)
-        lo, hi = max(0.0, mean - half), min(1.0, mean + half)
-    return {"acc": mean, "acc_stderr": se, "acc_ci95": [lo, hi]}
+        (lo, hi), kind = (max(0.0, mean - half), min(1.0, mean + half)), "normal over prompts"
+    return {"acc": mean, "acc_stderr": se, "acc_ci95": [lo, hi], "acc_ci95_kind": kind}
+
+
+def clustered_summary(values: Sequence[float], clusters: Sequence) -> dict:
+    """Mean accuracy when samples come in clusters that share a problem (DynaMath's variants
+    of a seed, MathVerse's versions of a problem, We-Math's parts of one): the
+    cluster-robust (CR1 sandwich) standard error of the mean, sqrt(G / (G - 1) * sum over
+    clusters of (their residuals' sum)^2) / N for N samples in G clusters, and a t interval
+    on G - 1 degrees of freedom, clipped to [0, 1]. With every sample its own cluster this is
+    the ordinary standard error; answers that agree within a cluster widen it."""
+    n = len(values)
+    mean = sum(values) / n
+    sums: dict = {}
+    for v, c in zip(values, clusters, strict=True):
+        sums[c] = sums.get(c, 0.0) + (v - mean)
+    g = len(sums)
+    if g < 2:
+        return {"acc": mean, "acc_stderr": None, "acc_ci95": [0.0, 1.0],
+                "acc_ci95_kind": "clustered by problem", "n_clusters": g}
+    se = math.sqrt(g / (g - 1) * sum(x * x for x in sums.values())) / n
+    half = t_quantile(g - 1) * se
+    return {"acc": mean, "acc_stderr": se,
+            "acc_ci95": [max(0.0, mean - half), min(1.0, mean + half)],
+            "acc_ci95_kind": "clustered by problem", "n_clusters": g}
 
 
 def agreement(a: Sequence[bool], b: Sequence[bool]) -> tuple[float | None, float | None]:

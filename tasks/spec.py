@@ -255,13 +255,13 @@ class Task:
 
     def summarize(self, scored: list[tuple[dict | None, float]]) -> dict:
         """The task's own results beyond accuracy, from each scored sample's group (the
-        `group` of its meta) and accuracy: a published benchmark's diagnosis, such as
-        We-Math's; {} for most tasks."""
+        `group` of its meta) and accuracy: a published benchmark's own figures, such as
+        We-Math's diagnosis or DynaMath's worst case; {} for most tasks."""
         if self.benchmark is None or not scored:
             return {}
         from tasks.benchmarks import BENCHMARKS
         hook = BENCHMARKS[self.benchmark].summarize
-        return {"diagnosis": hook(scored)} if hook is not None else {}
+        return hook(scored) if hook is not None else {}
 
 
 # A task YAML's fields: (types, required).
@@ -369,6 +369,8 @@ def decode_images(sample: Sample, max_pixels: int | None = None) -> list[Image.I
                 raise ValueError(f"{img.width}x{img.height} pixels, more than the "
                                  f"{max_pixels} allowed (--max-image-pixels)")
             img.load()
+            if img.mode == "P" and "transparency" in img.info:  # as PIL asks, by way of RGBA
+                img = img.convert("RGBA")
             out.append(img.convert("RGB"))
         except Exception as e:
             raise ValueError(f"image {i} of {sample.id} could not be decoded "

@@ -94,3 +94,44 @@ def test_spearman_is_scipys_with_ties_and_without():
     assert stats.spearman([1, 2, 3], [3, 2, 1]) == -1.0
     with pytest.raises(ValueError):
         stats.spearman([1, 2, 3], [1, 2])
+
+
+def test_a_clustered_interval_is_the_ordinary_one_for_singletons():
+    values = [1, 0, 1, 1, 0, 0, 1, 1, 1, 0]
+    s = stats.clustered_summary(values, list(range(len(values))))
+    assert s["acc_stderr"] == pytest.approx(stats.mean_stderr(values))
+    assert s["acc_ci95_kind"] == "clustered by problem" and s["n_clusters"] == 10
+
+
+@pytest.mark.parametrize("agree,low,high", [(True, 2.0, 2.3), (False, 0.85, 1.15)])
+def test_a_clustered_interval_widens_only_when_a_cluster_agrees(agree, low, high):
+    """300 problems of 5 samples each: when a problem's samples share their answer the
+    clustered standard error is about sqrt(5) = 2.24 times the naive one (the design
+    effect); when they are drawn independently, about the same."""
+    import random
+    rng = random.Random(0)
+    values, clusters = [], []
+    for problem in range(300):
+        shared = rng.random() < 0.5
+        for _ in range(5):
+            values.append(int(shared if agree else rng.random() < 0.5))
+            clusters.append(problem)
+    ratio = stats.clustered_summary(values, clusters)["acc_stderr"] / stats.mean_stderr(values)
+    assert low < ratio < high
+
+
+def test_a_task_of_shared_problems_reports_its_clustered_interval():
+    from harness.runs.metrics import summarize_task
+    from harness.runs.rundir import SampleRecord
+
+    def rec(i, problem, right):
+        return SampleRecord("t", f"s{i}", "1", [], "", resps=["x"], correct=[right],
+                            analysis=[analyzers.analyze("x", 1, "stop")],
+                            group=None if problem is None else {"problem": problem})
+    shared = [rec(i, str(i // 4), i // 4 % 2 == 0) for i in range(40)]
+    r = summarize_task(shared, 1)
+    assert r["acc_ci95_kind"] == "clustered by problem" and r["n_clusters"] == 10
+    assert r["acc_ci95_naive"] == list(stats.wilson_interval(20, 40))
+    assert r["acc_ci95"][1] - r["acc_ci95"][0] > r["acc_ci95_naive"][1] - r["acc_ci95_naive"][0]
+    alone = summarize_task([rec(i, None, i % 2 == 0) for i in range(40)], 1)
+    assert alone["acc_ci95_kind"] == "wilson" and "acc_ci95_naive" not in alone

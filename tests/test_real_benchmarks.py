@@ -4,7 +4,10 @@ layout the dataset has on the Hub, the prompts are the official ones, the We-Mat
 gives the official script's counts, and the grader agrees with the official verdicts at the
 level measured (bench/agreement.py breaks the disagreements down)."""
 
+import csv
 import json
+import re
+import shutil
 from pathlib import Path
 
 import datasets
@@ -25,7 +28,9 @@ from realdata import (
     png,
     write,
 )
+from tasks import decode_images
 from tasks.answers import LETTERS
+from tasks.benchmarks.dynamath import metrics
 from tasks.benchmarks.mathvista import mathvista_query
 
 pytestmark = needs_real
@@ -167,6 +172,71 @@ def test_wemath_options_and_the_official_diagnosis(tmp_path):
             counts["RoteMemorization_loose"], counts["RoteMemorization_strict"])
         assert out["results"]["wemath_testmini"]["acc"] == pytest.approx(
             sum(right.values()) / len(right))
+
+
+# -- DynaMath ---------------------------------------------------------------------------------
+def _dynamath_hub(base: Path) -> None:
+    """The shared rows as the Hub publishes DynaMath/DynaMath_Sample: a split a variant."""
+    d = base / "DynaMath" / "DynaMath_Sample"
+    feats = {"id": S, "question": S, "ground_truth": S, "answer_type": S, "subject": S,
+             "knowledge_level": S, "decoded_image": datasets.Image()}
+    configs = ""
+    for k in range(1, 11):
+        folder = REAL / "dynamath" / f"variant{k}"
+        published = json.loads((folder / "dataset.json").read_text())
+        rows = [{"id": qid, "question": r["question"], "ground_truth": r["answer"],
+                 "answer_type": r["answer_type"], "subject": r["subject"],
+                 "knowledge_level": r["level"],
+                 "decoded_image": {"bytes": (folder / r["image"]).read_bytes(), "path": None}}
+                for qid, r in published.items()]
+        write(d, f"data/sample_variant{k}-00000-of-00001.parquet", rows, feats)
+        configs += f"  - split: sample_variant{k}\n    path: data/sample_variant{k}-*\n"
+    card(d, f"- config_name: default\n  data_files:\n{configs}")
+
+
+def test_dynamath_loads_both_published_layouts_a_seed_at_a_time(tmp_path):
+    shutil.copytree(REAL / "dynamath", tmp_path / "github" / "DynaMath",
+                    ignore=shutil.ignore_patterns("results"))
+    _dynamath_hub(tmp_path / "hub")
+    got = {lay: tasks.load("dynamath", str(tmp_path / lay)) for lay in ("github", "hub")}
+    samples = {lay: t.samples("test") for lay, t in got.items()}
+    assert len(samples["github"]) == 600  # 60 seeds x 10 variants
+    # a seed's ten variants together, so that --limit takes whole seeds
+    assert [s.id for s in samples["github"][:11]] == [
+        *(f"dynamath-6-v{k}" for k in range(1, 11)), "dynamath-13-v1"]
+    for a, b in zip(samples["github"], samples["hub"], strict=True):
+        assert (a.id, a.target, a.choices, a.meta) == (b.id, b.target, b.choices, b.meta)
+        assert got["github"].prompt(a) == got["hub"].prompt(b)
+        assert decode_images(a)[0].size == decode_images(b)[0].size
+    first = samples["github"][0]
+    prompt = got["github"].prompt(first)
+    assert prompt.startswith("## Question\n Is this a periodic function?")
+    assert '"short answer": "[Concise Answer]"' in prompt and first.choices == ["Yes", "No"]
+    kinds = {s.meta["scorer"]["answer_type"] for s in samples["github"]}
+    assert kinds == {"float", "multiple choice", "text"}
+
+
+def _dynamath_verdicts(path: Path) -> tuple[list[tuple[dict, float]], list[list[str]]]:
+    rows = list(csv.reader(path.open()))
+    seeds = [r for r in rows if r and re.fullmatch(r"Q\d+", r[0])]
+    return ([({"problem": r[0], "variant": k}, float(r[k] == "correct"))
+             for r in seeds for k in range(1, 11)], rows)
+
+
+@pytest.mark.parametrize("model", ["GPT4o", "InternVL2-8b", "Qwen2-72B", "claude3.5"])
+def test_dynamath_metrics_give_the_figures_of_the_authors_verdicts(model):
+    """From the authors' per-variant verdicts on all 501 seeds, vrbench's metric code gives
+    the average the file's per-variant counts imply and the worst case its per-seed counts
+    imply (a seed counts when all 10 variants are right), exactly."""
+    scored, rows = _dynamath_verdicts(REAL / "dynamath" / "results" / f"{model}-result.csv")
+    m = metrics(scored)
+    per_variant = next(r for r in rows if r[0] == "# of correct per variant")
+    seeds = [r for r in rows if r and re.fullmatch(r"Q\d+", r[0])]
+    assert m["n_seeds"] == len(seeds) == 501 and m["variants_per_seed"] == [10, 10]
+    assert m["average"] == sum(int(x) for x in per_variant[1:11]) / 5010
+    assert m["worst_case"] == sum(int(r[11]) == 10 for r in seeds) / 501
+    a_avg = next(r for r in rows if r[0] == "A_avg")  # the file's own rounded percentages
+    assert 100 * m["average"] == pytest.approx(sum(float(x) for x in a_avg[1:11]) / 10, abs=0.01)
 
 
 # -- agreement with the official verdicts on real responses -------------------------------------

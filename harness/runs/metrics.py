@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from harness import analyzers, stats
 from harness.runs.rundir import SampleRecord
+from harness.scoring import official
 from tasks import DOMAINS
 
 
@@ -56,7 +57,7 @@ def summarize_task(records: list[SampleRecord], n: int, ks: tuple[int, ...] = ()
     out: dict = {"n_samples": len(records), "n_errors": len(records) - len(ok),
                  # of the errors, samples whose grading raised (a grader bug, not an answer)
                  "n_grade_errors": sum(r.grading_error for r in records)}
-    out |= stats.accuracy_summary(per_sample)
+    out |= accuracy(records, per_sample)
     targets = Counter(r.target for r in records)
     # the accuracy of always giving the most common answer: what "above chance" means
     out["majority_baseline"] = max(targets.values()) / len(records) if records else None
@@ -67,6 +68,8 @@ def summarize_task(records: list[SampleRecord], n: int, ks: tuple[int, ...] = ()
     out |= analyzers.summarize(responses)
     if any(r.categories for r in records):
         out["by_category"] = by_category(records)
+    if any(r.scorer for r in records):
+        out |= official_reading(ok)
     for who, key in (("judge", "judge_correct"), ("other", "other_correct")):
         # an LLM judge's verdicts, or another harness's (vrbench rescore), beside ours
         seen = [r for r in ok if getattr(r, key) is not None]
@@ -76,6 +79,38 @@ def summarize_task(records: list[SampleRecord], n: int, ks: tuple[int, ...] = ()
             out[f"{who}_agreement"], out[f"{who}_kappa"] = stats.agreement(
                 [c for r in seen for c in r.correct], verdicts)
     return out
+
+
+def problem_of(r: SampleRecord) -> str:
+    """The problem a sample shares with others (its group's "problem": a DynaMath seed, a
+    MathVerse problem, a We-Math problem), else the sample itself."""
+    g = r.group if isinstance(r.group, dict) else {}
+    return str(g["problem"]) if g.get("problem") is not None else f"sample:{r.doc_id}"
+
+
+def accuracy(records: list[SampleRecord], per_sample: list[float]) -> dict:
+    """A task's accuracy with its interval: clustered by problem where samples share one
+    (the naive interval kept beside, as `acc_ci95_naive`), else Wilson (or normal over
+    prompts with several responses each)."""
+    naive = stats.accuracy_summary(per_sample)
+    problems = [problem_of(r) for r in records]
+    if not records or len(set(problems)) == len(problems):
+        return naive
+    return stats.clustered_summary(per_sample, problems) | {
+        "acc_stderr_naive": naive["acc_stderr"], "acc_ci95_naive": naive["acc_ci95"]}
+
+
+def official_reading(ok: list[SampleRecord]) -> dict:
+    """Where a benchmark has its own matching: the share of responses it read, the accuracy
+    among those, and among the rest, which vrbench's grader read instead (the official
+    scorers ask an LLM there)."""
+    verdicts = [(c, rule.startswith(official.FALLBACK)) for r in ok
+                for c, rule in zip(r.correct, r.graded_by or [], strict=True)]
+    read = [c for c, fell in verdicts if not fell]
+    rest = [c for c, fell in verdicts if fell]
+    return {"official_read_ratio": len(read) / len(verdicts) if verdicts else None,
+            "acc_official_read": sum(read) / len(read) if read else None,
+            "acc_fallback": sum(rest) / len(rest) if rest else None}
 
 
 def at_k(records: list[SampleRecord], k: int) -> dict:
@@ -123,11 +158,19 @@ def summarize_groups(results: dict, task_domains: dict[str, str]) -> dict:
         if not names:
             continue
         mean = sum(results[t]["acc"] for t in names) / len(names)
-        se = sum(stats.agresti_coull_var(results[t]["acc"], results[t]["n_samples"])
-                 for t in names) ** 0.5 / len(names)
+        se = sum(_variance(results[t]) for t in names) ** 0.5 / len(names)
         lengths = [results[t]["length_mean"] for t in names if "length_mean" in results[t]]
         groups[dom] = {"tasks": names, "acc": mean, "acc_stderr": se,
                        "acc_ci95": [max(0.0, mean - stats.Z95 * se),
                                     min(1.0, mean + stats.Z95 * se)],
                        "length_mean": sum(lengths) / len(lengths) if lengths else None}
     return groups
+
+
+def _variance(r: dict) -> float:
+    """A task accuracy's variance in a domain's average: Agresti-Coull's, or the clustered
+    one where the task's samples share problems and it is the larger."""
+    var = stats.agresti_coull_var(r["acc"], r["n_samples"])
+    if r.get("acc_ci95_kind") == "clustered by problem" and r.get("acc_stderr"):
+        var = max(var, r["acc_stderr"] ** 2)
+    return var

@@ -41,7 +41,7 @@ from harness.runs.store import (
     write_json_atomic,
     write_text_atomic,
 )
-from harness.scoring import grade
+from harness.scoring import official
 from vrbench.errors import VrbenchError
 
 CONFIG, SAMPLES, RESULTS = "config.json", "samples.jsonl", "results.json"
@@ -71,6 +71,7 @@ class SampleRecord:
     grading_error: bool = False  # the grader raised: the responses are kept, to grade again
     categories: dict | None = None  # MathVerse's version, MathVista's skills, ...
     group: dict | None = None  # the problem several samples share (We-Math's sub-problems)
+    scorer: dict | None = None  # a benchmark's own matching (`harness.scoring.official`)
     precision: int | None = None  # decimals a float answer is rounded to
     judge_correct: list[bool] | None = None  # an LLM judge's verdicts
     other_correct: list[bool] | None = None  # another harness's verdicts (rescore)
@@ -100,8 +101,9 @@ class SampleRecord:
 
     def summary_view(self) -> SampleRecord:
         """This record without its texts: what a task's summary reads (`summarize_task`;
-        the answers read only where pass@k and maj@k need them, several responses)."""
-        return dataclasses.replace(self, resps=[], prompt="", choices=[], graded_by=None,
+        the answers read only where pass@k and maj@k need them, several responses; the rules
+        that decided, for the share a benchmark's own matching read)."""
+        return dataclasses.replace(self, resps=[], prompt="", choices=[],
                                    other_extraction=None, filtered_resps=self.filtered_resps
                                    if len(self.correct) > 1 else [])
 
@@ -115,8 +117,8 @@ class SampleRecord:
         if self.graded_by is not None:
             out["graded_by"] = self.graded_by
         out |= {"analysis": self.analysis, "error": self.error}
-        for name in ("grading_error", "categories", "group", "precision", "judge_correct",
-                     "other_correct"):
+        for name in ("grading_error", "categories", "group", "scorer", "precision",
+                     "judge_correct", "other_correct"):
             if getattr(self, name) not in (None, False, {}):
                 out[name] = getattr(self, name)
         if self.other_correct is not None:
@@ -135,6 +137,8 @@ class SampleRecord:
             if not isinstance(value, types) or isinstance(value, bool) or (
                     name == "resps" and not all(isinstance(t, str) for t in value)):
                 raise VrbenchError(f"{where} lacks a valid {name!r}{mend}")
+        if d.get("scorer") is not None and d["scorer"].get("name") not in official.SCORERS:
+            raise VrbenchError(f"{where} lacks a valid 'scorer'{mend}")
         args = d.get("arguments")
         args = args if isinstance(args, dict) else {}
         return cls(
@@ -146,7 +150,7 @@ class SampleRecord:
             correct=[bool(c) for c in d["correct"]], graded_by=d.get("graded_by"),
             analysis=d["analysis"], error=d.get("error"),
             grading_error=bool(d.get("grading_error")), categories=d.get("categories"),
-            group=d.get("group"), precision=d.get("precision"),
+            group=d.get("group"), scorer=d.get("scorer"), precision=d.get("precision"),
             judge_correct=d.get("judge_correct"), other_correct=d.get("other_correct"),
             other_extraction=d.get("other_extraction"))
 
@@ -156,7 +160,7 @@ _REQUIRED = ("task", "doc_id", "target", "correct", "analysis", "resps")
 _FIELDS = {"task": (str,), "doc_id": (str,), "target": (str,), "correct": (list,),
            "analysis": (list,), "resps": (list,), "choices": (list,), "arguments": (dict,),
            "filtered_resps": (list,), "graded_by": (list,), "error": (str,),
-           "categories": (dict,), "group": (dict,), "precision": (int,),
+           "categories": (dict,), "group": (dict,), "scorer": (dict,), "precision": (int,),
            "judge_correct": (list,), "other_correct": (list,)}
 
 
@@ -170,7 +174,8 @@ def graded(task: str, doc_id: str, target: str, choices: list[str], precision: i
     base = SampleRecord(task, doc_id, target, list(choices or []), prompt, resps=texts,
                         precision=precision, **fields)
     try:
-        grades = [grade(text, target, choices or None, precision) for text in texts]
+        grades = [official.grade(text, target, choices or None, precision, fields.get("scorer"))
+                  for text in texts]
         analysis = [analyzers.analyze(text, n, finish, reflection_mode)
                     | {"finish_reason": finish} for text, n, finish in responses]
     except Exception as e:

@@ -63,7 +63,8 @@ def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mo
     raised."""
     fields = {"n_images": len(sample.images),
               "categories": sample.meta.get("categories") or None,
-              "group": sample.meta.get("group") or None}
+              "group": sample.meta.get("group") or None,
+              "scorer": sample.meta.get("scorer") or None}
     if error is not None:
         return SampleRecord(task.name, sample.id, sample.target, list(sample.choices), prompt,
                             error=error, **fields)

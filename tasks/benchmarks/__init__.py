@@ -14,32 +14,36 @@ choice), the options, MathVista's rounding precision and the categories its resu
 broken down by (`results[task]["by_category"]`).
 
 The loaders live a family to a module (`mathvista`, `mathverse`, `mathvision`, `wemath`,
-`training`), each with its published columns, its conversion of a row and its `BENCHMARKS`;
-a new benchmark is a new module and its line in `FAMILIES`.
+`dynamath`, `training`), each with its published columns, its conversion of a row and its
+`BENCHMARKS`; a new benchmark is a new module and its line in `FAMILIES`.
 """
 
 from __future__ import annotations
 
 import json
 
-from tasks.benchmarks import mathverse, mathvision, mathvista, training, wemath
+from tasks.benchmarks import dynamath, mathverse, mathvision, mathvista, training, wemath
 from tasks.benchmarks.base import Benchmark, check_row
 from tasks.benchmarks.local import DATA_ENV, data_dir, open_split
 from vrbench.errors import VrbenchError
 
 __all__ = ["BENCHMARKS", "DATA_ENV", "Benchmark", "data_dir", "rows"]
 
-FAMILIES = (wemath, mathvista, mathverse, mathvision, training)
+FAMILIES = (wemath, mathvista, mathverse, mathvision, dynamath, training)
 BENCHMARKS = {b.name: b for family in FAMILIES for b in family.BENCHMARKS}
 
 
 def rows(bench: Benchmark, base: str | None = None) -> list[dict]:
     """The benchmark's samples as rows of the task features (tasks.spec.features), read
     from the local copy under `base` (default: $VRBENCH_DATA)."""
-    ds, root = open_split(data_dir(base), bench.repo, bench.split, bench.config,
-                          bench.data_files)
+    if bench.read is not None:
+        published = bench.read(data_dir(base))
+    else:
+        ds, root = open_split(data_dir(base), bench.repo, bench.split, bench.config,
+                              bench.data_files)
+        published = ((raw, root) for raw in ds.with_format("arrow")[:].to_pylist())
     out = []
-    for i, raw in enumerate(ds.with_format("arrow")[:].to_pylist()):
+    for i, (raw, root) in enumerate(published):
         where = f"row {i} of the local copy of {bench.repo} at {root}"
         check_row(raw, bench.columns, bench.optional, where)
         raw["_index"] = i

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class Benchmark:
     optional: tuple[str, ...] = field(default=())  # columns an older copy may lack
     data_files: tuple[str, ...] = ()  # where the rows are when no card or file name says
     task_split: str = ""  # the split the task offers (default: testmini -> test, else the same)
+    read: Callable[[Path], Iterator[tuple[dict, Path]]] | None = None  # a layout of its own:
+    # each published row (in `columns`' names) and the folder its images are under
 
     @property
     def offered_split(self) -> str:

@@ -30,7 +30,8 @@ def data_dir(explicit: str | None = None) -> Path:
     return Path(d)
 
 
-def _roots(base: Path, repo: str):
+def roots(base: Path, repo: str):
+    """The folders a local copy of `repo` may be in under `base`."""
     owner, name = repo.split("/")
     yield from (base / owner / name, base / name)
     yield from sorted((base / f"datasets--{owner}--{name}" / "snapshots").glob("*"))
@@ -110,7 +111,7 @@ def _read_split(r: Path, split: str, config: str | None) -> datasets.Dataset | N
 def open_split(base: Path, repo: str, split: str, config: str | None = None,
                data_files: tuple[str, ...] = ()) -> tuple[datasets.Dataset, Path]:
     """The split of a local copy of `repo`, and the folder it came from."""
-    for root in _roots(base, repo):
+    for root in roots(base, repo):
         if not root.is_dir():
             continue
         try:

@@ -28,7 +28,9 @@ def convert(row: dict, root: Path) -> dict:
     return {
         "id": f"mathverse-{row['sample_index']}", "question": row["query_cot"],
         "images": first_image(row, root, "image"), "target": target, "choices": choices,
-        "meta": {"categories": {"version": row["problem_version"],
+        "meta": {"group": None if row.get("problem_index") is None else {
+                     "problem": str(row["problem_index"]), "version": row["problem_version"]},
+                 "categories": {"version": row["problem_version"],
                                 "subject": meta.get("subject"),
                                 "subfield": meta.get("subfield")}}}
 
