@@ -74,3 +74,26 @@ def test_worst_case_and_consistency_of_constructed_verdicts():
     assert m["consistent"] == pytest.approx(2 / 3) and m["n_seeds"] == 3
     assert m["variants_per_seed"] == [3, 3]
     assert m["reasoning_robustness"] == pytest.approx((1 / 3) / (5 / 9))
+
+
+LOGICVISTA = {"name": "logicvista"}
+
+
+@pytest.mark.parametrize("response,target,right", [
+    ("A, C", "A, C", True), ("C and A", "A, C", True), ("(C), (A).", "A, C", True),
+    ("c, a", "A, C", True),
+    ("A", "A, C", False),  # a part of the set is not the set
+    ("A, C, D", "A, C", False),  # nor is more than it
+    ("B", "B", True), ("B, D", "B", False),
+    ("3", "3", True), ("4", "3", False),
+    ("USER: question: ... answer:  ASSISTANT: B", "B", True),  # a transcript's answer
+    ("F", "A", False),  # a lone letter that is no option: no answer, as officially
+])
+def test_logicvista_answers_are_sets_of_letters(response, target, right):
+    g = official.grade(response, target, None, None, LOGICVISTA)
+    assert g.correct is right and g.rule.startswith("logicvista:")
+
+
+def test_logicvista_prose_is_read_by_the_grader_and_said_so():
+    g = official.grade("Looking at the figures, the answer is B.", "B", None, None, LOGICVISTA)
+    assert g.correct and g.rule.startswith(official.FALLBACK)

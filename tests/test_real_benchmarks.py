@@ -32,6 +32,7 @@ from tasks import decode_images
 from tasks.answers import LETTERS
 from tasks.benchmarks.dynamath import metrics
 from tasks.benchmarks.mathvista import mathvista_query
+from vrbench.cli import main
 
 pytestmark = needs_real
 
@@ -237,6 +238,66 @@ def test_dynamath_metrics_give_the_figures_of_the_authors_verdicts(model):
     assert m["worst_case"] == sum(int(r[11]) == 10 for r in seeds) / 501
     a_avg = next(r for r in rows if r[0] == "A_avg")  # the file's own rounded percentages
     assert 100 * m["average"] == pytest.approx(sum(float(x) for x in a_avg[1:11]) / 10, abs=0.01)
+
+
+# -- LogicVista -------------------------------------------------------------------------------
+def _logicvista_copy(base: Path) -> Path:
+    """The shared rows in the GitHub repository's layout (data/dataset.json, data/images/)."""
+    data = base / "Yijia-Xiao" / "LogicVista" / "data"
+    data.mkdir(parents=True)
+    shutil.copy(REAL / "logicvista" / "dataset.json", data / "dataset.json")
+    shutil.copytree(REAL / "logicvista" / "images", data / "images")
+    return data
+
+
+def test_logicvista_loads_with_the_official_prompt_and_its_skills(tmp_path):
+    _logicvista_copy(tmp_path)
+    t = tasks.load("logicvista", str(tmp_path))
+    got = t.samples("test")
+    published = json.loads((REAL / "logicvista" / "dataset.json").read_text())
+    assert [s.id for s in got] == [f"logicvista-{k}" for k in published]
+    assert [s.target for s in got] == [r["answer"] for r in published.values()]
+    # the few-shot prompt of the authors' transcripts, ending on the question
+    transcript = json.loads((REAL / "logicvista" / "answers" /
+                             "LLAVANEXT-7B-vicuna-answers.json").read_text())
+    for s, (qid, r) in zip(got, published.items(), strict=True):
+        prompt = t.prompt(s)
+        assert prompt.endswith(f"question: {r['question']}\nanswer:")
+        head = prompt[:prompt.rindex("question: ")]  # the instruction and the examples
+        assert head.startswith("Your response") and head in transcript[qid]["answer"]
+        assert s.meta["categories"]["skill"] == r["skill"]
+        assert decode_images(s)[0].size[0] > 0
+    assert {x for s in got for x in s.meta["categories"]["skill"]} == {
+        "inductive", "deductive", "numerical", "spatial", "mechanical"}
+
+
+@pytest.mark.parametrize("model", ["GPT4", "LLAVANEXT-7B-vicuna", "instructBLIP-vicuna-7B",
+                                   "miniGPTvicuna13B"])
+def test_logicvista_answer_files_rescore_as_published(tmp_path, capsys, model):
+    """Each of the four published answer files rescored as it is (LLaVA-NeXT's whole
+    transcripts included): a result per reasoning skill, and where the answers are bare
+    letters (GPT-4's, and the assistant's turn of LLaVA-NeXT's transcripts) the accuracy a
+    set comparison of those letters gives, computed here apart."""
+    _logicvista_copy(tmp_path)
+    answers = REAL / "logicvista" / "answers" / f"{model}-answers.json"
+    assert main(["rescore", str(answers), "--format", "logicvista", "--data-dir", str(tmp_path),
+                 "--root", str(tmp_path / "runs")]) == 0
+    assert "carry no verdict" not in capsys.readouterr().err
+    (run,) = (tmp_path / "runs").iterdir()
+    r = json.loads((run / "results.json").read_text())["results"]["logicvista"]
+    assert r["n_samples"] == 120 and set(r["by_category"]["skill"]) == {
+        "inductive", "deductive", "numerical", "spatial", "mechanical"}
+    published = json.loads((REAL / "logicvista" / "dataset.json").read_text())
+    given = json.loads(answers.read_text())
+    bare = {}
+    for qid, a in given.items():
+        turn = a["answer"].split("ASSISTANT:")[-1].strip().rstrip(".")
+        if re.fullmatch(r"[A-E](, [A-E])*", turn):
+            bare[qid] = sorted(turn.split(", ")) == sorted(published[qid]["answer"].split(", "))
+    if model in ("GPT4", "LLAVANEXT-7B-vicuna"):
+        assert len(bare) >= 115 and r["official_read_ratio"] >= len(bare) / 120
+        rows = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
+        assert all(x["correct"] == [bare[x["doc_id"]]] for x in rows if x["doc_id"] in bare)
 
 
 # -- agreement with the official verdicts on real responses -------------------------------------

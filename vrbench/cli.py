@@ -384,10 +384,12 @@ def _args_rescore(p) -> None:
     from harness.analyzers import REFLECTION_MODES
     from harness.interop.rescore import FORMATS
     p.add_argument("file", help="the responses: MathVista output_*.json, MATH-V outputs/*.jsonl, "
-                                "lmms-eval --log_samples JSONL, or a vrbench run")
+                                "LogicVista *-answers.json, lmms-eval --log_samples JSONL, or "
+                                "a vrbench run")
     p.add_argument("--format", required=True, choices=FORMATS, help="which harness wrote it")
     p.add_argument("--task", help="the vrbench benchmark the responses answer (lmms-eval: "
-                                  "required; mathvision: default mathvision_test)")
+                                  "required; mathvision: default mathvision_test; "
+                                  "logicvista: default logicvista)")
     p.add_argument("--data-dir", help="local copies of published benchmarks, for answers a "
                                       "file lacks (default: $VRBENCH_DATA)")
     p.add_argument("--model-name", help="the row name in leaderboards (default: the file's "

@@ -13,6 +13,8 @@ Formats:
   mathvision  MATH-V's `outputs/*.jsonl` (`id`, `response`, `model_answer`, `correct`); the
               answers and options come from each line or from the task's local copy (--task,
               --data-dir)
+  logicvista  LogicVista's `eval/answers/*-answers.json` (question id -> `answer`, whole
+              transcripts included); the answers from the task's local copy (--data-dir)
   lmms-eval   lmms-eval's `--log_samples` JSONL (`doc_id`, `doc`, `resps`, a metric with the
               verdict); --task names the vrbench benchmark whose rows the docs are
   vrbench     a vrbench run's `samples.jsonl` (or its run directory), graded again
@@ -35,7 +37,8 @@ from harness.runs.rundir import RunDir, SampleRecord, graded, read_records
 from harness.runs.store import iter_jsonl
 from vrbench.errors import VrbenchError
 
-FORMATS = ("mathvista", "mathvision", "lmms-eval", "vrbench")
+FORMATS = ("mathvista", "mathvision", "logicvista", "lmms-eval", "vrbench")
+OBJECT_FORMATS = ("mathvista", "logicvista")  # a file that is one JSON object, not lines
 # what each format reads, as the messages about a file of another shape say it
 SHAPES = {"mathvista": "MathVista's output file (one JSON object keyed by pid, as its "
                        "results/*/output_*.json)",
@@ -43,9 +46,13 @@ SHAPES = {"mathvista": "MathVista's output file (one JSON object keyed by pid, a
                         "problem's id and the response)",
           "lmms-eval": "lmms-eval's --log_samples JSONL (a JSON object per line, with doc "
                        "and resps)",
+          "logicvista": "LogicVista's eval/answers/*-answers.json (one JSON object keyed by "
+                        "question id, each with its answer)",
           "vrbench": "a vrbench run's samples.jsonl (or its run directory)"}
 CHUNK = 1000  # records graded and written at a time
-DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test"}
+DEFAULT_TASK = {"mathvista": "mathvista_testmini", "mathvision": "mathvision_test",
+                "logicvista": "logicvista"}
+WITHOUT_VERDICTS = ("logicvista",)  # formats whose files carry no verdict of their own
 VERDICT_KEYS = ("true_false", "correct", "exact_match", "acc", "score", "scores")
 
 
@@ -63,6 +70,7 @@ class Item:
     other_extraction: str | None = None
     categories: dict = field(default_factory=dict)
     task: str | None = None  # the vrbench task, where the file names it
+    scorer: dict | None = None  # the benchmark's own matching (`harness.scoring.official`)
 
 
 class _Window:
@@ -159,11 +167,11 @@ def check_shape(path: Path, fmt: str) -> None:
         line = None
     whole_line = isinstance(line, dict)
     a_record = whole_line and not all(isinstance(v, dict) for v in line.values())
-    if fmt == "mathvista" and a_record and newline and rest.lstrip()[:1] == "{":
+    if fmt in OBJECT_FORMATS and a_record and newline and rest.lstrip()[:1] == "{":
         raise VrbenchError(f"{path} holds JSON Lines (an object per line), not "
                            f"{SHAPES[fmt]}; a file of a response per line is --format "
                            "mathvision, lmms-eval or vrbench.")
-    if fmt != "mathvista" and not whole_line:
+    if fmt not in OBJECT_FORMATS and not whole_line:
         raise VrbenchError(f"the first line of {path} is not a JSON object, as in "
                            f"{SHAPES[fmt]}; one JSON object keyed by pid is --format mathvista.")
 
@@ -230,7 +238,7 @@ def _task_rows(task: str, data_dir: str | None) -> dict[str, dict]:
     return {s.id.split("-", 1)[1]: {"target": s.target, "choices": s.choices,
                                     "precision": s.meta.get("precision"),
                                     "categories": s.meta.get("categories") or {},
-                                    "prompt": t.prompt(s)}
+                                    "scorer": s.meta.get("scorer"), "prompt": t.prompt(s)}
             for s in t.samples(split)}
 
 
@@ -250,6 +258,22 @@ def read_mathvision(path: Path, task: str, data_dir: str | None) -> Iterator[Ite
         yield Item(key, str(x["response"] or ""), row["target"], row["choices"],
                    row["precision"], row["prompt"], verdict(x.get("correct")),
                    x.get("model_answer"), row["categories"])
+
+
+def read_logicvista(path: Path, task: str, data_dir: str | None) -> Iterator[Item]:
+    """LogicVista's published answers: question id -> {"answer": the model's text (a whole
+    transcript for some models: the scorer reads the assistant's turn)}; the answers and
+    skills from the task's local copy."""
+    entries = list(_object_entries(path, SHAPES["logicvista"]))
+    for qid, entry in entries:  # every entry checked before the task is read
+        _lacking(f"question {qid} of {path}", entry, ("answer",), "logicvista")
+    truth = _task_rows(task, data_dir)
+    for qid, entry in entries:
+        if qid not in truth:
+            raise VrbenchError(f"question {qid} of {path} is not in {task}.")
+        row = truth[qid]
+        yield Item(qid, str(entry["answer"] or ""), row["target"], row["choices"], None,
+                   row["prompt"], categories=row["categories"], scorer=row["scorer"])
 
 
 def _verdict(line: dict, key: str | None):
@@ -305,7 +329,8 @@ def read_vrbench(path: Path) -> Iterator[Item]:
 def _record(item: Item, task: str, reflection_mode: str) -> SampleRecord:
     rec = graded(task, item.doc_id, item.target, item.choices, item.precision, item.prompt,
                  [(item.response, None, None)], reflection_mode,
-                 categories=item.categories if any(item.categories.values()) else None)
+                 categories=item.categories if any(item.categories.values()) else None,
+                 scorer=item.scorer)
     if item.other_correct is not None:
         rec.other_correct, rec.other_extraction = [item.other_correct], item.other_extraction
     return rec
@@ -339,6 +364,8 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
         items = read_mathvista(source)
     elif fmt == "mathvision":
         items = read_mathvision(source, task, data_dir)
+    elif fmt == "logicvista":
+        items = read_logicvista(source, task, data_dir)
     elif fmt == "lmms-eval":
         items = read_lmms_eval(source, task, verdict_key)
     else:
@@ -391,7 +418,7 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
         unread = sum(r.other_correct is None for rs in kept.values() for r in rs)
         out = run.finish(results, summarize_groups(results, domains),
                          n_disagreements=len(disagree), n_without_verdict=unread)
-    if unread:
+    if unread and fmt not in WITHOUT_VERDICTS:
         print(f"vrbench: warning: {unread} response(s) of {path} carry no verdict vrbench "
               "can read (a boolean, 0 or 1, or true/false); they are graded but left out of "
               "the agreement.", file=sys.stderr)

@@ -7,6 +7,8 @@ task's results can report the two apart.
     DynaMath   the JSON answer's "short answer": a float within 0.001 of the answer (pi
                written as a multiple, "2π"), a multiple-choice letter (one letter, or the
                only one of A-E in the text), or text the answer contains
+    LogicVista the assistant's turn of a transcript; a bare list of letters or a number (what
+               the official LLM extraction returns) compared as a set with the answer's
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 from harness.scoring.grader import Grade
 from harness.scoring.grader import grade as rule_grade
@@ -86,4 +89,28 @@ def dynamath(response: str, target: str, scorer: dict) -> Grade | None:
     return Grade(right, read, "json", "dynamath:" + kind.replace(" ", "_"))
 
 
-SCORERS = {"dynamath": dynamath}
+# -- LogicVista -------------------------------------------------------------------------------
+_LETTER = r"[(\[]?[A-Ea-e][)\]]?"
+_LETTER_LIST = re.compile(rf"{_LETTER}(?:\s*(?:,|;|&|\band\b)?\s*{_LETTER})*")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def logicvista(response: str, target: str, scorer: dict) -> Grade | None:
+    """The answer after a transcript's "ASSISTANT:" (the official reading's first step);
+    a bare list of letters ("A, C", "C and A") or a number is read as the official LLM
+    extraction returns it, and right only as the same set as the answer's; a lone other
+    character is no answer, as officially. Anything else: None (vrbench's grader reads it)."""
+    entry = response.split("ASSISTANT:")[1] if "ASSISTANT:" in response else response
+    entry = entry.strip().rstrip(".").strip()
+    truth = sorted(x.strip().upper() for x in target.split(","))
+    if _LETTER_LIST.fullmatch(entry):
+        read = sorted(set(re.findall(r"[A-E]", re.sub(r"\band\b", " ", entry).upper())))
+        return Grade(read == truth, ", ".join(read), "bare", "logicvista:letters")
+    if _NUMBER.fullmatch(entry):
+        return Grade([entry] == truth, entry, "bare", "logicvista:number")
+    if len(entry) == 1:
+        return Grade(False, None, "bare", "logicvista:no_option")
+    return None
+
+
+SCORERS = {"dynamath": dynamath, "logicvista": logicvista}

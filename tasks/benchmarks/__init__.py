@@ -14,22 +14,30 @@ choice), the options, MathVista's rounding precision and the categories its resu
 broken down by (`results[task]["by_category"]`).
 
 The loaders live a family to a module (`mathvista`, `mathverse`, `mathvision`, `wemath`,
-`dynamath`, `training`), each with its published columns, its conversion of a row and its
-`BENCHMARKS`; a new benchmark is a new module and its line in `FAMILIES`.
+`dynamath`, `logicvista`, `training`), each with its published columns, its conversion of a
+row and its `BENCHMARKS`; a new benchmark is a new module and its line in `FAMILIES`.
 """
 
 from __future__ import annotations
 
 import json
 
-from tasks.benchmarks import dynamath, mathverse, mathvision, mathvista, training, wemath
+from tasks.benchmarks import (
+    dynamath,
+    logicvista,
+    mathverse,
+    mathvision,
+    mathvista,
+    training,
+    wemath,
+)
 from tasks.benchmarks.base import Benchmark, check_row
 from tasks.benchmarks.local import DATA_ENV, data_dir, open_split
 from vrbench.errors import VrbenchError
 
 __all__ = ["BENCHMARKS", "DATA_ENV", "Benchmark", "data_dir", "rows"]
 
-FAMILIES = (wemath, mathvista, mathverse, mathvision, dynamath, training)
+FAMILIES = (wemath, mathvista, mathverse, mathvision, dynamath, logicvista, training)
 BENCHMARKS = {b.name: b for family in FAMILIES for b in family.BENCHMARKS}
 
 
