@@ -26,7 +26,12 @@ SUITES = {"id": "the in-domain tasks (their train split trains)",
           "ood": "the OOD macro: near shifts of the in-domain tasks, one factor each",
           "far": "far shifts: new figures, skills or answer formats (not in the OOD macro)",
           "shifts": "every dial of every in-domain task at distances 1-3 (accuracy curves)",
-          "all": "id, ood and far"}
+          "all": "id, ood and far",
+          "reasoning6": "the six published reasoning benchmarks RL-for-VLM papers report "
+                        "(local copies: --data-dir)"}
+# the six, in the order papers' tables give them
+REASONING6 = ("mathvista_testmini", "mathvision_test", "mathverse_testmini_vision_only",
+              "dynamath", "wemath_testmini", "logicvista")
 
 __all__ = ["Sample", "Task", "decode_images", "load", "names", "resolve", "from_yaml"]
 
@@ -104,7 +109,8 @@ def resolve(spec: str | list[str], data_dir: str | None = None) -> list:
     out: list[str] = []
     for part in (p.strip() for p in parts if p.strip()):
         if part in SUITES:
-            out += grid() if part == "shifts" else names(None if part == "all" else part)
+            out += (grid() if part == "shifts" else list(REASONING6) if part == "reasoning6"
+                    else names(None if part == "all" else part))
         else:
             out.append(part)
     if not out:

@@ -1,8 +1,11 @@
 """The real benchmark rows and responses beside the checkout (../shared/real-benchmarks),
-for the tests that use them: readers, and copies written in the Hub's layouts."""
+for the tests that use them: readers, and copies written in the layouts the benchmarks are
+published in (`six_copies`; `python tests/realdata.py DIR` writes them for a run by hand)."""
 
 import io
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import datasets
@@ -68,3 +71,109 @@ def mathvista_items():
 def mathvision_items():
     for r in jsonl("responses_mathvision.jsonl"):
         yield r, r["answer"], r["options"] or None, None
+
+
+def mathvista_copy(base: Path, rows: list[dict], with_query: bool = True) -> None:
+    d = base / "AI4Math" / "MathVista"
+    feats = {"pid": S, "question": S, "image": S, "decoded_image": datasets.Image(),
+             "choices": datasets.List(S), "unit": S, "precision": datasets.Value("float64"),
+             "answer": S, "question_type": S, "answer_type": S,
+             "metadata": {"task": S, "context": S, "grade": S, "skills": datasets.List(S)}}
+    if with_query:
+        feats["query"] = S
+    rows = [r | {"decoded_image": png(i), "metadata": {k: r["metadata"][k] for k in (
+        "task", "context", "grade", "skills")}} for i, r in enumerate(rows)]
+    write(d, "data/testmini-00000-of-00001.parquet", rows, feats)
+    card(d, "- config_name: default\n  data_files:\n  - split: testmini\n    path: "
+             "data/testmini-*\n  - split: test\n    path: data/test-*\n")
+
+
+MATHVERSE_FEATS = {"sample_index": S, "problem_index": S, "problem_version": S, "question": S,
+                   "image": datasets.Image(), "answer": S, "question_type": S,
+                   "metadata": {"split": S, "source": S, "subject": S, "subfield": S},
+                   "query_wo": S, "query_cot": S}
+
+
+def mathverse_copy(base: Path) -> list[dict]:
+    """Both configs: testmini from the one problem published in its five versions,
+    testmini_text_only from the Text Only sample; returns the text-only rows."""
+    d = base / "AI4Math" / "MathVerse"
+    text_only = jsonl("mathverse/testmini_text_only_sample.jsonl")
+    versions = jsonl("mathverse/output_template_testmini.jsonl")
+    write(d, "testmini_text_only.parquet", [r | {"image": None} for r in text_only],
+          MATHVERSE_FEATS)
+    write(d, "testmini.parquet", [r | {"image": png(i)} for i, r in enumerate(versions)],
+          MATHVERSE_FEATS)
+    card(d, "- config_name: testmini\n  data_files:\n  - split: testmini\n    path: "
+            "\"testmini.parquet\"\n- config_name: testmini_text_only\n  data_files:\n"
+            "  - split: testmini\n    path: \"testmini_text_only.parquet\"\n")
+    return text_only
+
+
+def mathvision_copy(base: Path, split: str = "testmini") -> list[dict]:
+    """MATH-V's testmini rows (the same rows as in its test split) as the Hub has them."""
+    rows = jsonl("mathvision/testmini.jsonl")
+    feats = {"id": S, "question": S, "options": datasets.List(S), "image": S,
+             "decoded_image": datasets.Image(), "answer": S, "solution": S,
+             "level": datasets.Value("int64"), "subject": S}
+    write(base / "MathLLMs" / "MathVision", f"data/{split}-00000-of-00001.parquet",
+          [r | {"decoded_image": png(i)} for i, r in enumerate(rows)], feats)
+    return rows
+
+
+def dynamath_github(base: Path) -> None:
+    shutil.copytree(REAL / "dynamath", base / "DynaMath", ignore=shutil.ignore_patterns("results"))
+
+
+def wemath_copy(base: Path) -> list[dict]:
+    rows = jsonl("wemath/testmini_sample.jsonl")
+    feats = {"ID": S, "split": S, "knowledge concept": S, "question": S, "option": S,
+             "answer": S, "image_path": datasets.Image(), "key": S,
+             "question number": datasets.Value("int64"), "knowledge concept description": S}
+    write(base / "We-Math" / "We-Math", "data/testmini-00000-of-00001-adbfe22dcd3558e6.parquet",
+           [r | {"image_path": png(i)} for i, r in enumerate(rows)], feats)
+    return rows
+
+
+def dynamath_hub(base: Path) -> None:
+    """The shared rows as the Hub publishes DynaMath/DynaMath_Sample: a split a variant."""
+    d = base / "DynaMath" / "DynaMath_Sample"
+    feats = {"id": S, "question": S, "ground_truth": S, "answer_type": S, "subject": S,
+             "knowledge_level": S, "decoded_image": datasets.Image()}
+    configs = ""
+    for k in range(1, 11):
+        folder = REAL / "dynamath" / f"variant{k}"
+        published = json.loads((folder / "dataset.json").read_text())
+        rows = [{"id": qid, "question": r["question"], "ground_truth": r["answer"],
+                 "answer_type": r["answer_type"], "subject": r["subject"],
+                 "knowledge_level": r["level"],
+                 "decoded_image": {"bytes": (folder / r["image"]).read_bytes(), "path": None}}
+                for qid, r in published.items()]
+        write(d, f"data/sample_variant{k}-00000-of-00001.parquet", rows, feats)
+        configs += f"  - split: sample_variant{k}\n    path: data/sample_variant{k}-*\n"
+    card(d, f"- config_name: default\n  data_files:\n{configs}")
+
+
+def logicvista_copy(base: Path) -> Path:
+    """The shared rows in the GitHub repository's layout (data/dataset.json, data/images/)."""
+    data = base / "Yijia-Xiao" / "LogicVista" / "data"
+    data.mkdir(parents=True)
+    shutil.copy(REAL / "logicvista" / "dataset.json", data / "dataset.json")
+    shutil.copytree(REAL / "logicvista" / "images", data / "images")
+    return data
+
+
+def six_copies(base: Path) -> Path:
+    """Local copies of the six reasoning benchmarks, from the shared rows, in the layouts
+    they are published in: what `--data-dir` points at for `--tasks reasoning6`."""
+    mathvista_copy(base, jsonl("mathvista/testmini_sample.jsonl"))
+    mathvision_copy(base, "test")
+    mathverse_copy(base)
+    dynamath_github(base)
+    wemath_copy(base)
+    logicvista_copy(base)
+    return base
+
+
+if __name__ == "__main__":  # python tests/realdata.py DIR: the six copies, for a run by hand
+    print(six_copies(Path(sys.argv[1])))

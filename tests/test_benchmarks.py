@@ -138,6 +138,16 @@ def test_mathverse_by_version_with_a_text_only_problem(tmp_path, monkeypatch):
                                            "Vision Only": {"n": 1, "acc": 1.0}}
 
 
+def test_mathverse_vision_only_is_that_version_of_testmini(tmp_path, monkeypatch):
+    _mathverse(tmp_path)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    t = tasks.load("mathverse_testmini_vision_only")
+    (only,) = t.samples("test")
+    assert only.id == "mathverse-1" and only.meta["categories"]["version"] == "Vision Only"
+    # problem 1 is in two versions: in the full config its samples share an interval's cluster
+    assert only.meta["group"] == {"problem": "1", "version": "Vision Only"}
+
+
 def test_mathvision_from_the_hub_cache_layout(tmp_path, monkeypatch):
     rows = {"id": ["1", "2"], "question": ["Which shape?", "How many sides?"],
             "options": [["circle", "square"], []], "image": ["images/1.jpg", "images/2.jpg"],

@@ -7,10 +7,8 @@ level measured (bench/agreement.py breaks the disagreements down)."""
 import csv
 import json
 import re
-import shutil
 from pathlib import Path
 
-import datasets
 import pytest
 
 import tasks
@@ -19,14 +17,18 @@ from harness.scoring import grade
 from realdata import (
     REAL,
     ByPrompt,
-    S,
-    card,
+    dynamath_github,
+    dynamath_hub,
     jsonl,
+    logicvista_copy,
+    mathverse_copy,
+    mathvision_copy,
     mathvision_items,
+    mathvista_copy,
     mathvista_items,
     needs_real,
-    png,
-    write,
+    six_copies,
+    wemath_copy,
 )
 from tasks import decode_images
 from tasks.answers import LETTERS
@@ -37,25 +39,10 @@ from vrbench.cli import main
 pytestmark = needs_real
 
 # -- MathVista -------------------------------------------------------------------------------
-def _mathvista_copy(base: Path, rows: list[dict], with_query: bool = True) -> None:
-    d = base / "AI4Math" / "MathVista"
-    feats = {"pid": S, "question": S, "image": S, "decoded_image": datasets.Image(),
-             "choices": datasets.List(S), "unit": S, "precision": datasets.Value("float64"),
-             "answer": S, "question_type": S, "answer_type": S,
-             "metadata": {"task": S, "context": S, "grade": S, "skills": datasets.List(S)}}
-    if with_query:
-        feats["query"] = S
-    rows = [r | {"decoded_image": png(i), "metadata": {k: r["metadata"][k] for k in (
-        "task", "context", "grade", "skills")}} for i, r in enumerate(rows)]
-    write(d, "data/testmini-00000-of-00001.parquet", rows, feats)
-    card(d, "- config_name: default\n  data_files:\n  - split: testmini\n    path: "
-             "data/testmini-*\n  - split: test\n    path: data/test-*\n")
-
-
 @pytest.mark.parametrize("with_query", [True, False])
 def test_mathvista_loads_as_published_with_the_official_query(tmp_path, with_query):
     rows = jsonl("mathvista/testmini_sample.jsonl")
-    _mathvista_copy(tmp_path, rows, with_query)
+    mathvista_copy(tmp_path, rows, with_query)
     t = tasks.load("mathvista_testmini", str(tmp_path))
     samples = t.samples("test")
     assert len(samples) == 300
@@ -73,23 +60,8 @@ def test_mathvista_loads_as_published_with_the_official_query(tmp_path, with_que
 
 
 # -- MathVerse -------------------------------------------------------------------------------
-MATHVERSE_FEATS = {"sample_index": S, "problem_index": S, "problem_version": S, "question": S,
-                   "image": datasets.Image(), "answer": S, "question_type": S,
-                   "metadata": {"split": S, "source": S, "subject": S, "subfield": S},
-                   "query_wo": S, "query_cot": S}
-
-
 def test_mathverse_loads_both_published_configs(tmp_path):
-    d = tmp_path / "AI4Math" / "MathVerse"
-    text_only = jsonl("mathverse/testmini_text_only_sample.jsonl")
-    versions = jsonl("mathverse/output_template_testmini.jsonl")
-    write(d, "testmini_text_only.parquet", [r | {"image": None} for r in text_only],
-           MATHVERSE_FEATS)
-    write(d, "testmini.parquet", [r | {"image": png(i)} for i, r in enumerate(versions)],
-           MATHVERSE_FEATS)
-    card(d, "- config_name: testmini\n  data_files:\n  - split: testmini\n    path: "
-             "\"testmini.parquet\"\n- config_name: testmini_text_only\n  data_files:\n"
-             "  - split: testmini\n    path: \"testmini_text_only.parquet\"\n")
+    text_only = mathverse_copy(tmp_path)
     full = tasks.load("mathverse_testmini", str(tmp_path)).samples("test")
     assert [s.meta["categories"]["version"] for s in full] == [
         "Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only"]
@@ -110,13 +82,7 @@ def test_mathverse_loads_both_published_configs(tmp_path):
 
 # -- MATH-V -----------------------------------------------------------------------------------
 def test_mathvision_loads_as_published_with_its_own_prompt(tmp_path):
-    rows = jsonl("mathvision/testmini.jsonl")
-    d = tmp_path / "MathLLMs" / "MathVision"
-    feats = {"id": S, "question": S, "options": datasets.List(S), "image": S,
-             "decoded_image": datasets.Image(), "answer": S, "solution": S,
-             "level": datasets.Value("int64"), "subject": S}
-    write(d, "data/testmini-00000-of-00001.parquet",
-           [r | {"decoded_image": png(i)} for i, r in enumerate(rows)], feats)
+    rows = mathvision_copy(tmp_path)
     t = tasks.load("mathvision_testmini", str(tmp_path))
     got = t.samples("test")
     assert len(got) == 304
@@ -131,18 +97,8 @@ def test_mathvision_loads_as_published_with_its_own_prompt(tmp_path):
 
 
 # -- We-Math ----------------------------------------------------------------------------------
-def _wemath_copy(base: Path) -> list[dict]:
-    rows = jsonl("wemath/testmini_sample.jsonl")
-    feats = {"ID": S, "split": S, "knowledge concept": S, "question": S, "option": S,
-             "answer": S, "image_path": datasets.Image(), "key": S,
-             "question number": datasets.Value("int64"), "knowledge concept description": S}
-    write(base / "We-Math" / "We-Math", "data/testmini-00000-of-00001-adbfe22dcd3558e6.parquet",
-           [r | {"image_path": png(i)} for i, r in enumerate(rows)], feats)
-    return rows
-
-
 def test_wemath_options_and_the_official_diagnosis(tmp_path):
-    rows = _wemath_copy(tmp_path)
+    rows = wemath_copy(tmp_path)
     t = tasks.load("wemath_testmini", str(tmp_path))
     got = t.samples("test")
     assert len(got) == 342
@@ -176,29 +132,9 @@ def test_wemath_options_and_the_official_diagnosis(tmp_path):
 
 
 # -- DynaMath ---------------------------------------------------------------------------------
-def _dynamath_hub(base: Path) -> None:
-    """The shared rows as the Hub publishes DynaMath/DynaMath_Sample: a split a variant."""
-    d = base / "DynaMath" / "DynaMath_Sample"
-    feats = {"id": S, "question": S, "ground_truth": S, "answer_type": S, "subject": S,
-             "knowledge_level": S, "decoded_image": datasets.Image()}
-    configs = ""
-    for k in range(1, 11):
-        folder = REAL / "dynamath" / f"variant{k}"
-        published = json.loads((folder / "dataset.json").read_text())
-        rows = [{"id": qid, "question": r["question"], "ground_truth": r["answer"],
-                 "answer_type": r["answer_type"], "subject": r["subject"],
-                 "knowledge_level": r["level"],
-                 "decoded_image": {"bytes": (folder / r["image"]).read_bytes(), "path": None}}
-                for qid, r in published.items()]
-        write(d, f"data/sample_variant{k}-00000-of-00001.parquet", rows, feats)
-        configs += f"  - split: sample_variant{k}\n    path: data/sample_variant{k}-*\n"
-    card(d, f"- config_name: default\n  data_files:\n{configs}")
-
-
 def test_dynamath_loads_both_published_layouts_a_seed_at_a_time(tmp_path):
-    shutil.copytree(REAL / "dynamath", tmp_path / "github" / "DynaMath",
-                    ignore=shutil.ignore_patterns("results"))
-    _dynamath_hub(tmp_path / "hub")
+    dynamath_github(tmp_path / "github")
+    dynamath_hub(tmp_path / "hub")
     got = {lay: tasks.load("dynamath", str(tmp_path / lay)) for lay in ("github", "hub")}
     samples = {lay: t.samples("test") for lay, t in got.items()}
     assert len(samples["github"]) == 600  # 60 seeds x 10 variants
@@ -241,17 +177,8 @@ def test_dynamath_metrics_give_the_figures_of_the_authors_verdicts(model):
 
 
 # -- LogicVista -------------------------------------------------------------------------------
-def _logicvista_copy(base: Path) -> Path:
-    """The shared rows in the GitHub repository's layout (data/dataset.json, data/images/)."""
-    data = base / "Yijia-Xiao" / "LogicVista" / "data"
-    data.mkdir(parents=True)
-    shutil.copy(REAL / "logicvista" / "dataset.json", data / "dataset.json")
-    shutil.copytree(REAL / "logicvista" / "images", data / "images")
-    return data
-
-
 def test_logicvista_loads_with_the_official_prompt_and_its_skills(tmp_path):
-    _logicvista_copy(tmp_path)
+    logicvista_copy(tmp_path)
     t = tasks.load("logicvista", str(tmp_path))
     got = t.samples("test")
     published = json.loads((REAL / "logicvista" / "dataset.json").read_text())
@@ -278,7 +205,7 @@ def test_logicvista_answer_files_rescore_as_published(tmp_path, capsys, model):
     transcripts included): a result per reasoning skill, and where the answers are bare
     letters (GPT-4's, and the assistant's turn of LLaVA-NeXT's transcripts) the accuracy a
     set comparison of those letters gives, computed here apart."""
-    _logicvista_copy(tmp_path)
+    logicvista_copy(tmp_path)
     answers = REAL / "logicvista" / "answers" / f"{model}-answers.json"
     assert main(["rescore", str(answers), "--format", "logicvista", "--data-dir", str(tmp_path),
                  "--root", str(tmp_path / "runs")]) == 0
@@ -326,3 +253,30 @@ def test_a_long_prose_response_never_reaches_math_verify(monkeypatch):
     assert len(r["response"]) > 300
     assert grade(r["response"], "A", ["odd", "even"]).correct
     assert all(len(a) < 50 for a in handed), handed
+
+
+# -- the six as one suite ---------------------------------------------------------------------
+def test_reasoning6_is_one_run_and_the_table_papers_publish(tmp_path, tiny_model, capsys):
+    """`vrbench eval --tasks reasoning6 --limit 8` on copies of the shared rows in their
+    published layouts: one run holding all six (DynaMath's worst case among its figures),
+    and the leaderboard's table of the six with their average."""
+    data = six_copies(tmp_path / "data")
+    assert main(["eval", "--model", tiny_model, "--tasks", "reasoning6", "--limit", "8",
+                 "--max-new-tokens", "8", "--data-dir", str(data),
+                 "--root", str(tmp_path / "runs")]) == 0
+    shown = capsys.readouterr().out
+    assert "[reasoning6 average]" in shown and "dynamath: worst case" in shown
+    (run,) = (tmp_path / "runs").iterdir()
+    res = json.loads((run / "results.json").read_text())
+    assert list(res["results"]) == list(tasks.REASONING6)
+    assert res["results"]["dynamath"]["n_samples"] == 8
+    assert {"worst_case", "consistent", "official_read_ratio"} <= set(res["results"]["dynamath"])
+    assert res["results"]["dynamath"]["acc_ci95_kind"] == "clustered by problem"
+    assert res["groups"]["reasoning6"]["tasks"] == list(tasks.REASONING6)
+    assert main(["leaderboard", "--root", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "board")]) == 0
+    board = (tmp_path / "board" / "README.md").read_text()
+    assert ("| model | preset | MathVista | MATH-Vision | MathVerse | DynaMath | We-Math | "
+            "LogicVista | Avg |") in board
+    html_page = (tmp_path / "board" / "index.html").read_text()
+    assert "<table id=six>" in html_page

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.metrics import suite_averages, summarize_groups, summarize_task
 from harness.runs.rundir import RunDir, SampleRecord, graded, read_records
 from harness.runs.store import iter_jsonl
 from vrbench.errors import VrbenchError
@@ -416,7 +416,7 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
                 "n_samples": len(kept[t]), "data_sha256": digest} for t, d in domains.items()}})
         results = {t: summarize_task(kept[t], 1) for t in domains}
         unread = sum(r.other_correct is None for rs in kept.values() for r in rs)
-        out = run.finish(results, summarize_groups(results, domains),
+        out = run.finish(results, summarize_groups(results, domains) | suite_averages(results),
                          n_disagreements=len(disagree), n_without_verdict=unread)
     if unread and fmt not in WITHOUT_VERDICTS:
         print(f"vrbench: warning: {unread} response(s) of {path} carry no verdict vrbench "

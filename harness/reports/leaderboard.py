@@ -3,8 +3,9 @@
 One row per model under one setting: (run name, checkpoint step, generation preset, sample
 limit and token budget); runs of other settings get rows of their own. A row's cells are
 per-task accuracies, the ID, OOD and far macro averages (over the suites' own tasks only: a
-task of the user's or a published benchmark has its column but is in no average), mean
-response length and reflection ratio.
+task of the user's or a published benchmark has its column but is in no average), the
+average of the six reasoning benchmarks where a row has all six, mean response length and
+reflection ratio.
 With one seed a cell shows the accuracy and its 95% interval (Wilson for a task, the
 Agresti-Coull bound for an average); with several seeds, the mean over seeds +- its std and
 a t interval. Per column the best mean is marked, and so is every entry whose difference
@@ -12,7 +13,9 @@ from it is not significant at 5% (a two-sided test on the two means' standard er
 unpaired and so conservative; `vrbench compare` does the paired test of two runs).
 
 A second table follows the paper's reporting over training: per run name, the mean and
-the max over checkpoints of the seed-mean ID and OOD averages.
+the max over checkpoints of the seed-mean ID and OOD averages. Where rows scored any of the
+six reasoning benchmarks, a third is the table papers publish: a row per checkpoint, a
+column per benchmark and their average, each with its interval.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import tasks as task_registry
 from harness import stats
 from harness.reports.plots import plain, pyplot, save
 from harness.runs.index import Entry, checkpoint_results, index, printable
-from harness.runs.metrics import TRACKED, summarize_groups
+from harness.runs.metrics import TRACKED, macro_average, summarize_groups, task_variance
 from harness.runs.rundir import CONFIG, SAMPLES, RunDir
 from harness.runs.store import make_dirs, move, no_link, remove_tree, write_text_atomic
 from tasks import DOMAIN_LABELS, DOMAINS
@@ -96,15 +99,20 @@ class Board:
     splits: dict[str, list[str]] = field(default_factory=dict)  # domain -> the splits scored
 
 
-AVERAGES = tuple(f"{DOMAIN_LABELS[d]} avg" for d in DOMAINS)  # "ID avg", "OOD avg", "Far avg"
+DOMAIN_AVERAGES = tuple(f"{DOMAIN_LABELS[d]} avg" for d in DOMAINS)  # "ID avg", "OOD avg"...
+SIX = "Reasoning-6 avg"  # the six benchmarks' average, where a row has all six
+AVERAGES = (*DOMAIN_AVERAGES, SIX)
+# the six as papers' tables head them
+SIX_LABELS = dict(zip(task_registry.REASONING6, ("MathVista", "MATH-Vision", "MathVerse",
+                                                 "DynaMath", "We-Math", "LogicVista"),
+                      strict=True))
 COLUMNS = tuple(m for m in TRACKED if m.column)  # behaviour columns: means over the tasks
 # with the task columns, ratios in [0, 1]
 _RATIO = (*AVERAGES, *(m.column for m in COLUMNS if m.ratio))
 
 
 def _task_cell_value(r: dict) -> tuple:
-    return (r["acc"], math.sqrt(stats.agresti_coull_var(r["acc"], r["n_samples"])),
-            r.get("acc_ci95"))
+    return r["acc"], math.sqrt(task_variance(r)), r.get("acc_ci95")
 
 
 def _mean_of(results: dict, key: str) -> float | None:
@@ -157,6 +165,10 @@ def build_from(entries: list[Entry], root: Path) -> Board:
                 values[f"{DOMAIN_LABELS[dom]} avg"].append((g["acc"], g["acc_stderr"],
                                                             g["acc_ci95"]))
                 averaged[f"{DOMAIN_LABELS[dom]} avg"] = tuple(g["tasks"])
+            if all(t in res for t in task_registry.REASONING6):
+                six = macro_average({t: res[t][0] for t in task_registry.REASONING6})
+                values[SIX].append((six["acc"], six["acc_stderr"], six["acc_ci95"]))
+                averaged[SIX] = task_registry.REASONING6
             if "id" in groups_ and "ood" in groups_:
                 values["ID - OOD"].append((groups_["id"]["acc"] - groups_["ood"]["acc"], None,
                                            None))
@@ -172,9 +184,11 @@ def build_from(entries: list[Entry], root: Path) -> Board:
         rows.append(Row(name, step, epochs[0] if epochs else None, preset, setting,
                         sorted(per_seed), cells, runs))
     rows.sort(key=lambda r: (r.name, r.step or 0, r.preset, r.setting))
+    six = [*(t for t in task_registry.REASONING6 if t in domains), SIX]
     columns = [c for dom in DOMAINS for c in
-               [*(t for t in sorted(domains) if domains[t] == dom), f"{DOMAIN_LABELS[dom]} avg"]
-               ] + [m.column for m in COLUMNS]
+               [*(six if dom == "ood" else ()),
+                *(t for t in sorted(domains) if domains[t] == dom and t not in six),
+                f"{DOMAIN_LABELS[dom]} avg"]] + [m.column for m in COLUMNS]
     columns = [c for c in columns if any(c in r.cells for r in rows)]
     for col in columns:
         if col not in {m.column for m in COLUMNS}:  # accuracy columns: higher is better
@@ -304,6 +318,12 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         cells += ["-"] * (4 - len(cells))
         lines.append(f"| {md(t['name'])} | {md(t['preset'])} | {t['checkpoints']} | "
                      + " | ".join(cells) + " |")
+    if (six := six_table(board)) is not None:
+        head, rows = six
+        lines += ["", "## The reasoning six", "", md(SIX_NOTE), "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                  *("| " + " | ".join(md(c) if i < 2 else c for i, c in enumerate(row)) + " |"
+                    for row in rows)]
     if figure:
         lines += ["", f"![ID and OOD accuracy]({figure})"]
     lines += ["", "## Runs", "", f"Run directories (relative to {md_code(board.root)}) behind "
@@ -313,6 +333,25 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         lines.append(f"- {md(_label(r))} ({md(r.preset)}): "
                      + ", ".join(md_code(printable(_rel(p, board.root))) for p in r.runs))
     return "\n".join(lines) + "\n"
+
+
+SIX_NOTE = ("As RL-for-VLM papers publish it: accuracy in % on each benchmark's published "
+            "split, with its 95% interval (clustered by problem where samples share one: "
+            "DynaMath's variants of a seed, We-Math's parts of a problem), and their average "
+            "where a row has all six. DynaMath's worst case and We-Math's strict score are in "
+            "each run's results.json.")
+
+
+def six_table(board: Board) -> tuple[list[str], list[list[str]]] | None:
+    """The table papers publish, where rows scored any of the six: a row per model and
+    setting, a column per benchmark and the average; None where none did."""
+    cols = [t for t in task_registry.REASONING6 if t in board.domains]
+    if not cols:
+        return None
+    head = ["model", "preset", *(SIX_LABELS[t] for t in cols), "Avg"]
+    rows = [[_label(r), r.preset, *(_fmt(r.cells.get(c), c) for c in [*cols, SIX])]
+            for r in board.rows if any(c in r.cells for c in cols)]
+    return head, rows
 
 
 def splits_sentence(board: Board) -> str:
@@ -349,7 +388,8 @@ def to_csv(board: Board) -> str:
 
 
 # a fixed colour per average, so that every board draws ID, OOD and far alike
-AVERAGE_COLOURS = dict(zip(AVERAGES, ("tab:blue", "tab:orange", "tab:green"), strict=True))
+AVERAGE_COLOURS = dict(zip(AVERAGES, ("tab:blue", "tab:orange", "tab:green", "tab:purple"),
+                           strict=True))
 
 
 def figure(board: Board, path: Path) -> Path:
@@ -439,10 +479,18 @@ def to_html(board: Board, command: str, figure_png: Path | None,
         b64 = base64.b64encode(figure_png.read_bytes()).decode()
         img = f'<img id="figure" alt="accuracy per row" src="data:image/png;base64,{b64}">'
     summary = [*(_md_html(v) for v in verdicts), *map(html.escape, summary_lines(board))]
+    six = ""
+    if (table := six_table(board)) is not None:
+        head_, rows_ = table
+        six = ("<h2>The reasoning six</h2><p>" + html.escape(SIX_NOTE) + "</p><table id=six>"
+               "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head_)
+               + "</tr></thead><tbody>" + "".join(
+                   "<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row)
+                   + "</tr>" for row in rows_) + "</tbody></table>")
     page = string.Template(resources.files("harness.reports").joinpath(
         "templates/leaderboard.html").read_text(encoding="utf-8"))
     return page.substitute(
-        command=html.escape(command), ths=ths, rows="\n".join(body), img=img,
+        command=html.escape(command), ths=ths, rows="\n".join(body), img=img, six=six,
         data=html.escape(json.dumps(board.columns)), splits=html.escape(splits_sentence(board)),
         summary="\n".join(f"<li>{line}</li>" for line in summary),
         figures="\n".join(f'<li><a href="{html.escape(f)}">{html.escape(f)}</a></li>'

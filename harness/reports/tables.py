@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tasks import DOMAINS
+
 
 def pct(x: float | None, signed: bool = False) -> str:
     """A ratio as a percentage with one decimal ("-" for none)."""
@@ -69,11 +71,32 @@ def results_table(out: dict) -> str:
                      pct(r.get("format_ratio")), str(r["n_errors"])))
     for dom, g in out["groups"].items():
         ci = g["acc_ci95"]
-        rows.append((f"[{dom} average]", dom, "", pct(g["acc"]),
+        rows.append((f"[{dom} average]", dom if dom in DOMAINS else "", "", pct(g["acc"]),
                      f"{pct(ci[0])}-{pct(ci[1])}", "",
                      "-" if g["length_mean"] is None else f"{g['length_mean']:.0f}",
                      "", "", "", ""))
-    return text_table(rows, right=tuple(range(1, len(head))), rule=True)
+    return "\n".join([text_table(rows, right=tuple(range(1, len(head))), rule=True),
+                      *benchmark_lines(out["results"])])
+
+
+def benchmark_lines(results: dict) -> list[str]:
+    """What a published benchmark reports beside accuracy: DynaMath's worst case and
+    consistency, We-Math's scores, and how much of the answers its own matching read."""
+    out = []
+    for name, r in results.items():
+        if "worst_case" in r:
+            (lo, hi), sizes = r["worst_case_ci95"], sorted(set(r["variants_per_seed"]))
+            out.append(f"{name}: worst case {pct(r['worst_case'])}% [{pct(lo)}-{pct(hi)}] "
+                       f"over {r['n_seeds']} seeds ({'-'.join(map(str, sizes))} variants "
+                       f"each), consistent {pct(r['consistent'])}%")
+        if r.get("diagnosis", {}).get("score_strict") is not None:
+            d = r["diagnosis"]
+            out.append(f"{name}: score {pct(d['score_strict'])}% strict, "
+                       f"{pct(d['score_loose'])}% loose ({d['n_problems']} multi-step problems)")
+        if r.get("official_read_ratio") is not None:
+            out.append(f"{name}: its own matching read {pct(r['official_read_ratio'])}% of the "
+                       "answers; vrbench's grader read the rest")
+    return out
 
 
 def shift_table(curves: list[dict]) -> str:

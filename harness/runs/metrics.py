@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from harness import analyzers, stats
 from harness.runs.rundir import SampleRecord
 from harness.scoring import official
-from tasks import DOMAINS
+from tasks import DOMAINS, REASONING6
 
 
 @dataclass(frozen=True)
@@ -150,24 +150,36 @@ def by_category(records: list[SampleRecord]) -> dict:
 
 
 def summarize_groups(results: dict, task_domains: dict[str, str]) -> dict:
-    """Macro average of task accuracy per domain, with a 95% interval from the tasks'
-    Agresti-Coull variances (an upper bound for scores in [0, 1], and never zero-width)."""
+    """Macro average of task accuracy per domain (`macro_average`)."""
     groups = {}
     for dom in DOMAINS:
         names = [t for t, d in task_domains.items() if d == dom and results[t]["acc"] is not None]
-        if not names:
-            continue
-        mean = sum(results[t]["acc"] for t in names) / len(names)
-        se = sum(_variance(results[t]) for t in names) ** 0.5 / len(names)
-        lengths = [results[t]["length_mean"] for t in names if "length_mean" in results[t]]
-        groups[dom] = {"tasks": names, "acc": mean, "acc_stderr": se,
-                       "acc_ci95": [max(0.0, mean - stats.Z95 * se),
-                                    min(1.0, mean + stats.Z95 * se)],
-                       "length_mean": sum(lengths) / len(lengths) if lengths else None}
+        if names:
+            groups[dom] = macro_average({t: results[t] for t in names})
     return groups
 
 
-def _variance(r: dict) -> float:
+def suite_averages(results: dict) -> dict:
+    """The six reasoning benchmarks' average where a run scored all six ("reasoning6")."""
+    if all(results.get(t, {}).get("acc") is not None for t in REASONING6):
+        return {"reasoning6": macro_average({t: results[t] for t in REASONING6})}
+    return {}
+
+
+def macro_average(results: dict[str, dict]) -> dict:
+    """The mean of these tasks' accuracies, with a 95% interval from their variances
+    (`task_variance`: Agresti-Coull's, an upper bound for scores in [0, 1] and never
+    zero-width, or the clustered one), and their mean response length."""
+    names = list(results)
+    mean = sum(results[t]["acc"] for t in names) / len(names)
+    se = sum(task_variance(results[t]) for t in names) ** 0.5 / len(names)
+    lengths = [results[t]["length_mean"] for t in names if "length_mean" in results[t]]
+    return {"tasks": names, "acc": mean, "acc_stderr": se,
+            "acc_ci95": [max(0.0, mean - stats.Z95 * se), min(1.0, mean + stats.Z95 * se)],
+            "length_mean": sum(lengths) / len(lengths) if lengths else None}
+
+
+def task_variance(r: dict) -> float:
     """A task accuracy's variance in a domain's average: Agresti-Coull's, or the clustered
     one where the task's samples share problems and it is the larger."""
     var = stats.agresti_coull_var(r["acc"], r["n_samples"])

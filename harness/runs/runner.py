@@ -22,7 +22,7 @@ import tasks as task_registry
 from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
 from harness.backends.checkpoint import check_checkpoint
 from harness.runs.config import EvalConfig
-from harness.runs.metrics import summarize_groups, summarize_task
+from harness.runs.metrics import suite_averages, summarize_groups, summarize_task
 from harness.runs.provenance import checkpoint_info, model_sha256
 from harness.runs.ranks import Dist
 from harness.runs.rundir import RunDir, SampleRecord, graded
@@ -179,7 +179,8 @@ def _finish(run: RunDir, work: list, task_list: list[Task], n_resp: int, cfg: Ev
         by_task[r.task].append(r)
     results = {t.name: summarize_task(by_task[t.name], n_resp, cfg.pass_k)
                | t.summarize([(r.group, r.acc) for r in by_task[t.name]]) for t in task_list}
-    return run.finish(results, summarize_groups(results, {t.name: t.domain for t in task_list}),
+    groups = summarize_groups(results, {t.name: t.domain for t in task_list})
+    return run.finish(results, groups | suite_averages(results),
                       timing={"seconds_this_session": round(elapsed, 3),
                               "generated_tokens_this_session": sum(n for _, n, _ in per_rank)},
                       distributed={"world_size": len(per_rank),

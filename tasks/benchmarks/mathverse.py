@@ -3,6 +3,7 @@ CoT query; options parsed from the question."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tasks.answers import LETTERS
@@ -35,11 +36,23 @@ def convert(row: dict, root: Path) -> dict:
                                 "subfield": meta.get("subfield")}}}
 
 
+def _only(version: str):
+    """The rows of one problem version (the testmini config holds all five)."""
+    def select(rows: list[dict]) -> list[dict]:
+        return [r for r in rows if json.loads(r["meta"])["categories"]["version"] == version]
+    return select
+
+
 BENCHMARKS = (
     Benchmark("mathverse_testmini", "AI4Math/MathVerse", "testmini", "ood", "expression",
               convert, "MathVerse testmini (3940 = 788 problems x 5 versions): the CoT "
               "query, options parsed from question_for_eval; by problem version, subject "
               "and subfield", COLUMNS, config="testmini",
+              optional=("question_for_eval", "problem_index", "query_wo")),
+    Benchmark("mathverse_testmini_vision_only", "AI4Math/MathVerse", "testmini", "ood",
+              "expression", convert, "MathVerse testmini, Vision Only version (788: the "
+              "problem drawn into the image; OpenCompass's reasoning six): the CoT query",
+              COLUMNS, config="testmini", select=_only("Vision Only"),
               optional=("question_for_eval", "problem_index", "query_wo")),
     Benchmark("mathverse_testmini_text_only", "AI4Math/MathVerse", "testmini", "ood",
               "expression", convert, "MathVerse testmini, Text Only version (788, no "
