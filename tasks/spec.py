@@ -253,15 +253,16 @@ class Task:
         return self.prompt_template.replace("{question}", sample.question).replace(
             "{options}", lettered(sample.choices))
 
-    def summarize(self, scored: list[tuple[dict | None, float]]) -> dict:
+    def summarize(self, scored: list[tuple[dict | None, float]], interval) -> dict:
         """The task's own results beyond accuracy, from each scored sample's group (the
         `group` of its meta) and accuracy: a published benchmark's own figures, such as
-        We-Math's diagnosis or DynaMath's worst case; {} for most tasks."""
+        We-Math's diagnosis or DynaMath's worst case, a share's 95% interval by
+        `interval(k, n)`; {} for most tasks."""
         if self.benchmark is None or not scored:
             return {}
         from tasks.benchmarks import BENCHMARKS
         hook = BENCHMARKS[self.benchmark].summarize
-        return hook(scored) if hook is not None else {}
+        return hook(scored, interval) if hook is not None else {}
 
 
 # A task YAML's fields: (types, required).

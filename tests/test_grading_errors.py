@@ -10,9 +10,8 @@ import pytest
 from math_verify.errors import TimeoutException
 
 import tasks
-from harness.runs import rundir
 from harness.runs.runner import evaluate
-from harness.scoring import grade, grader
+from harness.scoring import grade, grader, official
 from helpers import N, ScriptedBackend, first, scripted_answers
 from vrbench.cli import main
 
@@ -38,14 +37,14 @@ def test_every_sample_records_how_it_was_graded(tmp_path):
 
 @pytest.mark.parametrize("where", ["grade", "extract"])
 def test_a_grader_exception_is_recorded_counted_and_never_wrong(tmp_path, monkeypatch, where):
-    real_grade, real_extract = rundir.grade, grader.extract
+    real_grade, real_extract = official.grade, grader.extract
 
     def broken(text, *args, **kw):
         if "999" in text:  # the wrong answers: a bug that would pass for "wrong" if hidden
             raise ZeroDivisionError("a grader bug")
         return (real_grade if where == "grade" else real_extract)(text, *args, **kw)
     if where == "grade":
-        monkeypatch.setattr(rundir, "grade", broken)
+        monkeypatch.setattr(official, "grade", broken)
     else:  # the analyzers read the answer too
         monkeypatch.setattr("harness.analyzers.extract", broken)
     out = _run(tmp_path)
@@ -62,7 +61,7 @@ def test_a_grader_exception_is_recorded_counted_and_never_wrong(tmp_path, monkey
 def test_eval_shows_grading_errors_at_the_end(tmp_path, tiny_model, monkeypatch, capsys):
     def broken(*args, **kw):
         raise ValueError("no")
-    monkeypatch.setattr(rundir, "grade", broken)
+    monkeypatch.setattr(official, "grade", broken)
     assert main(["eval", "--model", tiny_model, "--tasks", "count_shapes", "--limit", "2",
                  "--max-new-tokens", "4", "--output", str(tmp_path / "run"),
                  "--no-progress"]) == 0

@@ -7,6 +7,7 @@ import pytest
 from harness.runs.metrics import summarize_task
 from harness.runs.rundir import graded
 from harness.scoring import official
+from harness.stats import wilson_interval
 from tasks.benchmarks.dynamath import metrics
 
 FLOAT = {"name": "dynamath", "answer_type": "float"}
@@ -69,7 +70,7 @@ def test_worst_case_and_consistency_of_constructed_verdicts():
     # seed a: all right; b: all wrong; c: 2 of 3 right
     scored = [({"problem": p}, a) for p, accs in (("a", [1, 1, 1]), ("b", [0, 0, 0]),
                                                   ("c", [1, 1, 0])) for a in accs]
-    m = metrics(scored)
+    m = metrics(scored, wilson_interval)
     assert m["average"] == pytest.approx(5 / 9) and m["worst_case"] == pytest.approx(1 / 3)
     assert m["consistent"] == pytest.approx(2 / 3) and m["n_seeds"] == 3
     assert m["variants_per_seed"] == [3, 3]

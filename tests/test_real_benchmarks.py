@@ -14,6 +14,7 @@ import pytest
 import tasks
 from harness.runs.runner import evaluate
 from harness.scoring import grade
+from harness.stats import wilson_interval
 from realdata import (
     REAL,
     ByPrompt,
@@ -166,7 +167,7 @@ def test_dynamath_metrics_give_the_figures_of_the_authors_verdicts(model):
     the average the file's per-variant counts imply and the worst case its per-seed counts
     imply (a seed counts when all 10 variants are right), exactly."""
     scored, rows = _dynamath_verdicts(REAL / "dynamath" / "results" / f"{model}-result.csv")
-    m = metrics(scored)
+    m = metrics(scored, wilson_interval)
     per_variant = next(r for r in rows if r[0] == "# of correct per variant")
     seeds = [r for r in rows if r and re.fullmatch(r"Q\d+", r[0])]
     assert m["n_seeds"] == len(seeds) == 501 and m["variants_per_seed"] == [10, 10]

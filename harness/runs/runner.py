@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import tasks as task_registry
+from harness import stats
 from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
 from harness.backends.checkpoint import check_checkpoint
 from harness.runs.config import EvalConfig
@@ -178,7 +179,8 @@ def _finish(run: RunDir, work: list, task_list: list[Task], n_resp: int, cfg: Ev
     for r in run.first_records({(t.name, s.id) for t, s in work}):
         by_task[r.task].append(r)
     results = {t.name: summarize_task(by_task[t.name], n_resp, cfg.pass_k)
-               | t.summarize([(r.group, r.acc) for r in by_task[t.name]]) for t in task_list}
+               | t.summarize([(r.group, r.acc) for r in by_task[t.name]], stats.wilson_interval)
+               for t in task_list}
     groups = summarize_groups(results, {t.name: t.domain for t in task_list})
     return run.finish(results, groups | suite_averages(results),
                       timing={"seconds_this_session": round(elapsed, 3),

@@ -14,6 +14,7 @@ from tasks.answers import LETTERS
 from vrbench.errors import VrbenchError
 
 BOXED = "\nPut the final answer in \\boxed{}."
+Interval = Callable[[int, int], tuple[float, float]]  # k right of n -> a 95% interval
 IMAGE = "image"  # a column kind: an Image cell ({bytes, path}) or a path in the dataset
 S, N = (str,), (str, None)  # the column kinds most columns have: text, or text or nothing
 
@@ -29,8 +30,8 @@ class Benchmark:
     skill: str  # what it tests, in a phrase
     columns: dict[str, tuple]  # published column -> its kinds (types, None, IMAGE)
     config: str | None = None  # the published config (subset)
-    summarize: Callable[[list[tuple]], dict] | None = None  # extra results from each scored
-    # sample's (group, accuracy)
+    summarize: Callable[[list[tuple], Interval], dict] | None = None  # extra results from
+    # each scored sample's (group, accuracy); shares get their intervals from the Interval
     select: Callable[[list[dict]], list[dict]] | None = None  # rows of a derived split
     optional: tuple[str, ...] = field(default=())  # columns an older copy may lack
     data_files: tuple[str, ...] = ()  # where the rows are when no card or file name says

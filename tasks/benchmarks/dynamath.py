@@ -26,7 +26,16 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks.benchmarks.base import IMAGE, Benchmark, N, S, check_row, first_image, inline_choices
+from tasks.benchmarks.base import (
+    IMAGE,
+    Benchmark,
+    Interval,
+    N,
+    S,
+    check_row,
+    first_image,
+    inline_choices,
+)
 from tasks.benchmarks.local import open_split, roots
 from vrbench.errors import VrbenchError
 
@@ -135,12 +144,11 @@ def convert(row: dict, root: Path) -> dict:
                                 "answer type": kind}}}
 
 
-def metrics(scored: list[tuple[dict | None, float]]) -> dict:
+def metrics(scored: list[tuple[dict | None, float]], interval: Interval) -> dict:
     """DynaMath's own figures from each scored variant's (group, accuracy): the average over
     variants, the worst case (the share of seeds whose every scored variant is right, with
-    its Wilson interval: seeds are independent), the share answered consistently (every
+    its `interval(k, n)`: seeds are independent), the share answered consistently (every
     variant right, or every one wrong), and the reasoning robustness (worst / average)."""
-    from harness import stats
     seeds: dict[str, list[float]] = {}
     for g, acc in scored:
         seeds.setdefault(str((g or {}).get("problem")), []).append(acc)
@@ -152,8 +160,8 @@ def metrics(scored: list[tuple[dict | None, float]]) -> dict:
     sizes = [len(accs) for accs in seeds.values()]
     return {"n_seeds": n, "variants_per_seed": [min(sizes), max(sizes)],
             "average": average, "worst_case": worst / n,
-            "worst_case_ci95": list(stats.wilson_interval(worst, n)),
-            "consistent": steady / n, "consistent_ci95": list(stats.wilson_interval(steady, n)),
+            "worst_case_ci95": list(interval(worst, n)),
+            "consistent": steady / n, "consistent_ci95": list(interval(steady, n)),
             "reasoning_robustness": worst / n / average if average else None}
 
 

@@ -77,5 +77,5 @@ BENCHMARKS = (
               convert, "We-Math testmini (1740): the official prompt and answer template "
               "(<Answer>: <<B>>); accuracy by step count and knowledge concept, and the "
               "four-way diagnosis (IK, IG, CM, RM; strict and loose scores)",
-              COLUMNS, summarize=lambda scored: {"diagnosis": wemath_diagnosis(scored)}),
+              COLUMNS, summarize=lambda scored, _interval: {"diagnosis": wemath_diagnosis(scored)}),
 )
