@@ -175,5 +175,92 @@ def six_copies(base: Path) -> Path:
     return base
 
 
-if __name__ == "__main__":  # python tests/realdata.py DIR: the six copies, for a run by hand
-    print(six_copies(Path(sys.argv[1])))
+def per_model_files(folder: Path) -> list[tuple[str, str, Path]]:
+    """The shared responses as each model's file was published: MathVista's output JSON
+    (pid -> problem), MATH-V's outputs JSONL, LogicVista's answers JSON; (format, model,
+    file) each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    by_model: dict[str, dict] = {}
+    for r in jsonl("responses_mathvista.jsonl"):
+        by_model.setdefault(r["model"], {})[r["pid"]] = {
+            "question_type": r["question_type"], "answer_type": r["answer_type"],
+            "choices": r["choices"], "precision": r["precision"], "unit": r["unit"],
+            "answer": r["answer"], "response": r["response"],
+            "extraction": r["official_extraction"], "prediction": r["official_prediction"],
+            "true_false": r["official_correct"]}
+    for model, problems in by_model.items():
+        (path := folder / f"output_{model}.json").write_text(json.dumps(problems))
+        out.append(("mathvista", model, path))
+    lines: dict[str, list[str]] = {}
+    for r in jsonl("responses_mathvision.jsonl"):
+        lines.setdefault(r["model"], []).append(json.dumps({
+            "id": r["id"], "options": r["options"], "answer": r["answer"],
+            "response": r["response"], "model_answer": r["official_extraction"],
+            "correct": r["official_correct"]}))
+    for model, rows in lines.items():
+        (path := folder / f"{model}.jsonl").write_text("\n".join(rows) + "\n")
+        out.append(("mathvision", model, path))
+    for path in sorted((REAL / "logicvista" / "answers").glob("*-answers.json")):
+        out.append(("logicvista", path.name.removesuffix("-answers.json"), path))
+    return out
+
+
+def dynamath_official() -> str:
+    """The authors' DynaMath verdicts of four models (all 501 seeds x 10 variants) through
+    vrbench's metric code: a markdown table of the average (clustered by seed) and the worst
+    case (Wilson over seeds)."""
+    import csv
+    import re
+
+    from harness import stats
+    from tasks.benchmarks.dynamath import metrics
+    lines = ["| model | variants | average % | worst case % | consistent % |",
+             "|---|---|---|---|---|"]
+    for path in sorted((REAL / "dynamath" / "results").glob("*-result.csv")):
+        rows = [r for r in csv.reader(path.open()) if r and re.fullmatch(r"Q\d+", r[0])]
+        scored = [({"problem": r[0]}, float(r[k] == "correct")) for r in rows
+                  for k in range(1, 11)]
+        m = metrics(scored, stats.wilson_interval)
+        avg = stats.clustered_summary([a for _, a in scored], [g["problem"] for g, _ in scored])
+        lo, hi = avg["acc_ci95"]
+        wlo, whi = m["worst_case_ci95"]
+        lines.append(f"| {path.name.removesuffix('-result.csv')} | {len(scored)} | "
+                     f"{100 * m['average']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] | "
+                     f"{100 * m['worst_case']:.2f} [{100 * wlo:.1f}, {100 * whi:.1f}] | "
+                     f"{100 * m['consistent']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def real_models(root: Path, board: Path) -> Path:
+    """The real models' published responses rescored under `root`, and their leaderboard
+    in `board` (scores only; the responses stay under `root`), DynaMath's official verdicts
+    beside it in dynamath.md."""
+    import tempfile
+
+    from harness.reports import leaderboard
+    from vrbench.cli import main
+    with tempfile.TemporaryDirectory() as tmp:
+        data = logicvista_copy(Path(tmp) / "data").parents[2]
+        for fmt, model, path in per_model_files(Path(tmp) / "files"):
+            if main(["rescore", str(path), "--format", fmt, "--model-name", model,
+                     "--data-dir", str(data), "--root", str(root)]) != 0:
+                raise SystemExit(f"rescoring {path} failed")
+    command = f"python tests/realdata.py --real-models {root} {board}"
+    leaderboard.write(root, board, command, force=True)
+    (board / "dynamath.md").write_text(
+        "# DynaMath: the authors' verdicts through vrbench's metric code\n\n"
+        f"Regenerate: `{command}`. The authors' per-variant verdicts of four models on all 501 "
+        "seeds (no responses are published): the average over the 5,010 variants with its "
+        "interval clustered by seed, the worst case (a seed counts when all ten variants are "
+        "right) with its Wilson interval over seeds, and the share of seeds answered "
+        "consistently.\n\n" + dynamath_official())
+    return board
+
+
+if __name__ == "__main__":  # python tests/realdata.py DIR: the six copies, for a run by hand;
+    # python tests/realdata.py --real-models ROOT BOARD: the real models' leaderboard
+    if sys.argv[1] == "--real-models":
+        print(real_models(Path(sys.argv[2]), Path(sys.argv[3])))
+    else:
+        print(six_copies(Path(sys.argv[1])))

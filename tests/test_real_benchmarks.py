@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import tasks
+from harness.reports.leaderboard import md
 from harness.runs.runner import evaluate
 from harness.scoring import grade
 from harness.stats import wilson_interval
@@ -28,6 +29,7 @@ from realdata import (
     mathvista_copy,
     mathvista_items,
     needs_real,
+    real_models,
     six_copies,
     wemath_copy,
 )
@@ -280,4 +282,30 @@ def test_reasoning6_is_one_run_and_the_table_papers_publish(tmp_path, tiny_model
     assert ("| model | preset | MathVista | MATH-Vision | MathVerse | DynaMath | We-Math | "
             "LogicVista | Avg |") in board
     html_page = (tmp_path / "board" / "index.html").read_text()
-    assert "<table id=six>" in html_page
+    assert "<h2>The reasoning six</h2>" in html_page and "<th>LogicVista</th>" in html_page
+
+
+# -- the real models' leaderboard --------------------------------------------------------------
+def test_the_real_models_page_is_what_the_shared_responses_give(tmp_path):
+    """leaderboard/real-models regenerated from the shared responses: a row per model, its
+    score beside the official verdicts' (MathVista and MATH-Vision publish theirs), no
+    response text on the page, and the published page's tables unchanged."""
+    board = real_models(tmp_path / "runs", tmp_path / "board")
+    page = (board / "README.md").read_text()
+    models = {r["model"] for name in ("responses_mathvista.jsonl", "responses_mathvision.jsonl")
+              for r in jsonl(name)}
+    against = page.split("## Against the official verdicts")[1].split("## ")[0]
+    assert all(f"| {md(m)} | " in against for m in models)
+    assert against.count("\n| ") - 1 == len(models)  # the head, a row per model
+    texts = [r["response"] for name in ("responses_mathvista.jsonl", "responses_mathvision.jsonl")
+             for r in jsonl(name) if len(r["response"]) > 60]
+    assert not any(t[:60] in (board / f).read_text()
+                   for t in texts for f in ("README.md", "index.html", "leaderboard.csv"))
+    assert "| gpt4o | 5010 | 63.33" in (board / "dynamath.md").read_text().lower()
+
+    def tables(text):
+        return [line for line in text.splitlines() if line.startswith("|")]
+    published = Path(__file__).parents[1] / "leaderboard" / "real-models"
+    assert tables((published / "README.md").read_text()) == tables(page)
+    assert (published / "dynamath.md").read_text().split("\n\n", 2)[2] == (
+        board / "dynamath.md").read_text().split("\n\n", 2)[2]

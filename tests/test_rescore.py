@@ -67,8 +67,17 @@ def test_every_format_on_responses_made_here(tmp_path, capsys):
         out.rename(root / fmt)
     assert {e.name for e in index(root)} == {f"made-{f}" for f in runs}
     assert main(["leaderboard", "--root", str(root), "--out", str(tmp_path / "board")]) == 0
-    assert "| made-mathvision | rescored:mathvision |" in (
-        tmp_path / "board" / "README.md").read_text()
+    board = (tmp_path / "board" / "README.md").read_text()
+    assert "| made-mathvision | rescored:mathvision |" in board
+    # vrbench's score beside the other harness's, each with its interval, and their agreement
+    lo, hi = stats.wilson_interval(2, 4)
+    against = board.split("## Against the official verdicts")[1]
+    assert (f"| made-mathvista | mathvista\\_testmini | 4 | 75.0 \\[{100 * r['acc_ci95'][0]:.1f}, "
+            f"{100 * r['acc_ci95'][1]:.1f}\\] | 50.0 \\[{100 * lo:.1f}, {100 * hi:.1f}\\] | 75.0 |"
+            ) in against
+    assert against.count("| made-") == 3
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert "<h2>Against the official verdicts</h2>" in page and "<td>made-lmms-eval</td>" in page
 
 
 def _by_model(items):

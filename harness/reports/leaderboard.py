@@ -86,6 +86,9 @@ class Row:
     seeds: list[int]
     cells: dict[str, Cell] = field(default_factory=dict)
     runs: list[Path] = field(default_factory=list)
+    # per task, where the row's responses came with another harness's verdicts (rescored):
+    # {n, acc, acc_ci95, official, official_ci95, agreement, kappa}
+    official: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,10 +158,13 @@ def build_from(entries: list[Entry], root: Path) -> Board:
             continue
         values: dict[str, list[tuple]] = defaultdict(list)
         averaged: dict[str, tuple[str, ...]] = {}  # an average's tasks
+        official: dict[str, dict] = {}
         for res in per_seed.values():
             for task, (r, dom) in res.items():
                 domains[task] = dom
                 values[task].append(_task_cell_value(r))
+                if r.get("other_acc") is not None:
+                    official[task] = _against_official(r)
             groups_ = summarize_groups({t: r for t, (r, _) in res.items()},
                                        {t: d for t, (_, d) in res.items() if t in suites[d]})
             for dom, g in groups_.items():
@@ -182,7 +188,7 @@ def build_from(entries: list[Entry], root: Path) -> Board:
         cells = {k: replace(Cell.over_seeds(v, (0, 1) if k in _RATIO or k in domains else None),
                             tasks=averaged.get(k, (k,))) for k, v in values.items()}
         rows.append(Row(name, step, epochs[0] if epochs else None, preset, setting,
-                        sorted(per_seed), cells, runs))
+                        sorted(per_seed), cells, runs, official))
     rows.sort(key=lambda r: (r.name, r.step or 0, r.preset, r.setting))
     six = [*(t for t in task_registry.REASONING6 if t in domains), SIX]
     columns = [c for dom in DOMAINS for c in
@@ -200,6 +206,16 @@ def build_from(entries: list[Entry], root: Path) -> Board:
             baseline[f"{DOMAIN_LABELS[dom]} avg"] = statistics.fmean(xs)
     return Board(Path(root), columns, domains, rows, _over_training(rows), baseline,
                  {d: sorted(s) for d, s in splits.items()})
+
+
+def _against_official(r: dict) -> dict:
+    """A rescored task's two scores: vrbench's and the other harness's verdicts' (each over
+    the responses that carry one), with Wilson intervals, their agreement and kappa."""
+    n = r["n_samples"] - r.get("n_without_verdict", 0)
+    hits = round(r["other_acc"] * n)
+    return {"n": r["n_samples"], "acc": r["acc"], "acc_ci95": r.get("acc_ci95"),
+            "official": r["other_acc"], "official_ci95": list(stats.wilson_interval(hits, n)),
+            "agreement": r.get("other_agreement"), "kappa": r.get("other_kappa")}
 
 
 def _mark_best(rows: list[Row], col: str) -> None:
@@ -227,7 +243,8 @@ def _mark_best_of(cells: list[Cell]) -> None:
 
 
 def _over_training(rows: list[Row]) -> list[dict]:
-    """Per (name, preset): mean and max over checkpoints of the seed-mean averages."""
+    """Per (name, preset) with an ID or OOD average: mean and max over checkpoints of the
+    seed-mean averages."""
     out = []
     by_name: dict[tuple, list[Row]] = defaultdict(list)
     for r in rows:
@@ -237,7 +254,8 @@ def _over_training(rows: list[Row]) -> list[dict]:
         for col in ("ID avg", "OOD avg"):
             xs = [r.cells[col].mean for r in rs if col in r.cells]
             item[col] = (statistics.fmean(xs), max(xs)) if xs else None
-        out.append(item)
+        if item["ID avg"] or item["OOD avg"]:
+            out.append(item)
     return out
 
 
@@ -308,10 +326,11 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
         lines.append("| always the most common answer | - | - | - | " + " | ".join(
             _fmt(Cell(board.baseline[c]), c) if c in board.baseline else ""
             for c in board.columns) + " |")
-    lines += ["", "## Over training", "",
-              "Mean and max over checkpoints of the seed-mean averages, as in the paper's tables.",
-              "", "| model | preset | checkpoints | ID mean | ID max | OOD mean | OOD max |",
-              "|---|---|---|---|---|---|---|"]
+    if board.over_training:
+        lines += ["", "## Over training", "", "Mean and max over checkpoints of the seed-mean "
+                  "averages, as in the paper's tables.", "",
+                  "| model | preset | checkpoints | ID mean | ID max | OOD mean | OOD max |",
+                  "|---|---|---|---|---|---|---|"]
     for t in board.over_training:
         cells = [f"{100 * v:.1f}" for col in ("ID avg", "OOD avg")
                  for v in (t[col] or (None, None)) if v is not None]
@@ -324,6 +343,11 @@ def to_markdown(board: Board, command: str, figure: str | None) -> str:
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
                   *("| " + " | ".join(md(c) if i < 2 else c for i, c in enumerate(row)) + " |"
                     for row in rows)]
+    if (against := official_table(board)) is not None:
+        head, rows = against
+        lines += ["", "## Against the official verdicts", "", md(OFFICIAL_NOTE), "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                  *("| " + " | ".join(md(c) for c in row) + " |" for row in rows)]
     if figure:
         lines += ["", f"![ID and OOD accuracy]({figure})"]
     lines += ["", "## Runs", "", f"Run directories (relative to {md_code(board.root)}) behind "
@@ -351,6 +375,32 @@ def six_table(board: Board) -> tuple[list[str], list[list[str]]] | None:
     head = ["model", "preset", *(SIX_LABELS[t] for t in cols), "Avg"]
     rows = [[_label(r), r.preset, *(_fmt(r.cells.get(c), c) for c in [*cols, SIX])]
             for r in board.rows if any(c in r.cells for c in cols)]
+    return head, rows
+
+
+OFFICIAL_NOTE = ("Rows rescored from another harness's responses (vrbench rescore): "
+                 "vrbench's accuracy and the official verdicts' over the same responses, in % "
+                 "with 95% intervals, and how often the two agree (Cohen's kappa beside). "
+                 "Each run's disagreements.jsonl lists the responses where they differ; for "
+                 "MathVista and MATH-Vision, python bench/agreement.py sorts them by cause "
+                 "(an official extraction that maps a refusal or an unanswered response onto "
+                 "an option counts for the official side only).")
+
+
+def official_table(board: Board) -> tuple[list[str], list[list[str]]] | None:
+    """Per rescored row and task, vrbench's score beside the official one; None where no
+    row was rescored."""
+    if not any(r.official for r in board.rows):
+        return None
+    head = ["model", "task", "responses", "vrbench", "official", "agreement", "kappa"]
+
+    def pct_ci(v, ci):
+        return f"{100 * v:.1f}" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+    rows = [[_label(r), task, str(o["n"]), pct_ci(o["acc"], o["acc_ci95"]),
+             pct_ci(o["official"], o["official_ci95"]),
+             "-" if o["agreement"] is None else f"{100 * o['agreement']:.1f}",
+             "-" if o["kappa"] is None else f"{o['kappa']:.2f}"]
+            for r in board.rows for task, o in sorted(r.official.items())]
     return head, rows
 
 
@@ -402,17 +452,19 @@ def figure(board: Board, path: Path) -> Path:
     colours = {c: AVERAGE_COLOURS.get(c, f"C{3 + i}") for i, c in enumerate(cols)}
     labels = [plain(_label(r) + ("" if r.preset == "greedy" else f" ({r.preset})"))
               for r in board.rows]
-    width = 0.8 / max(1, len(cols))
-    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.3 * len(board.rows) * max(1, len(cols))))
-    for j, col in enumerate(cols):
-        for i, r in enumerate(board.rows):
-            c = r.cells.get(col)
-            if c is None or c.mean is None:
-                continue
-            y = i + (j - (len(cols) - 1) / 2) * width
+    present = [[c for c in cols if r.cells.get(c) is not None and r.cells[c].mean is not None]
+               for r in board.rows]  # a row's bars sit together around its label
+    per_row = max(1, *map(len, present))
+    width = 0.8 / per_row
+    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.3 * len(board.rows) * per_row))
+    labelled = set()
+    for i, (r, here) in enumerate(zip(board.rows, present, strict=True)):
+        for j, col in enumerate(here):
+            c = r.cells[col]
+            y = i + (j - (len(here) - 1) / 2) * width
             ax.barh(y, 100 * c.mean, height=width, color=colours[col],
-                    label=col if i == next(k for k, x in enumerate(board.rows)
-                                           if x.cells.get(col) is not None) else None)
+                    label=None if col in labelled else col)
+            labelled.add(col)
             if c.std is not None:
                 ax.errorbar(100 * c.mean, y, xerr=100 * c.std, fmt="none", ecolor="black",
                             capsize=2, lw=1)
@@ -420,7 +472,9 @@ def figure(board: Board, path: Path) -> Path:
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("accuracy % (bar: mean over seeds; whisker: ±1 std over seeds)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    handles = dict(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+    ax.legend([handles[c] for c in cols if c in handles], [c for c in cols if c in handles],
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     return save(fig, path)
 
 
@@ -479,22 +533,28 @@ def to_html(board: Board, command: str, figure_png: Path | None,
         b64 = base64.b64encode(figure_png.read_bytes()).decode()
         img = f'<img id="figure" alt="accuracy per row" src="data:image/png;base64,{b64}">'
     summary = [*(_md_html(v) for v in verdicts), *map(html.escape, summary_lines(board))]
-    six = ""
-    if (table := six_table(board)) is not None:
-        head_, rows_ = table
-        six = ("<h2>The reasoning six</h2><p>" + html.escape(SIX_NOTE) + "</p><table id=six>"
-               "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head_)
-               + "</tr></thead><tbody>" + "".join(
-                   "<tr>" + "".join(f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row)
-                   + "</tr>" for row in rows_) + "</tbody></table>")
+    tables = ""
+    for title, note, table in (("The reasoning six", SIX_NOTE, six_table(board)),
+                               ("Against the official verdicts", OFFICIAL_NOTE,
+                                official_table(board))):
+        if table is not None:
+            tables += _html_table(title, note, *table)
     page = string.Template(resources.files("harness.reports").joinpath(
         "templates/leaderboard.html").read_text(encoding="utf-8"))
     return page.substitute(
-        command=html.escape(command), ths=ths, rows="\n".join(body), img=img, six=six,
+        command=html.escape(command), ths=ths, rows="\n".join(body), img=img, tables=tables,
         data=html.escape(json.dumps(board.columns)), splits=html.escape(splits_sentence(board)),
         summary="\n".join(f"<li>{line}</li>" for line in summary),
         figures="\n".join(f'<li><a href="{html.escape(f)}">{html.escape(f)}</a></li>'
                           for f in figures) or "<li>leaderboard.png (below)</li>")
+
+
+def _html_table(title: str, note: str, head: list[str], rows: list[list[str]]) -> str:
+    return (f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p><table class=plain><thead>"
+            "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead>"
+            "<tbody>" + "".join("<tr>" + "".join(
+                f"<td>{html.escape(c.replace('**', ''))}</td>" for c in row) + "</tr>"
+                for row in rows) + "</tbody></table>")
 
 
 def _html_cell(c: Cell | None, col: str) -> str:
