@@ -15,6 +15,7 @@ from harness.backends import continuous as continuous_module
 from harness.backends import hf as hf_module
 from harness.backends.hf import HFBackend
 from harness.runs.runner import evaluate
+from harness.runs.store import read_jsonl
 from tasks import decode_images
 from trainers import tiny
 
@@ -231,6 +232,24 @@ def test_evaluate_writes_the_same_samples_either_way(sft_model, tmp_path):
     assert ((tmp_path / "stream" / "samples.jsonl").read_bytes()
             == (tmp_path / "static" / "samples.jsonl").read_bytes())
     assert a["results"] == b["results"]
+
+
+def test_a_sampled_eval_is_streamed_and_its_responses_are_its_samples_own(sft_model,
+                                                                          tmp_path):
+    """A sampled evaluation batches continuously too: a sample's responses depend on the
+    run's seed and the sample, not on the batch size or the limit."""
+    engine = HFBackend(sft_model)
+    kw = {"samples": 3, "temperature": 1.0, "max_new_tokens": 16, "progress": False}
+
+    def resps(name, **more):
+        evaluate(sft_model, "count_shapes", engine=engine, output=str(tmp_path / name),
+                 **kw | more)
+        return {r["doc_id"]: r["resps"] for r in read_jsonl(tmp_path / name / "samples.jsonl")}
+    a = resps("a", limit=6, batch_size=2)
+    assert resps("b", limit=6, batch_size=5) == a
+    assert resps("c", limit=3, batch_size=3) == {k: a[k] for k in list(a)[:3]}
+    assert len({x for rs in a.values() for x in rs}) > 6  # the responses differ
+    assert resps("d", limit=6, batch_size=2, seed=1) != a
 
 
 def test_rollouts_do_not_depend_on_the_places_in_flight(sft_model):

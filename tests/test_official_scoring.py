@@ -4,6 +4,7 @@ DynaMath's own figures (worst case, consistency) on constructed verdicts."""
 
 import pytest
 
+from harness.analyzers import Reading
 from harness.runs.metrics import summarize_task
 from harness.runs.rundir import graded
 from harness.scoring import official
@@ -56,7 +57,7 @@ def test_what_the_official_reading_misses_falls_back_to_the_grader(response, tar
 
 
 def test_a_task_reports_the_official_reading_and_the_fallback_apart():
-    recs = [graded("dynamath", f"s{i}", "5", [], None, "", [(text, 10, "stop")], "substring",
+    recs = [graded("dynamath", f"s{i}", "5", [], None, "", [(text, 10, "stop")], Reading(),
                    scorer=FLOAT, group={"problem": str(i // 2), "variant": i % 2 + 1})
             for i, text in enumerate([_json("5.0"), _json("6.0"), "It is \\boxed{5}.",
                                       "no idea"])]

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.scoring import Grade, extract, grade, last_boxed, strip_think
+from harness.scoring import Grade, extract, grade, last_boxed, split_reasoning
 
 CASES = [
     ("so the count is \\boxed{16}", "16", True),
@@ -89,7 +89,7 @@ def test_a_final_boxed_answer_is_read_after_any_text(prefix, case):
     target, choices = case
     text = f"{prefix}\n\\boxed{{{target}}}"
     g = grade(text, target, choices)
-    assert g.correct is (strip_think(text) is not None)
+    assert g.correct is (split_reasoning(text)[1] is not None)
     assert g.extracted == (target if g.correct else None)
 
 

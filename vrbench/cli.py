@@ -136,7 +136,8 @@ def _cmd_rescore(args) -> None:
     from harness.reports.tables import pct, text_table
     out = rescore(args.file, args.format, task=args.task, data_dir=args.data_dir,
                   model_name=args.model_name, output=args.output, root=args.root,
-                  verdict_key=args.verdict_key, reflection_mode=args.reflection_mode)
+                  verdict_key=args.verdict_key, reflection_mode=args.reflection_mode,
+                  reasoning_tags=tuple(args.reasoning_tags))
     rows = [("task", "n", "vrbench acc %", "other acc %", "agreement %", "kappa")]
     for task, r in out["results"].items():
         kappa = r.get("other_kappa")
@@ -383,6 +384,7 @@ def _args_serve(p) -> None:
 def _args_rescore(p) -> None:
     from harness.analyzers import REFLECTION_MODES
     from harness.interop.rescore import FORMATS
+    from harness.scoring import THINK
     p.add_argument("file", help="the responses: MathVista output_*.json, MATH-V outputs/*.jsonl, "
                                 "LogicVista *-answers.json, lmms-eval --log_samples JSONL, or "
                                 "a vrbench run")
@@ -400,6 +402,9 @@ def _args_rescore(p) -> None:
                                          "(default: the first boolean one)")
     p.add_argument("--reflection-mode", default="substring", choices=REFLECTION_MODES,
                    help="reflection-word matching (default: substring, the paper's)")
+    p.add_argument("--reasoning-tags", nargs=2, default=list(THINK), metavar=("OPEN", "CLOSE"),
+                   help="the reasoning block's opening and closing tags: the answer is read "
+                        "after the block (default: <think> </think>)")
     p.set_defaults(func=_cmd_rescore)
 
 

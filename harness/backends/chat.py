@@ -27,3 +27,8 @@ def chat_text(processor, prompt: str, n_images: int) -> str:
                            f"sandbox ({e}); it is not run.") from e
     except TemplateError as e:
         raise VrbenchError(f"the checkpoint's chat template fails ({e}).") from e
+
+
+def token_count(processor, text: str) -> int:
+    """The model's token count of a piece of generated text (no special tokens added)."""
+    return len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -16,7 +16,7 @@ from transformers import (
 )
 
 from harness.backends import GenerationConfig, Request, Response, patch_embedding
-from harness.backends.chat import chat_text
+from harness.backends.chat import chat_text, token_count
 from harness.backends.checkpoint import check_checkpoint
 from harness.backends.continuous import ContinuousDecoder, new_cache
 from harness.backends.sampling import Sampler
@@ -179,6 +179,9 @@ class HFBackend:
         self.suppress = sorted({vocab[t] for t in _VISION_TOKENS if t in vocab})
         text_config = self.model.config.get_text_config()
         self.max_positions = getattr(text_config, "max_position_embeddings", None)
+
+    def count_tokens(self, text: str) -> int:
+        return token_count(self.processor, text)
 
     def prompt_tokens(self, request: Request) -> int:
         """Length of the request's model input (chat template and image tokens included)."""

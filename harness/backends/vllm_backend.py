@@ -8,7 +8,7 @@ checkpoint's own chat template, exactly as the `hf` backend renders them.
 from __future__ import annotations
 
 from harness.backends import GenerationConfig, Request, Response
-from harness.backends.chat import chat_text
+from harness.backends.chat import chat_text, token_count
 from vrbench.errors import VrbenchError
 from vrbench.seeds import derive
 
@@ -29,6 +29,9 @@ class VLLMBackend:
         self.llm = LLM(model=model, tensor_parallel_size=tensor_parallel_size,
                        gpu_memory_utilization=gpu_memory_utilization,
                        max_model_len=max_model_len, limit_mm_per_prompt={"image": max_images})
+
+    def count_tokens(self, text: str) -> int:
+        return token_count(self.processor, text)
 
     def generate(self, requests: list[Request], config: GenerationConfig
                  ) -> list[list[Response]]:

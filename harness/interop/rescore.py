@@ -32,9 +32,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.analyzers import Reading, check_tags
 from harness.runs.metrics import suite_averages, summarize_groups, summarize_task
 from harness.runs.rundir import RunDir, SampleRecord, graded, read_records
 from harness.runs.store import iter_jsonl
+from harness.scoring import THINK
 from vrbench.errors import VrbenchError
 
 FORMATS = ("mathvista", "mathvision", "logicvista", "lmms-eval", "vrbench")
@@ -326,9 +328,9 @@ def read_vrbench(path: Path) -> Iterator[Item]:
                        (r.filtered_resps or [None] * (j + 1))[j], r.categories or {}, r.task)
 
 
-def _record(item: Item, task: str, reflection_mode: str) -> SampleRecord:
+def _record(item: Item, task: str, reading: Reading) -> SampleRecord:
     rec = graded(task, item.doc_id, item.target, item.choices, item.precision, item.prompt,
-                 [(item.response, None, None)], reflection_mode,
+                 [(item.response, None, None)], reading,
                  categories=item.categories if any(item.categories.values()) else None,
                  scorer=item.scorer)
     if item.other_correct is not None:
@@ -348,40 +350,21 @@ def _disagreement(r: SampleRecord) -> dict | None:
 def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: str | None = None,
             model_name: str | None = None, output: str | Path | None = None,
             root: str | Path = "runs", verdict_key: str | None = None,
-            reflection_mode: str = "substring") -> dict:
-    """Grade another harness's responses; returns the results (also in results.json)."""
+            reflection_mode: str = "substring", reasoning_tags: tuple[str, ...] = THINK
+            ) -> dict:
+    """Grade another harness's responses, each answer read after the reasoning block
+    `reasoning_tags` delimit; returns the results (also in results.json)."""
+    reading = Reading(reflection_mode, check_tags(reasoning_tags))
     path = Path(file)
-    if fmt not in FORMATS:
-        raise VrbenchError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
-    if not path.exists():
-        raise VrbenchError(f"{path} does not exist.")
-    if fmt in ("lmms-eval",) and not task:
-        raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
     task = task or DEFAULT_TASK.get(fmt)
-    source = RunDir.samples_file(path) if fmt == "vrbench" else path
-    check_shape(source, fmt)
-    if fmt == "mathvista":
-        items = read_mathvista(source)
-    elif fmt == "mathvision":
-        items = read_mathvision(source, task, data_dir)
-    elif fmt == "logicvista":
-        items = read_logicvista(source, task, data_dir)
-    elif fmt == "lmms-eval":
-        items = read_lmms_eval(source, task, verdict_key)
-    else:
-        items = read_vrbench(source)
+    source, items = _read(path, fmt, task, data_dir, verdict_key)
     first = next(items, None)  # read before anything is written
     if first is None:
         raise VrbenchError(f"{path} holds no responses.")
     with open(source, "rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
     name = model_name or path.stem.removeprefix("output_")
-    config = {"model": name, "model_sha256": None, "preset": f"rescored:{fmt}", "split": "test",
-              "generation": {}, "backend": f"rescore:{fmt}", "source": str(path.resolve()),
-              "source_sha256": digest, "reflection_mode": reflection_mode, "checkpoint": None}
-    config["run_id"] = hashlib.sha256(json.dumps({k: config[k] for k in (
-        "model", "preset", "source_sha256", "reflection_mode")}, sort_keys=True).encode()
-                                      ).hexdigest()
+    config = _config(name, fmt, path, digest, reading)
     run = RunDir(output) if output else RunDir(
         Path(root) / f"rescore-{name}-{config['run_id'][:12]}", root)
     with run.opened(config["run_id"]) as known:  # never over another run or a checkpoint
@@ -394,7 +377,7 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
 
         def chunks():
             items_ = itertools.chain([first], items)
-            while chunk := [_record(i, i.task or task, reflection_mode)
+            while chunk := [_record(i, i.task or task, reading)
                             for i in itertools.islice(items_, CHUNK)]:
                 for r in chunk:
                     if r.key in seen:
@@ -423,6 +406,43 @@ def rescore(file: str | Path, fmt: str, *, task: str | None = None, data_dir: st
               "can read (a boolean, 0 or 1, or true/false); they are graded but left out of "
               "the agreement.", file=sys.stderr)
     return out
+
+
+def _read(path: Path, fmt: str, task: str | None, data_dir: str | None,
+          verdict_key: str | None) -> tuple[Path, Iterator[Item]]:
+    """The file the responses are in, and its responses as read in `fmt`'s layout."""
+    if fmt not in FORMATS:
+        raise VrbenchError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}.")
+    if not path.exists():
+        raise VrbenchError(f"{path} does not exist.")
+    if fmt == "lmms-eval" and not task:
+        raise VrbenchError("--format lmms-eval needs --task (the benchmark of the samples).")
+    source = RunDir.samples_file(path) if fmt == "vrbench" else path
+    check_shape(source, fmt)
+    if fmt == "mathvista":
+        return source, read_mathvista(source)
+    if fmt == "mathvision":
+        return source, read_mathvision(source, task, data_dir)
+    if fmt == "logicvista":
+        return source, read_logicvista(source, task, data_dir)
+    if fmt == "lmms-eval":
+        return source, read_lmms_eval(source, task, verdict_key)
+    return source, read_vrbench(source)
+
+
+def _config(name: str, fmt: str, path: Path, digest: str, reading: Reading) -> dict:
+    """A rescored run's config; its identity: the model's name, the format, the file's
+    bytes and how responses are read."""
+    config = {"model": name, "model_sha256": None, "preset": f"rescored:{fmt}", "split": "test",
+              "generation": {}, "backend": f"rescore:{fmt}", "source": str(path.resolve()),
+              "source_sha256": digest, "reflection_mode": reading.reflection_mode,
+              "checkpoint": None}
+    if reading.tags != THINK:  # other tags read other answers: another run
+        config["reasoning_tags"] = list(reading.tags)
+    config["run_id"] = hashlib.sha256(json.dumps({k: config[k] for k in (
+        "model", "preset", "source_sha256", "reflection_mode", "reasoning_tags")
+        if k in config}, sort_keys=True).encode()).hexdigest()
+    return config
 
 
 def _domains(names: set[str]) -> dict[str, str]:

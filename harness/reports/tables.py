@@ -80,8 +80,9 @@ def results_table(out: dict) -> str:
 
 
 def benchmark_lines(results: dict) -> list[str]:
-    """What a published benchmark reports beside accuracy: DynaMath's worst case and
-    consistency, We-Math's scores, and how much of the answers its own matching read."""
+    """What a task reports beside accuracy: DynaMath's worst case and consistency, We-Math's
+    scores, how much of the answers a benchmark's own matching read, and where responses
+    reason in a block, what the reasoning costs."""
     out = []
     for name, r in results.items():
         if "worst_case" in r:
@@ -96,6 +97,14 @@ def benchmark_lines(results: dict) -> list[str]:
         if r.get("official_read_ratio") is not None:
             out.append(f"{name}: its own matching read {pct(r['official_read_ratio'])}% of the "
                        "answers; vrbench's grader read the rest")
+        if r.get("reasoning_block_ratio"):
+            spent = "" if r["reasoning_tokens_mean"] is None else (
+                f"; {r['reasoning_tokens_mean']:.0f} tokens reasoning and "
+                f"{r['answer_tokens_mean']:.0f} answering on average")
+            cost = "none right" if r["tokens_per_correct"] is None else \
+                f"{r['tokens_per_correct']:.0f} tokens per right answer"
+            out.append(f"{name}: {pct(r['reasoning_block_ratio'])}% reason in a block, "
+                       f"{pct(r['cut_in_reasoning_ratio'])}% cut off inside it{spent}; {cost}")
     return out
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
 from harness import flags
-from harness.analyzers import REFLECTION_MODES
+from harness.analyzers import REFLECTION_MODES, check_tags
 from harness.backends import BACKENDS, DTYPES, GenerationConfig
+from harness.scoring import THINK
 from tasks import EVAL_SPLIT
 from vrbench.errors import VrbenchError
 
@@ -86,6 +87,9 @@ class EvalConfig:
     judge_base_url: str | None = None  # the judge's OpenAI-compatible endpoint
     reflection_mode: str = "substring"  # reflection-word matching: substring (the paper's)
     # or word (whole words only)
+    reasoning_tags: tuple[str, str] = THINK  # the reasoning block's opening and closing tags
+    # (a model's own, as <reasoning> </reasoning>): the answer is read after the block, and
+    # each response's tokens are counted in it and after it
     data_dir: str | None = None  # the folder of local copies of published benchmarks
     # (default: $VRBENCH_DATA)
     generation_defaults: str = "neutral"  # what fills the generation settings the preset and
@@ -106,6 +110,7 @@ class EvalConfig:
     def check(self) -> None:
         """Refuse impossible values with one sentence (raises VrbenchError)."""
         flags.check_choices(self)
+        check_tags(self.reasoning_tags, self._flag("reasoning_tags"))
         if self.limit is not None and self.limit < 0:
             raise VrbenchError(f"{self._flag('limit')} must be 0 (all) or more, not "
                                f"{self.limit}.")

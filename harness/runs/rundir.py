@@ -166,17 +166,18 @@ _FIELDS = {"task": (str,), "doc_id": (str,), "target": (str,), "correct": (list,
 
 def graded(task: str, doc_id: str, target: str, choices: list[str], precision: int | None,
            prompt: str, responses: list[tuple[str, int | None, str | None]],
-           reflection_mode: str, **fields) -> SampleRecord:
+           reading: analyzers.Reading, **fields) -> SampleRecord:
     """The record of a sample's responses, each (text, tokens, finish reason), graded and
-    analysed. A grader or analyzer that raises makes the sample an errored one that keeps
-    its responses (a grader bug is recorded and counted, never taken for a wrong answer)."""
+    analysed as `reading` says. A grader or analyzer that raises makes the sample an errored
+    one that keeps its responses (a grader bug is recorded and counted, never taken for a
+    wrong answer)."""
     texts = [text for text, _, _ in responses]
     base = SampleRecord(task, doc_id, target, list(choices or []), prompt, resps=texts,
                         precision=precision, **fields)
     try:
-        grades = [official.grade(text, target, choices or None, precision, fields.get("scorer"))
-                  for text in texts]
-        analysis = [analyzers.analyze(text, n, finish, reflection_mode)
+        grades = [official.grade(text, target, choices or None, precision, fields.get("scorer"),
+                                 reading.tags) for text in texts]
+        analysis = [analyzers.analyze(text, n, finish, reading)
                     | {"finish_reason": finish} for text, n, finish in responses]
     except Exception as e:
         return dataclasses.replace(base, error=f"grading failed: {type(e).__name__}: {e}",

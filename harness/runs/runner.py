@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 import tasks as task_registry
 from harness import stats
+from harness.analyzers import AS_WRITTEN, Reading, check_tags
 from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
 from harness.backends.checkpoint import check_checkpoint
 from harness.runs.config import EvalConfig
@@ -27,6 +28,7 @@ from harness.runs.metrics import suite_averages, summarize_groups, summarize_tas
 from harness.runs.provenance import checkpoint_info, model_sha256
 from harness.runs.ranks import Dist
 from harness.runs.rundir import RunDir, SampleRecord, graded
+from harness.scoring import THINK
 from harness.scoring.judge import Judge, JudgeSpec
 from tasks import Sample, Task, decode_images
 from tasks.spec import samples_hash
@@ -52,14 +54,16 @@ class RunSpec:
     judge: dict | None = None  # the optional LLM judge: model, endpoint, prompt hash
     loading: dict | None = None  # how the model was loaded, where not as by default: its
     # dtype, its spread over devices, its own code trusted
+    reasoning_tags: list[str] | None = None  # the reasoning block's tags, where not <think>
 
     def identity(self) -> str:
-        spec = {k: v for k, v in self.__dict__.items() if k != "loading" or v is not None}
+        spec = {k: v for k, v in self.__dict__.items()
+                if k not in ("loading", "reasoning_tags") or v is not None}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
-def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mode: str = "",
-            error: str | None = None) -> SampleRecord:
+def _record(task: Task, sample: Sample, prompt: str, responses=(),
+            reading: Reading = AS_WRITTEN, error: str | None = None) -> SampleRecord:
     """A sample's record: its responses graded and analysed, or the `error` its input
     raised."""
     fields = {"n_images": len(sample.images),
@@ -71,7 +75,7 @@ def _record(task: Task, sample: Sample, prompt: str, responses=(), reflection_mo
                             error=error, **fields)
     return graded(task.name, sample.id, sample.target, sample.choices,
                   sample.meta.get("precision"), prompt,
-                  [(r.text, r.n_tokens, r.finish_reason) for r in responses], reflection_mode,
+                  [(r.text, r.n_tokens, r.finish_reason) for r in responses], reading,
                   **fields)
 
 
@@ -115,14 +119,13 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
                                   else None})
             plan = _plan(run, batches)
         # the fixed batches left, dealt to the ranks in turn: which rank runs a batch never
-        # changes what it generates (each batch has its own seed)
+        # changes what it generates (each batch, or each sample, has its own seed)
         pending, done = group.broadcast(plan)
         mine = pending[group.rank::group.world]
         t_start, n_tokens = time.perf_counter(), 0
         if mine:
             engine = engine or load_backend(cfg.backend, model, **options)
-            n_tokens = _generate([(b, batches[b]) for b in mine], engine, gen, cfg.seed,
-                                 cfg.reflection_mode, cfg.max_image_pixels, cfg.batch_size,
+            n_tokens = _generate([(b, batches[b]) for b in mine], engine, gen, cfg,
                                  None if judge is None else Judge(judge),
                                  partial(run.append, rank=None if group.world == 1
                                          else group.rank), done,
@@ -151,7 +154,8 @@ def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_l
         generation=gen.to_dict(), preset=cfg.preset, split=cfg.split, limit=cfg.limit,
         batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend,
         endpoint=endpoint, judge=None if judge is None else judge.to_dict(),
-        loading=_loading(cfg))
+        loading=_loading(cfg),
+        reasoning_tags=None if tuple(cfg.reasoning_tags) == THINK else list(cfg.reasoning_tags))
 
 
 def _loading(cfg: EvalConfig) -> dict | None:
@@ -190,14 +194,16 @@ def _finish(run: RunDir, work: list, task_list: list[Task], n_resp: int, cfg: Ev
                                    "seconds_per_rank": [t for _, _, t in per_rank]})
 
 
-def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode: str,
-              max_pixels: int, slots: int,
-              judge: Judge | None, write: Callable[[list[SampleRecord]], None], done: set,
-              bar) -> int:
+def _generate(pending, engine, gen: GenerationConfig, cfg: EvalConfig, judge: Judge | None,
+              write: Callable[[list[SampleRecord]], None], done: set, bar) -> int:
     """Generate and score the pending batches, `write`-ing each batch's records as it
-    finishes (in batch order); returns the number of generated tokens. Greedy decoding on a
-    backend that can (`stream`) batches continuously, `slots` rows in flight: its responses
-    are the static batches', without the wait for each batch's longest."""
+    finishes (in batch order); returns the number of generated tokens. A backend that can
+    (`stream`) batches continuously, a batch's rows in flight (`--batch-size` prompts times
+    their responses each): greedy responses are the static batches', without the wait for
+    each batch's longest; a sampled response depends on the run's seed and its sample only
+    (not on the batch size or the limit), and a row that ends frees its cache."""
+    reading = Reading(cfg.reflection_mode, check_tags(cfg.reasoning_tags),
+                      getattr(engine, "count_tokens", None))
     records: dict[int, dict[int, SampleRecord]] = {b: {} for b, _ in pending}
     order = iter(pending)
     head = next(order, None)
@@ -217,29 +223,29 @@ def _generate(pending, engine, gen: GenerationConfig, seed: int, reflection_mode
             for pos, (t, s) in enumerate(batch):
                 prompt = t.prompt(s)
                 try:
-                    request = Request(prompt, decode_images(s, max_pixels))
+                    request = Request(prompt, decode_images(s, cfg.max_image_pixels))
                 except ValueError as e:
                     add(b, pos, _record(t, s, prompt, error=str(e)))
                     continue
-                yield (b, pos, t, s, prompt), request, derive(seed, "eval-batch", b)
+                yield (b, pos, t, s, prompt), request, derive(cfg.seed, f"eval/{t.name}/{s.id}")
 
     def scored(key, resp) -> None:
         nonlocal n_tokens
         b, pos, t, s, prompt = key
-        rec = _record(t, s, prompt, resp, reflection_mode)
+        rec = _record(t, s, prompt, resp, reading)
         if judge is not None:
             rec.judge_correct = judge.verdicts(prompt, s.target, rec.resps)
         n_tokens += sum(r.n_tokens or 0 for r in resp)
         add(b, pos, rec)
 
-    if gen.temperature == 0 and hasattr(engine, "stream"):
-        for key, resp in engine.stream(requests(), gen, slots):
+    if hasattr(engine, "stream"):
+        for key, resp in engine.stream(requests(), gen, cfg.batch_size * gen.n):
             scored(key, resp)
     else:  # a batch at a time, with its own seed
         for b, group in itertools.groupby(requests(), key=lambda item: item[0][0]):
             items = list(group)
             outs = engine.generate([r for _, r, _ in items],
-                                   replace(gen, seed=derive(seed, "eval-batch", b)))
+                                   replace(gen, seed=derive(cfg.seed, "eval-batch", b)))
             for (key, _, _), resp in zip(items, outs, strict=True):
                 scored(key, resp)
     bar.close()

@@ -9,7 +9,16 @@ optional LLM judge whose verdicts are stored beside it. The boxed-answer reader 
 with the task loaders is `tasks.answers.last_boxed`.
 """
 
-from harness.scoring.grader import Grade, equivalent, extract, grade, normalize, strip_think
+from harness.scoring.grader import (
+    THINK,
+    Grade,
+    equivalent,
+    extract,
+    grade,
+    normalize,
+    split_reasoning,
+)
 from tasks.answers import last_boxed
 
-__all__ = ["Grade", "equivalent", "extract", "grade", "last_boxed", "normalize", "strip_think"]
+__all__ = ["THINK", "Grade", "equivalent", "extract", "grade", "last_boxed", "normalize",
+           "split_reasoning"]

@@ -7,9 +7,9 @@ checker one time budget per response (`GRADE_SECONDS`). Extraction takes, in ord
 ``<answer>...</answer>``, the last answer phrase ("the answer is ...", "Final answer: ...",
 "The correct option letter is ...", "the final value is ...", 答案是 ..., We-Math's
 "<Answer>: <<B>>", or display math after one, colon or not), then the last non-empty line, or
-the value that ends it when it is prose. A ``<think>`` block is dropped first; an unclosed one
-means no answer; full-width forms read as ASCII; digit groups written with ``,\\!`` or thin
-spaces as plain commas.
+the value that ends it when it is prose. A reasoning block (``<think>...</think>`` or the
+tags given) is dropped first; an unclosed one means no answer; full-width forms read as
+ASCII; digit groups written with ``,\\!`` or thin spaces as plain commas.
 
 Before any comparison, the final statement (the text the answer was read from) is checked:
 a value it negates ("not 7", "7 is wrong", "\\neq 7"), a hedge in any position ("4 or 5",
@@ -108,12 +108,22 @@ _MARKUP = re.compile(r"\*\*|__|`")
 _NUMBER_UNITS = re.compile(r"(?<=\d)\s*(?:[a-zA-Z]+\b\s*){1,2}")
 
 
-def strip_think(text: str) -> str | None:
-    """The text after the reasoning block; None when a ``<think>`` is never closed."""
-    last_open, last_close = text.rfind("<think>"), text.rfind("</think>")
+THINK = ("<think>", "</think>")  # the reasoning block's tags, as most reasoning models
+# write them (others: a pair of the model's own, `--reasoning-tags`)
+
+
+def split_reasoning(text: str, tags: tuple[str, str] = THINK) -> tuple[str, str | None]:
+    """(the reasoning block, tags included, "" without one; the text after it, None when the
+    block is never closed). A closing tag with no opening one closes a block that the chat
+    template opened in the prompt."""
+    opening, closing = tags
+    last_open, last_close = text.rfind(opening), text.rfind(closing)
     if last_open > last_close:
-        return None
-    return text[last_close + len("</think>"):] if last_close >= 0 else text
+        return text, None
+    if last_close < 0:
+        return "", text
+    end = last_close + len(closing)
+    return text[:end], text[end:]
 
 
 def answer_shaped(s: str) -> bool:
@@ -124,9 +134,9 @@ def answer_shaped(s: str) -> bool:
     return len(s) <= MAX_ANSWER_CHARS and len(_WORD.findall(s)) <= 1
 
 
-def extract(response: str) -> tuple[str | None, str]:
+def extract(response: str, tags: tuple[str, str] = THINK) -> tuple[str | None, str]:
     """(answer text, method) from a response; (None, reason) when nothing can be read."""
-    text = _clean(response)
+    text = _clean(response, tags)
     answer, method, _, _ = (None, "unclosed_think", "", "") if text is None else _read(text)
     return answer, method
 
@@ -135,11 +145,11 @@ def extract(response: str) -> tuple[str | None, str]:
 _GROUPS = re.compile(r"(?<=\d)(?:,\\!\s*|\\[,!]|[\u2009\u202f])(?=\d{3}(?!\d))")
 
 
-def _clean(response: str) -> str | None:
+def _clean(response: str, tags: tuple[str, str]) -> str | None:
     """The text the answer is read from: after the reasoning block (None when one is never
     closed), end tokens dropped, full-width forms as ASCII, digit groups written as LaTeX or
     thin spaces write them as plain commas."""
-    text = strip_think(response)
+    text = split_reasoning(response, tags)[1]
     if text is None:
         return None
     text = _END_TOKENS.sub("", text).translate(_FULL_WIDTH)
@@ -510,19 +520,20 @@ def _list_equal(answer: str, target: str) -> bool | None:
 
 
 def grade(response: str, target: str, choices: list[str] | None = None,
-          precision: int | None = None) -> Grade:
+          precision: int | None = None, tags: tuple[str, str] = THINK) -> Grade:
     """Grade one response against its target; with `choices`, as multiple choice; with
-    `precision`, numbers compare after rounding to that many decimals. Nothing is caught
+    `precision`, numbers compare after rounding to that many decimals; the answer is read
+    after the reasoning block `tags` delimit. Nothing is caught
     here but the symbolic checker's own failure: a grader bug raises, for the caller to
     record, rather than passing for a wrong answer. The symbolic checker has `GRADE_SECONDS`
     for the whole response."""
     with budget():
-        return _grade(response, target, choices, precision)
+        return _grade(response, target, choices, precision, tags)
 
 
-def _grade(response: str, target: str, choices: list[str] | None, precision: int | None
-           ) -> Grade:
-    text = _clean(response)
+def _grade(response: str, target: str, choices: list[str] | None, precision: int | None,
+           tags: tuple[str, str]) -> Grade:
+    text = _clean(response, tags)
     answer, method, prose, statement = (None, "unclosed_think", "", "") if text is None \
         else _read(text)
     if answer is None:

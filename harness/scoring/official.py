@@ -18,20 +18,22 @@ import json
 import math
 import re
 
-from harness.scoring.grader import Grade
+from harness.scoring.grader import THINK, Grade, split_reasoning
 from harness.scoring.grader import grade as rule_grade
 
 FALLBACK = "fallback:"  # the rule's prefix when vrbench's grader decided instead
 
 
 def grade(response: str, target: str, choices: list[str] | None, precision: int | None,
-          scorer: dict | None) -> Grade:
+          scorer: dict | None, tags: tuple[str, str] = THINK) -> Grade:
     """The verdict on one response: by the benchmark's own matching (`scorer`, a sample's
-    {"name": ..., ...}) where it reads an answer, else by vrbench's grader."""
-    if scorer is not None and (
-            verdict := SCORERS[scorer["name"]](response, target, scorer)) is not None:
+    {"name": ..., ...}) of the text after the reasoning block where it reads an answer,
+    else by vrbench's grader."""
+    after = split_reasoning(response, tags)[1]
+    if scorer is not None and after is not None and (
+            verdict := SCORERS[scorer["name"]](after, target, scorer)) is not None:
         return verdict
-    g = rule_grade(response, target, choices, precision)
+    g = rule_grade(response, target, choices, precision, tags)
     return g if scorer is None else dataclasses.replace(g, rule=FALLBACK + g.rule)
 
 
