@@ -190,3 +190,17 @@ def test_rescore_reads_answers_after_the_given_tags(tmp_path):
     acc = {name: json.loads((tmp_path / name / "results.json").read_text())["results"][
         "mathvision_test"]["acc"] for name in ("plain", "tagged")}
     assert acc == {"plain": 1.0, "tagged": 0.0}
+
+
+def test_the_rl_reward_reads_the_answer_after_the_tags_checkpoints_are_scored_with():
+    from harness.scoring.rewards import reward
+    from trainers.config import CheckpointEval, RLConfig
+    terms = RLConfig(model="m", out="o", tasks="count_shapes",
+                     eval=CheckpointEval(reasoning_tags=R)).reward_terms()
+    cut = "<reasoning>so the answer is \\boxed{5}"  # cut off while reasoning
+    assert reward(cut, "5")["correct"] == 1.0  # without the model's tags: read as an answer
+    assert reward(cut, "5", terms=terms, n_tokens=40, finish_reason="stop")["correct"] == 0.0
+    done = "<reasoning>\\boxed{4}?</reasoning> \\boxed{5}"
+    right = reward(done, "5", terms=terms, n_tokens=40, finish_reason="stop")
+    assert right["correct"] == 1.0 and right["format"] == 1.0
+    assert reward(done, "4", terms=terms, n_tokens=40, finish_reason="stop")["correct"] == 0.0

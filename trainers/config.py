@@ -246,9 +246,11 @@ class RLConfig(TrainConfig):
     log_rollouts: bool = True  # every response, its reward and advantage -> rollouts.jsonl
 
     def reward_terms(self) -> RewardTerms:
-        """The terms vrbench's reward adds to the grader's verdict (`--reward vrbench`)."""
+        """The terms vrbench's reward adds to the grader's verdict (`--reward vrbench`), the
+        answer read after the reasoning block its checkpoints are scored with
+        (`--eval-reasoning-tags`): one model, one way of writing its reasoning."""
         return RewardTerms(self.correct_reward, self.format_reward, self.language_coef,
-                           self.no_eos_reward, self.min_tokens)
+                           self.no_eos_reward, self.min_tokens, tuple(self.eval.reasoning_tags))
 
     def needs_reference(self) -> bool:
         """A KL loss, or Reinforce++'s KL reward, keeps the starting model as the reference."""

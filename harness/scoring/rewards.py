@@ -35,7 +35,7 @@ import json
 import math
 from typing import NamedTuple
 
-from harness.scoring.grader import extract, grade, in_format
+from harness.scoring.grader import THINK, extract, grade, in_format
 
 REWARD_TYPE = "batch"  # EasyR1: compute_score takes the batch's list of reward inputs
 
@@ -50,6 +50,7 @@ class RewardTerms(NamedTuple):
     no_eos: float | None = None  # the whole reward of a response cut at the token limit or
     # shorter than `min_tokens` (None: no such rule)
     min_tokens: int = 0
+    tags: tuple[str, str] = THINK  # the reasoning block's tags: the answer is read after it
 
 
 GRADER_ONLY = RewardTerms()  # 1 for a right answer, else 0
@@ -72,13 +73,13 @@ def reward(text: str, targets: str | list[str], choices: list[str] | None = None
     replaced the whole reward: a response cut at the limit, or shorter than
     `terms.min_tokens`), and `reward`."""
     targets = [targets] if isinstance(targets, str) else targets
-    parts = {"correct": float(any(grade(text, t, choices or None, precision).correct
+    parts = {"correct": float(any(grade(text, t, choices or None, precision, terms.tags).correct
                                   for t in targets)),
              "format": 0.0, "language": 0.0, "penalty": 0.0}
     cut = finish_reason is not None and finish_reason != "stop"
     if terms.no_eos is not None and (cut or (n_tokens or 0) < terms.min_tokens):
         return parts | {"penalty": 1.0, "reward": terms.no_eos}
-    parts["format"] = float(in_format(*extract(text)))
+    parts["format"] = float(in_format(*extract(text, terms.tags)))
     parts["language"] = cjk_share(text)
     return parts | {"reward": terms.correct * parts["correct"] + terms.format * parts["format"]
                     - terms.language * parts["language"]}
