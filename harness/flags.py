@@ -157,10 +157,12 @@ def add_options(parser: argparse.ArgumentParser, cls, prefix: str = "",
                                 default=default, help=help_)
         elif kind.startswith("tuple"):
             conv = {"tuple_float": float, "tuple_int": int}.get(kind, str)
-            size = len(typing.get_args(tp))  # tuple[X, ...]: any number; tuple[X, X]: two
-            fixed = Ellipsis not in typing.get_args(tp)
-            parser.add_argument(flag, dest=dest, default=default, nargs=size if fixed else "+",
-                                type=conv, help=help_ if fixed else help_ + ", one or more")
+            # tuple[X, ...]: one or more; tuple[X, X]: two, counted by the config's check
+            # (one sentence, as for any other value)
+            size = len(typing.get_args(tp))
+            count = "one or more" if Ellipsis in typing.get_args(tp) else f"{size} values"
+            parser.add_argument(flag, dest=dest, default=default, nargs="+", type=conv,
+                                help=f"{help_}, {count}")
         else:
             conv = {"int": int, "float": float, "str": str}[kind]
             parser.add_argument(flag, dest=dest, type=conv, default=default,

@@ -402,7 +402,7 @@ def _args_rescore(p) -> None:
                                          "(default: the first boolean one)")
     p.add_argument("--reflection-mode", default="substring", choices=REFLECTION_MODES,
                    help="reflection-word matching (default: substring, the paper's)")
-    p.add_argument("--reasoning-tags", nargs=2, default=list(THINK), metavar=("OPEN", "CLOSE"),
+    p.add_argument("--reasoning-tags", nargs="+", default=list(THINK), metavar="TAG",
                    help="the reasoning block's opening and closing tags: the answer is read "
                         "after the block (default: <think> </think>)")
     p.set_defaults(func=_cmd_rescore)
