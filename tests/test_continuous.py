@@ -5,6 +5,7 @@ only; `evaluate()` writes the same samples either way."""
 
 import copy
 import functools
+import json
 from collections import Counter
 
 import pytest
@@ -250,6 +251,16 @@ def test_a_sampled_eval_is_streamed_and_its_responses_are_its_samples_own(sft_mo
     assert resps("c", limit=3, batch_size=3) == {k: a[k] for k in list(a)[:3]}
     assert len({x for rs in a.values() for x in rs}) > 6  # the responses differ
     assert resps("d", limit=6, batch_size=2, seed=1) != a
+    # the seeding is part of a sampled run's identity (a run begun with seeds per batch is
+    # never resumed with seeds per sample); a greedy run's needs none
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["seeding"] == "sample"
+    evaluate(sft_model, "count_shapes", engine=_StaticOnly(engine), output=str(tmp_path / "e"),
+             limit=6, batch_size=2, **kw)
+    assert json.loads((tmp_path / "e" / "config.json").read_text())["seeding"] is None
+    evaluate(sft_model, "count_shapes", engine=engine, output=str(tmp_path / "g"), limit=2,
+             max_new_tokens=4, progress=False)
+    assert json.loads((tmp_path / "g" / "config.json").read_text())["seeding"] is None
 
 
 def test_rollouts_do_not_depend_on_the_places_in_flight(sft_model):

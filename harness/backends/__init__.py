@@ -72,12 +72,14 @@ class BackendSpec:
     checkpoint: bool  # the model is a checkpoint on disk or the Hub (checked before loading,
     # its hash and provenance recorded), not the name of a served model
     options: tuple[str, ...] = ()  # the EvalConfig fields passed to it as keyword arguments
+    streams: bool = False  # it batches continuously (`stream`): a sampled response is seeded
+    # by its sample, not by its batch
 
 
 BACKENDS: dict[str, BackendSpec] = {
     "hf": BackendSpec("harness.backends.hf", "HFBackend", checkpoint=True,
                       options=("device", "dtype", "device_map", "max_memory", "offload_folder",
-                               "trust_remote_code")),
+                               "trust_remote_code"), streams=True),
     "openai": BackendSpec("harness.backends.openai_compat", "OpenAIBackend", checkpoint=False,
                           options=("base_url", "concurrency")),
     "vllm": BackendSpec("harness.backends.vllm_backend", "VLLMBackend", checkpoint=True,

@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 import tasks as task_registry
 from harness import stats
 from harness.analyzers import AS_WRITTEN, Reading, check_tags
-from harness.backends import Backend, GenerationConfig, Request, load_backend, takes_checkpoint
+from harness.backends import (
+    BACKENDS,
+    Backend,
+    GenerationConfig,
+    Request,
+    load_backend,
+    takes_checkpoint,
+)
 from harness.backends.checkpoint import check_checkpoint
 from harness.runs.config import EvalConfig
 from harness.runs.metrics import suite_averages, summarize_groups, summarize_task
@@ -55,10 +62,12 @@ class RunSpec:
     loading: dict | None = None  # how the model was loaded, where not as by default: its
     # dtype, its spread over devices, its own code trusted
     reasoning_tags: list[str] | None = None  # the reasoning block's tags, where not <think>
+    seeding: str | None = None  # "sample": a sampled run whose responses are seeded by their
+    # sample (continuous batching), not by their batch
 
     def identity(self) -> str:
         spec = {k: v for k, v in self.__dict__.items()
-                if k not in ("loading", "reasoning_tags") or v is not None}
+                if k not in ("loading", "reasoning_tags", "seeding") or v is not None}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -102,8 +111,7 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
         check_checkpoint(model)
     splits = {t.name: cfg.split or t.eval_split() for t in task_list}
     work = [(t, s) for t in task_list for s in t.samples(splits[t.name], cfg.limit)]
-    spec = _spec(model, cfg, gen, work, task_list, splits, backend_name,
-                 options.get("base_url") or getattr(engine, "base_url", None), judge)
+    spec = _spec(model, cfg, gen, work, task_list, splits, backend_name, engine, judge)
     run = RunDir(cfg.output) if cfg.output else RunDir(
         Path(cfg.root) / f"{_slug(model)}-{spec.identity()[:12]}", cfg.root)
     group = ranks or Dist()
@@ -141,8 +149,10 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
 
 
 def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_list: list,
-          splits: dict[str, str], backend: str, endpoint: str | None, judge: JudgeSpec | None
+          splits: dict[str, str], backend: str, engine: Backend | None, judge: JudgeSpec | None
           ) -> RunSpec:
+    streams = hasattr(engine, "stream") if engine else BACKENDS[backend].streams
+    endpoint = getattr(engine, "base_url", None) if engine else cfg.base_url
     return RunSpec(
         model=str(Path(model).resolve()) if Path(model).exists() else model,
         model_sha256=model_sha256(model),
@@ -155,7 +165,8 @@ def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_l
         batch_size=cfg.batch_size, reflection_mode=cfg.reflection_mode, backend=backend,
         endpoint=endpoint, judge=None if judge is None else judge.to_dict(),
         loading=_loading(cfg),
-        reasoning_tags=None if tuple(cfg.reasoning_tags) == THINK else list(cfg.reasoning_tags))
+        reasoning_tags=None if tuple(cfg.reasoning_tags) == THINK else list(cfg.reasoning_tags),
+        seeding="sample" if gen.temperature > 0 and streams else None)
 
 
 def _loading(cfg: EvalConfig) -> dict | None:
