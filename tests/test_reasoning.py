@@ -161,10 +161,17 @@ def test_bad_tags_are_one_sentence_before_anything_loads(command, tags, capsys):
 
 
 def test_the_hf_backend_counts_reasoning_tokens_with_its_tokenizer(tiny_model, tmp_path):
+    """A response as the model would emit it (its token ids decoded): the block's tokens
+    and the answer's add up to the ids, both counted in tokens, not characters."""
     engine = HFBackend(tiny_model)
-    block = "<think>Let me think step by step.</think>"
-    assert engine.count_tokens(block) == len(engine.processor.tokenizer(
-        block, add_special_tokens=False)["input_ids"])
+    tok = engine.processor.tokenizer
+    block = "<think>Let me think step by step. 3 + 4 = 7.</think>"
+    ids = tok(block + " The answer is \\boxed{7}.", add_special_tokens=False)["input_ids"]
+    text = tok.decode(ids)
+    a = analyzers.analyze(text, len(ids), "stop", Reading(count_tokens=engine.count_tokens))
+    assert a["reasoning"] == "closed"
+    assert a["reasoning_tokens"] + a["answer_tokens"] == len(ids)
+    assert 0 < a["reasoning_tokens"] < len(block) and 0 < a["answer_tokens"] < len(ids) // 2
     evaluate(tiny_model, "count_shapes", limit=2, max_new_tokens=4, engine=engine,
              output=str(tmp_path / "run"), progress=False)
     for row in read_jsonl(tmp_path / "run" / "samples.jsonl"):

@@ -151,8 +151,8 @@ def evaluate(model: str, tasks: str | list[str | Task], cfg: EvalConfig | None =
 def _spec(model: str, cfg: EvalConfig, gen: GenerationConfig, work: list, task_list: list,
           splits: dict[str, str], backend: str, engine: Backend | None, judge: JudgeSpec | None
           ) -> RunSpec:
-    streams = hasattr(engine, "stream") if engine else BACKENDS[backend].streams
-    endpoint = getattr(engine, "base_url", None) if engine else cfg.base_url
+    streams = BACKENDS[backend].streams if engine is None else hasattr(engine, "stream")
+    endpoint = cfg.base_url if engine is None else getattr(engine, "base_url", None)
     return RunSpec(
         model=str(Path(model).resolve()) if Path(model).exists() else model,
         model_sha256=model_sha256(model),
